@@ -1,0 +1,1 @@
+//! Containment pass shared by the BSD and Sun readers (to be written).

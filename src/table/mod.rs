@@ -1,0 +1,226 @@
+//! Partition table readers.
+//!
+//! Every reader is a pure function over a [`BlockSource`]: it never writes, never panics and
+//! returns at most [`MAX_SLICES`] slices. The probe order and the "first reader that returns at
+//! least one slice wins" rule are those of the reference kpartx.
+
+pub mod bsd;
+pub mod contain;
+pub mod dasd;
+pub mod dos;
+pub mod gpt;
+pub mod mac;
+pub mod ps3;
+pub mod solaris;
+pub mod source;
+pub mod sun;
+pub mod unixware;
+
+use std::fmt;
+
+pub use source::{BlockSource, MemSource};
+
+/// The most slices one table can yield (the reference's fixed array size).
+pub const MAX_SLICES: usize = 256;
+
+/// One partition as a reader found it.
+///
+/// `start` and `size` are always in 512-byte units, whatever the device's logical sector size.
+/// A `size` of 0 marks an unused slot that still consumes a partition number.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slice {
+    /// First 512-byte sector, counted from the start of the whole device.
+    pub start: u64,
+    /// Length in 512-byte sectors; 0 means "no partition in this slot".
+    pub size: u64,
+    /// 0-based index of the slice that contains this one (DOS logicals, nested BSD/Sun slices).
+    pub container: Option<usize>,
+    /// Partition type as the table states it: `0x83`, a lower-case GPT type GUID, `Apple_HFS`, …
+    pub part_type: Option<String>,
+    /// Partition label or name where the format has one.
+    pub label: Option<String>,
+    /// Partition UUID where the format has one (GPT unique partition GUID).
+    pub uuid: Option<String>,
+}
+
+impl Slice {
+    /// A slice with only a position, as most readers produce.
+    pub fn new(start: u64, size: u64) -> Self {
+        Slice {
+            start,
+            size,
+            ..Slice::default()
+        }
+    }
+
+    /// One past the last 512-byte sector of the slice (saturating).
+    pub fn end(&self) -> u64 {
+        self.start.saturating_add(self.size)
+    }
+}
+
+/// Partition table formats, in the reference's probe order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableKind {
+    /// GUID partition table.
+    Gpt,
+    /// DOS/MBR with extended/logical partitions.
+    Dos,
+    /// BSD disklabel.
+    Bsd,
+    /// Solaris x86 VTOC.
+    Solaris,
+    /// UnixWare VTOC.
+    Unixware,
+    /// IBM DASD (CMS1, LNX1, VOL1).
+    Dasd,
+    /// Apple partition map.
+    Mac,
+    /// Sun VTOC.
+    Sun,
+    /// PlayStation 3.
+    Ps3,
+}
+
+impl TableKind {
+    /// Every format, in probe order.
+    pub const ALL: [TableKind; 9] = [
+        TableKind::Gpt,
+        TableKind::Dos,
+        TableKind::Bsd,
+        TableKind::Solaris,
+        TableKind::Unixware,
+        TableKind::Dasd,
+        TableKind::Mac,
+        TableKind::Sun,
+        TableKind::Ps3,
+    ];
+
+    /// The name `-t` accepts and the listing prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableKind::Gpt => "gpt",
+            TableKind::Dos => "dos",
+            TableKind::Bsd => "bsd",
+            TableKind::Solaris => "solaris",
+            TableKind::Unixware => "unixware",
+            TableKind::Dasd => "dasd",
+            TableKind::Mac => "mac",
+            TableKind::Sun => "sun",
+            TableKind::Ps3 => "ps3",
+        }
+    }
+
+    /// Looks a format up by its `-t` name (exact, as the reference compares).
+    pub fn from_name(name: &str) -> Option<TableKind> {
+        TableKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Runs this format's reader.
+    pub fn read(
+        self,
+        src: &dyn BlockSource,
+        ctx: &ProbeContext,
+        diag: &mut Diagnostics,
+    ) -> Vec<Slice> {
+        let mut slices = match self {
+            TableKind::Gpt => gpt::read(src, ctx, diag),
+            TableKind::Dos => dos::read(src, ctx, diag),
+            TableKind::Bsd => bsd::read(src, ctx, diag),
+            TableKind::Solaris => solaris::read(src, ctx, diag),
+            TableKind::Unixware => unixware::read(src, ctx, diag),
+            TableKind::Dasd => dasd::read(src, ctx, diag),
+            TableKind::Mac => mac::read(src, ctx, diag),
+            TableKind::Sun => sun::read(src, ctx, diag),
+            TableKind::Ps3 => ps3::read(src, ctx, diag),
+        };
+        slices.truncate(MAX_SLICES);
+        slices
+    }
+}
+
+impl fmt::Display for TableKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which readers to try (`-t TYPE`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TypeFilter {
+    /// Every reader in probe order (the default).
+    #[default]
+    All,
+    /// Only this reader.
+    Only(TableKind),
+    /// An unknown name: like the reference, no reader runs at all.
+    Unknown(String),
+}
+
+impl TypeFilter {
+    /// Parses a `-t` argument; unknown names are kept, not rejected.
+    pub fn parse(name: &str) -> TypeFilter {
+        match TableKind::from_name(name) {
+            Some(kind) => TypeFilter::Only(kind),
+            None => TypeFilter::Unknown(name.to_string()),
+        }
+    }
+
+    fn kinds(&self) -> Vec<TableKind> {
+        match self {
+            TypeFilter::All => TableKind::ALL.to_vec(),
+            TypeFilter::Only(kind) => vec![*kind],
+            TypeFilter::Unknown(_) => Vec::new(),
+        }
+    }
+}
+
+/// Facts about the device that some readers need beyond its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeContext {
+    /// `-g`: treat a disk with a valid GPT header as GPT even when its protective MBR is invalid.
+    pub force_gpt: bool,
+    /// What the DASD reader may know about the device (defaults fit images and loop devices).
+    pub dasd: dasd::DasdDevice,
+}
+
+/// Warning lines a reader wants shown on stderr, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics {
+    lines: Vec<String>,
+}
+
+impl Diagnostics {
+    /// Records one warning line (without a trailing newline).
+    pub fn warn(&mut self, line: impl Into<String>) {
+        self.lines.push(line.into());
+    }
+
+    /// The recorded lines, oldest first.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+}
+
+/// The table that won the probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Which reader recognised it.
+    pub kind: TableKind,
+    /// Its slices; index + 1 is the partition number.
+    pub slices: Vec<Slice>,
+}
+
+/// Tries the readers the filter allows, in probe order; the first one that returns at least one
+/// slice wins. `None` means no table was found (not an error for kpartx).
+pub fn probe(
+    src: &dyn BlockSource,
+    ctx: &ProbeContext,
+    filter: &TypeFilter,
+    diag: &mut Diagnostics,
+) -> Option<Table> {
+    filter.kinds().into_iter().find_map(|kind| {
+        let slices = kind.read(src, ctx, diag);
+        (!slices.is_empty()).then_some(Table { kind, slices })
+    })
+}
