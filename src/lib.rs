@@ -1,6 +1,16 @@
 //! kpartx: reads partition tables and maps partitions with device-mapper.
 //!
-//! The library holds everything but the front ends: partition table readers ([`table`]), map
-//! naming ([`naming`]), the listing renderer ([`listing`]) and device access ([`device`]).
+//! The library holds everything but the thin binary: partition table readers ([`table`]), map
+//! naming ([`naming`]), the listing renderer ([`listing`]), device access ([`device`]), device
+//! argument resolution ([`target`]), probing ([`probe`]) and the command-line front end
+//! ([`cli`]).
 
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod device;
+pub mod listing;
+pub mod naming;
+pub mod probe;
 pub mod table;
+pub mod target;

@@ -18,7 +18,7 @@ pub mod unixware;
 
 use std::fmt;
 
-pub use source::{BlockSource, MemSource};
+pub use source::{BlockSource, MemSource, bytes};
 
 /// The most slices one table can yield (the reference's fixed array size).
 pub const MAX_SLICES: usize = 256;

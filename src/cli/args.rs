@@ -1,0 +1,285 @@
+//! Command-line parsing, faithful to the reference's `getopt("rladfgvp:t:snu")`: bundled short
+//! options (`-avp -part`), option values that start with a dash, options after the device, the
+//! last action flag wins. Long forms are extensions.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::table::{TableKind, TypeFilter};
+
+/// What to do with the device's partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// `-l` (the default): print the maps `-a` would create.
+    #[default]
+    List,
+    /// `-a`: create or reload the maps.
+    Add,
+    /// `-d`: remove the maps.
+    Delete,
+    /// `-u`: like `-a`, then remove maps of partitions that are gone.
+    Update,
+}
+
+/// Everything the options say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The action (last one given wins).
+    pub action: Action,
+    /// `-r`: create read-only maps.
+    pub read_only: bool,
+    /// `-p`: explicit delimiter (may be empty).
+    pub delimiter: Option<String>,
+    /// `-f`: with `-d`, skip the UUID ownership check for parents without a DM UUID.
+    pub force: bool,
+    /// `-g`: accept a GPT whose protective MBR is invalid.
+    pub force_gpt: bool,
+    /// `-s` (default) / `-n`: wait for udev to finish with the new maps.
+    pub sync: bool,
+    /// `-v`: print what is done (may be repeated).
+    pub verbose: u8,
+    /// `-t`: which table readers to try.
+    pub filter: TypeFilter,
+    /// `--json`: machine-readable listing.
+    pub json: bool,
+    /// `--udev-timeout`: longest wait for udev per operation.
+    pub udev_timeout: Option<Duration>,
+    /// Positional arguments, in order.
+    pub positionals: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            action: Action::default(),
+            read_only: false,
+            delimiter: None,
+            force: false,
+            force_gpt: false,
+            sync: true,
+            verbose: 0,
+            filter: TypeFilter::All,
+            json: false,
+            udev_timeout: None,
+            positionals: Vec::new(),
+        }
+    }
+}
+
+impl Options {
+    /// The device argument: the first of one or two positionals (the second is the legacy
+    /// partx "wholedisk" form and is ignored), `None` for any other count.
+    pub fn device(&self) -> Option<&str> {
+        match self.positionals.as_slice() {
+            [dev] | [dev, _] => Some(dev),
+            _ => None,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A kpartx action on a device.
+    Run(Options),
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+    /// `--udev`: act on the udev event in the environment.
+    Udev(Options),
+    /// `--check-config [FILE…]`: validate policy files.
+    CheckConfig(Vec<String>),
+    /// `--show-policy DEVICE`: print the effective policy for a device.
+    ShowPolicy(Options),
+}
+
+/// A command line the parser rejects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgError {
+    /// No arguments at all.
+    NoArguments,
+    /// getopt-style complaint for stderr, e.g. `invalid option -- 'x'`.
+    Invalid(String),
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
+    if args.is_empty() {
+        return Err(ArgError::NoArguments);
+    }
+    let mut opts = Options::default();
+    let mut mode = Mode::Run;
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(invalid)? {
+        use lexopt::Arg::{Long, Short, Value};
+        match arg {
+            Short('a') | Long("add") => opts.action = Action::Add,
+            Short('d') | Long("delete") => opts.action = Action::Delete,
+            Short('u') | Long("update") => opts.action = Action::Update,
+            Short('l') | Long("list") => opts.action = Action::List,
+            Short('r') | Long("read-only") => opts.read_only = true,
+            Short('f') | Long("force") => opts.force = true,
+            Short('g') | Long("gpt") => opts.force_gpt = true,
+            Short('s') | Long("sync") => opts.sync = true,
+            Short('n') | Long("nosync") => opts.sync = false,
+            Short('v') | Long("verbose") => opts.verbose = opts.verbose.saturating_add(1),
+            Short('p') | Long("delimiter") | Long("part-postfix") => {
+                opts.delimiter = Some(text(parser.value().map_err(invalid)?)?);
+            }
+            Short('t') | Long("type") => {
+                opts.filter = TypeFilter::parse(&text(parser.value().map_err(invalid)?)?);
+            }
+            Long("dos") => opts.filter = TypeFilter::Only(TableKind::Dos),
+            Long("json") => opts.json = true,
+            Long("udev-timeout") => {
+                let value = text(parser.value().map_err(invalid)?)?;
+                opts.udev_timeout = Some(parse_seconds(&value)?);
+            }
+            Long("udev") => mode = Mode::Udev,
+            Long("check-config") => mode = Mode::CheckConfig,
+            Long("show-policy") => mode = Mode::ShowPolicy,
+            Long("help") => return Ok(Command::Help),
+            Long("version") => return Ok(Command::Version),
+            Value(v) => opts.positionals.push(text(v)?),
+            Short(c) => return Err(ArgError::Invalid(format!("invalid option -- '{c}'"))),
+            Long(name) => {
+                return Err(ArgError::Invalid(format!("unrecognized option '--{name}'")));
+            }
+        }
+    }
+    Ok(match mode {
+        Mode::Run => Command::Run(opts),
+        Mode::Udev => Command::Udev(opts),
+        Mode::CheckConfig => Command::CheckConfig(opts.positionals),
+        Mode::ShowPolicy => Command::ShowPolicy(opts),
+    })
+}
+
+enum Mode {
+    Run,
+    Udev,
+    CheckConfig,
+    ShowPolicy,
+}
+
+fn text(value: OsString) -> Result<String, ArgError> {
+    value
+        .into_string()
+        .map_err(|v| ArgError::Invalid(format!("argument {v:?} is not valid UTF-8")))
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, ArgError> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| ArgError::Invalid(format!("invalid timeout '{value}' (seconds, 0-86400)")))
+}
+
+fn invalid(err: lexopt::Error) -> ArgError {
+    ArgError::Invalid(match err {
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } if option.len() == 2 => {
+            format!("option requires an argument -- '{}'", &option[1..])
+        }
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => format!("option '{option}' requires an argument"),
+        lexopt::Error::UnexpectedValue { option, .. } => {
+            format!("option '{option}' doesn't allow an argument")
+        }
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Options {
+        match parse(args.iter().map(OsString::from).collect()).unwrap() {
+            Command::Run(o) => o,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn err(args: &[&str]) -> String {
+        match parse(args.iter().map(OsString::from).collect()) {
+            Err(ArgError::Invalid(msg)) => msg,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn udev_rule_form() {
+        let o = run(&["-un", "-p", "-part", "/dev/dm-0"]);
+        assert_eq!(o.action, Action::Update);
+        assert!(!o.sync);
+        assert_eq!(o.delimiter.as_deref(), Some("-part"));
+        assert_eq!(o.device(), Some("/dev/dm-0"));
+    }
+
+    #[test]
+    fn bundled_value_in_next_argument() {
+        let o = run(&["-avp", "-part", "img"]);
+        assert_eq!(o.action, Action::Add);
+        assert_eq!(o.verbose, 1);
+        assert_eq!(o.delimiter.as_deref(), Some("-part"));
+        assert_eq!(o.positionals, vec!["img"]);
+        assert_eq!(run(&["-a", "-p-part", "img"]).delimiter.as_deref(), Some("-part"));
+        assert_eq!(run(&["-p", "", "img"]).delimiter.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn options_after_device_and_last_action_wins() {
+        let o = run(&["img", "-a", "-d", "-l", "-u"]);
+        assert_eq!(o.action, Action::Update);
+        assert_eq!(o.device(), Some("img"));
+        assert!(run(&["-n", "-s", "x"]).sync);
+        assert_eq!(run(&["-p", "a", "-p", "b", "x"]).delimiter.as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn double_dash_ends_options() {
+        let o = run(&["-l", "-r", "--", "-weird"]);
+        assert!(o.read_only);
+        assert_eq!(o.positionals, vec!["-weird"]);
+    }
+
+    #[test]
+    fn positional_counts() {
+        assert_eq!(run(&["a", "b"]).device(), Some("a"));
+        assert_eq!(run(&["a", "b", "c"]).device(), None);
+        assert_eq!(run(&["-a"]).device(), None);
+    }
+
+    #[test]
+    fn long_forms() {
+        let o = run(&["--add", "--read-only", "--delimiter=-part", "--type", "gpt", "x"]);
+        assert_eq!(o.action, Action::Add);
+        assert!(o.read_only);
+        assert_eq!(o.filter, TypeFilter::Only(TableKind::Gpt));
+        assert_eq!(run(&["--dos", "x"]).filter, TypeFilter::Only(TableKind::Dos));
+        assert_eq!(
+            run(&["-t", "nonsense", "x"]).filter,
+            TypeFilter::Unknown("nonsense".into())
+        );
+        assert_eq!(
+            run(&["--udev-timeout", "2.5", "x"]).udev_timeout,
+            Some(Duration::from_millis(2500))
+        );
+    }
+
+    #[test]
+    fn getopt_style_errors() {
+        assert_eq!(err(&["-x", "img"]), "invalid option -- 'x'");
+        assert_eq!(err(&["img", "-p"]), "option requires an argument -- 'p'");
+        assert_eq!(err(&["--bogus"]), "unrecognized option '--bogus'");
+        assert_eq!(err(&["--add=1", "x"]), "option '--add' doesn't allow an argument");
+        assert_eq!(err(&["--type"]), "option '--type' requires an argument");
+        assert_eq!(parse(vec![]), Err(ArgError::NoArguments));
+    }
+}

@@ -1,0 +1,90 @@
+//! `-l`: print the maps that `-a` would create.
+
+use std::io::Write;
+
+use super::args::Options;
+use crate::device::blockdev::BlockDevice;
+use crate::device::loopdev;
+use crate::listing;
+use crate::naming::Naming;
+use crate::probe;
+use crate::target::{self, Purpose, ResolveError, Resolved};
+
+/// Lists the partitions of `device`; returns the exit status.
+pub fn run(opts: &Options, device: &str) -> i32 {
+    let resolved = match target::resolve(device, Purpose::List) {
+        Ok(r) => r,
+        Err(e) => return report_resolve_error(&e),
+    };
+    let status = list(opts, &resolved);
+    let detached = release_loop(opts, &resolved);
+    if detached { status } else { 1 }
+}
+
+fn list(opts: &Options, resolved: &Resolved) -> i32 {
+    let parent = &resolved.parent;
+    let disk = match BlockDevice::open(parent.path.as_ref()) {
+        Ok(disk) => disk,
+        Err(e) => {
+            eprintln!("{}: {}", parent.path, target::strerror(&e));
+            return 1;
+        }
+    };
+    let found = probe::read_table(&disk, parent, opts.force_gpt, &opts.filter);
+    for line in found.diagnostics.lines() {
+        eprintln!("{line}");
+    }
+    let naming = Naming::new(&parent.name, opts.delimiter.as_deref());
+    let text = if opts.json {
+        let listing = listing::json_listing(
+            &naming,
+            &parent.path,
+            found.sector_size,
+            found.table.as_ref(),
+        );
+        listing::render_json(&listing)
+    } else {
+        let slices = found.table.as_ref().map(|t| t.slices.as_slice());
+        listing::render_text(&naming, &parent.path, slices.unwrap_or_default())
+    };
+    for warning in probe::past_end_warnings(&naming, &found) {
+        eprintln!("{warning}");
+    }
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+        return 1;
+    }
+    0
+}
+
+/// Detaches the loop device `-l` attached; false when that failed.
+fn release_loop(opts: &Options, resolved: &Resolved) -> bool {
+    let Some(image) = resolved.image.as_ref().filter(|i| i.created) else {
+        return true;
+    };
+    let path = &image.device.path;
+    let result = loopdev::detach(path, || {
+        eprintln!("loop: device {} still in use, retrying delete", path.display());
+    });
+    match result {
+        Ok(()) if opts.verbose > 0 => eprintln!("loop deleted : {}", path.display()),
+        Ok(()) => {}
+        Err(_) if opts.verbose > 0 => eprintln!("can't del loop : {}", path.display()),
+        Err(_) => {}
+    }
+    result.is_ok()
+}
+
+/// Prints a resolution error on the stream the reference uses; returns the exit status.
+pub fn report_resolve_error(err: &ResolveError) -> i32 {
+    match err {
+        ResolveError::Stat(_) => println!("{err}"),
+        ResolveError::NoLoopForDelete => return 0,
+        ResolveError::LoopSetup(e) => {
+            eprintln!("kpartx: {}", target::strerror(e));
+            eprintln!("{err}");
+        }
+        _ => eprintln!("{err}"),
+    }
+    1
+}

@@ -1,0 +1,5 @@
+//! Talking to block devices: reading them, loop devices for image files, and sysfs facts.
+
+pub mod blockdev;
+pub mod loopdev;
+pub mod sysfs;

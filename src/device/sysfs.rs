@@ -1,0 +1,61 @@
+//! Facts about block devices read from sysfs (works without udev's `/dev/block` links).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::naming::{DevNum, unmangle_dm_name};
+
+/// Where sysfs lives; tests may point elsewhere.
+pub const SYSFS: &str = "/sys";
+
+/// sysfs directory of a block device: `/sys/dev/block/MAJ:MIN`.
+pub fn dev_dir(dev: DevNum) -> PathBuf {
+    Path::new(SYSFS).join("dev/block").join(dev.to_string())
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    let text = text.trim_end_matches('\n');
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// Device-mapper name of `dev` (unescaped), or `None` when it is not a DM device.
+pub fn dm_name(dev: DevNum) -> Option<String> {
+    read_trimmed(&dev_dir(dev).join("dm/name")).map(|n| unmangle_dm_name(&n))
+}
+
+/// Device-mapper UUID of `dev`, `None` when it has none or is not a DM device.
+pub fn dm_uuid(dev: DevNum) -> Option<String> {
+    read_trimmed(&dev_dir(dev).join("dm/uuid"))
+}
+
+/// Kernel name of `dev` (`loop0`, `dm-3`, `sda`).
+pub fn kernel_name(dev: DevNum) -> Option<String> {
+    let link = fs::read_link(dev_dir(dev)).ok()?;
+    Some(link.file_name()?.to_string_lossy().into_owned())
+}
+
+/// Devices that `dev` sits on (`slaves/`), as device numbers.
+pub fn slaves(dev: DevNum) -> Vec<DevNum> {
+    let Ok(entries) = fs::read_dir(dev_dir(dev).join("slaves")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<DevNum> = entries
+        .flatten()
+        .filter_map(|e| read_trimmed(&e.path().join("dev")))
+        .filter_map(|d| DevNum::parse(&d))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Size of `dev` in 512-byte sectors, from sysfs.
+pub fn size_sectors(dev: DevNum) -> Option<u64> {
+    read_trimmed(&dev_dir(dev).join("size"))?.parse().ok()
+}
+
+/// Backing file of a loop device named `name` (`loop0`), if bound.
+pub fn loop_backing_file(name: &str) -> Option<PathBuf> {
+    read_trimmed(&Path::new(SYSFS).join("block").join(name).join("loop/backing_file"))
+        .map(PathBuf::from)
+}

@@ -1,0 +1,255 @@
+//! Partition map names and device-mapper UUIDs, exactly as the reference forms them.
+//!
+//! * name: `<parent name><delimiter><N>`; the delimiter defaults to `p` when the parent name ends
+//!   in a digit (`loop0p1`), else nothing (`sda1`); udev rules pass `-part` (`mpatha-part1`).
+//! * UUID: `part<N>-<parent uuid>`, where a parent without a DM UUID gets the synthetic
+//!   `devnode_<major>:<minor>_Wh5pYvM`.
+
+use std::fmt;
+
+/// Longest device-mapper name the kernel accepts (excluding the NUL).
+pub const DM_NAME_MAX: usize = 127;
+/// Longest device-mapper UUID the kernel accepts (excluding the NUL).
+pub const DM_UUID_MAX: usize = 128;
+
+/// A block device number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DevNum {
+    /// Major number.
+    pub major: u32,
+    /// Minor number.
+    pub minor: u32,
+}
+
+impl DevNum {
+    /// A device number from its parts.
+    pub fn new(major: u32, minor: u32) -> Self {
+        DevNum { major, minor }
+    }
+
+    /// Splits a kernel `dev_t`.
+    pub fn from_dev_t(dev: u64) -> Self {
+        DevNum::new(libc::major(dev), libc::minor(dev))
+    }
+
+    /// Parses `MAJ:MIN`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (major, minor) = text.trim().split_once(':')?;
+        Some(DevNum::new(major.parse().ok()?, minor.parse().ok()?))
+    }
+}
+
+impl fmt::Display for DevNum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+/// The delimiter used when `-p` is not given: `p` after a trailing ASCII digit, else none.
+pub fn default_delimiter(parent_name: &str) -> &'static str {
+    if parent_name.ends_with(|c: char| c.is_ascii_digit()) {
+        "p"
+    } else {
+        ""
+    }
+}
+
+/// How the partition maps of one parent are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Naming {
+    /// The parent's name: its DM name, or the basename of the device path as given.
+    pub parent: String,
+    /// Text between the parent name and the partition number.
+    pub delimiter: String,
+}
+
+impl Naming {
+    /// Naming with an explicit delimiter, or the default one for `parent` when `None`.
+    pub fn new(parent: &str, delimiter: Option<&str>) -> Self {
+        let delimiter = delimiter.unwrap_or_else(|| default_delimiter(parent));
+        Naming {
+            parent: parent.to_string(),
+            delimiter: delimiter.to_string(),
+        }
+    }
+
+    /// The name printed by `-l` and `-v` for partition `number` (1-based).
+    pub fn display_name(&self, number: usize) -> String {
+        format!("{}{}{}", self.parent, self.delimiter, number)
+    }
+
+    /// The name as device-mapper receives it (see [`to_dm_name`]).
+    pub fn dm_name(&self, number: usize) -> Result<String, NameError> {
+        to_dm_name(&self.display_name(number))
+    }
+}
+
+/// Why a name or UUID cannot be used with device-mapper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    /// The name is longer than [`DM_NAME_MAX`] bytes once mangled.
+    NameTooLong(String),
+    /// The UUID is longer than [`DM_UUID_MAX`] bytes.
+    UuidTooLong(String),
+    /// The name is empty, `.` or `..`.
+    Invalid(String),
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::NameTooLong(n) => {
+                write!(f, "map name {n} is longer than {DM_NAME_MAX} bytes")
+            }
+            NameError::UuidTooLong(u) => {
+                write!(f, "map uuid {u} is longer than {DM_UUID_MAX} bytes")
+            }
+            NameError::Invalid(n) => write!(f, "{n:?} is not a valid map name"),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Turns a display name into the name device-mapper stores.
+///
+/// Every `/` except a leading one becomes `!`, then bytes outside `[0-9A-Za-z#+-.:=@_]` are
+/// escaped as `\xNN` (libdevmapper's default "auto" mangling), so `my space1` is stored as
+/// `my\x20space1`.
+pub fn to_dm_name(display: &str) -> Result<String, NameError> {
+    if display.is_empty() || display == "." || display == ".." {
+        return Err(NameError::Invalid(display.to_string()));
+    }
+    let mut out = String::with_capacity(display.len());
+    for (i, &b) in display.as_bytes().iter().enumerate() {
+        let b = if b == b'/' && i > 0 { b'!' } else { b };
+        if is_dm_safe(b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if out.len() > DM_NAME_MAX {
+        return Err(NameError::NameTooLong(display.to_string()));
+    }
+    Ok(out)
+}
+
+/// Reverses [`to_dm_name`]'s escaping for display (the `!` stays).
+pub fn unmangle_dm_name(stored: &str) -> String {
+    let bytes = stored.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i..i + 4)
+            .filter(|s| s.starts_with(b"\\x"))
+            .and_then(|s| std::str::from_utf8(&s[2..]).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_dm_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"#+-.:=@_".contains(&b)
+}
+
+/// The UUID kpartx gives a parent that has no device-mapper UUID of its own.
+pub fn devnode_uuid(dev: DevNum) -> String {
+    format!("devnode_{}:{}_Wh5pYvM", dev.major, dev.minor)
+}
+
+/// The UUID of partition `number`'s map: `part<N>-<parent uuid>`.
+pub fn partition_uuid(number: usize, parent_uuid: &str) -> Result<String, NameError> {
+    let uuid = format!("part{number}-{parent_uuid}");
+    if uuid.len() > DM_UUID_MAX {
+        return Err(NameError::UuidTooLong(uuid));
+    }
+    Ok(uuid)
+}
+
+/// The partition number when `uuid` is exactly `part<digits>-<parent uuid>`, else `None`.
+///
+/// This is the ownership test: a map is ours only when this matches.
+pub fn partition_number_of(uuid: &str, parent_uuid: &str) -> Option<usize> {
+    let rest = uuid.strip_prefix("part")?;
+    let (digits, parent) = rest.split_once('-')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || parent != parent_uuid {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether `uuid` looks like any kpartx partition map's (`part<digits>-…`).
+pub fn is_partition_uuid(uuid: &str) -> bool {
+    uuid.strip_prefix("part")
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(digits, _)| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiter_depends_on_trailing_digit() {
+        assert_eq!(Naming::new("loop0", None).display_name(1), "loop0p1");
+        assert_eq!(Naming::new("sda", None).display_name(3), "sda3");
+        assert_eq!(Naming::new("mpatha", Some("-part")).display_name(2), "mpatha-part2");
+        assert_eq!(Naming::new("loop0", Some("")).display_name(12), "loop012");
+    }
+
+    #[test]
+    fn dm_names_are_mangled_like_libdevmapper() {
+        assert_eq!(to_dm_name("loop0p1").unwrap(), "loop0p1");
+        assert_eq!(to_dm_name("my space1").unwrap(), "my\\x20space1");
+        assert_eq!(to_dm_name("a/b1").unwrap(), "a\\x21b1");
+        assert_eq!(to_dm_name("/ab").unwrap(), "\\x2fab");
+        assert!(to_dm_name(&"x".repeat(128)).is_err());
+        assert!(to_dm_name(&"x".repeat(127)).is_ok());
+        assert!(to_dm_name("").is_err());
+    }
+
+    #[test]
+    fn unmangle_round_trips_escapes() {
+        assert_eq!(unmangle_dm_name("my\\x20space1"), "my space1");
+        assert_eq!(unmangle_dm_name("plain\\xzz"), "plain\\xzz");
+    }
+
+    #[test]
+    fn uuids() {
+        let parent = devnode_uuid(DevNum::new(7, 0));
+        assert_eq!(parent, "devnode_7:0_Wh5pYvM");
+        assert_eq!(partition_uuid(1, &parent).unwrap(), "part1-devnode_7:0_Wh5pYvM");
+        assert!(partition_uuid(1, &"u".repeat(125)).is_err());
+    }
+
+    #[test]
+    fn ownership_needs_exact_parent() {
+        let p = "mpath-3600a0b8";
+        assert_eq!(partition_number_of("part12-mpath-3600a0b8", p), Some(12));
+        assert_eq!(partition_number_of("part-mpath-3600a0b8", p), None);
+        assert_eq!(partition_number_of("partx-mpath-3600a0b8", p), None);
+        assert_eq!(partition_number_of("part1-mpath-3600a0b89", p), None);
+        assert_eq!(partition_number_of("LVM-abc", p), None);
+        assert!(is_partition_uuid("part3-LVM-x"));
+        assert!(!is_partition_uuid("party-x"));
+    }
+
+    #[test]
+    fn devnum_parsing() {
+        assert_eq!(DevNum::parse("253:4\n"), Some(DevNum::new(253, 4)));
+        assert_eq!(DevNum::parse("x:1"), None);
+        assert_eq!(DevNum::new(7, 0).to_string(), "7:0");
+    }
+}

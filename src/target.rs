@@ -1,0 +1,217 @@
+//! Turns the device argument into the parent whose partitions are listed or mapped.
+//!
+//! Image files get a loop device (an existing one bound to the file, else a new one); block
+//! devices are used as they are. The parent's name and ownership UUID follow the reference:
+//! a device-mapper parent is named by its DM name and owns maps through its DM UUID; any other
+//! device is named after the basename of the path as given and owns maps through the synthetic
+//! `devnode_<maj>:<min>_Wh5pYvM` UUID.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use crate::device::loopdev::{self, LoopDevice};
+use crate::device::sysfs;
+use crate::naming::{DevNum, devnode_uuid};
+
+/// Why the device is being resolved; decides whether a loop may be attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `-l`: attach a read-only loop if needed; it is detached again afterwards.
+    List,
+    /// `-a`/`-u`: attach a loop if needed (read-only when asked).
+    Map {
+        /// `-r`: bind the loop read-only.
+        read_only: bool,
+    },
+    /// `-d`: never attach; a file without a loop has nothing to delete.
+    Delete,
+}
+
+/// The whole-disk device whose partitions kpartx works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    /// The path printed in listings: as given for block devices, `/dev/loopN` for files.
+    pub path: String,
+    /// Its device number.
+    pub dev: DevNum,
+    /// The name partition maps are derived from (DM name or basename).
+    pub name: String,
+    /// Its own device-mapper UUID, when it is a DM device that has one.
+    pub dm_uuid: Option<String>,
+    /// Whether it is a device-mapper device.
+    pub is_dm: bool,
+}
+
+impl Parent {
+    /// The UUID partition maps of this parent carry after `part<N>-`.
+    pub fn ownership_uuid(&self) -> String {
+        self.dm_uuid.clone().unwrap_or_else(|| devnode_uuid(self.dev))
+    }
+}
+
+/// How a loop device came to back an image file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageLoop {
+    /// The loop device.
+    pub device: LoopDevice,
+    /// True when this run attached it (and so must not leak it).
+    pub created: bool,
+}
+
+/// A resolved device argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The parent device.
+    pub parent: Parent,
+    /// Set when the argument was an image file.
+    pub image: Option<ImageLoop>,
+}
+
+/// Why a device argument could not be resolved; each maps to a reference message.
+#[derive(Debug)]
+pub enum ResolveError {
+    /// `stat()` failed.
+    Stat(String),
+    /// The image file's real path could not be computed.
+    Realpath(String, io::Error),
+    /// No loop device could be attached.
+    LoopSetup(io::Error),
+    /// Neither a regular file nor a block device.
+    NotBlock(String),
+    /// `-d` on an image file that no loop device backs: nothing to do.
+    NoLoopForDelete,
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveError::Stat(dev) => write!(f, "failed to stat() {dev}"),
+            ResolveError::Realpath(dev, e) => write!(f, "Error: {dev}: {}", strerror(e)),
+            ResolveError::LoopSetup(_) => f.write_str("can't set up loop"),
+            ResolveError::NotBlock(dev) => write!(f, "invalid device: {dev}"),
+            ResolveError::NoLoopForDelete => f.write_str("no loop device backs the file"),
+        }
+    }
+}
+
+/// The C library's text for an I/O error (without Rust's " (os error N)" suffix).
+pub fn strerror(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Resolves the device argument as the reference does (stat follows symlinks; the name uses
+/// the path as given, not resolved).
+pub fn resolve(arg: &str, purpose: Purpose) -> Result<Resolved, ResolveError> {
+    let meta = fs::metadata(arg).map_err(|_| ResolveError::Stat(arg.to_string()))?;
+    if meta.file_type().is_file() {
+        return resolve_image(arg, purpose);
+    }
+    if !meta.file_type().is_block_device() {
+        return Err(ResolveError::NotBlock(arg.to_string()));
+    }
+    let dev = DevNum::from_dev_t(meta.rdev());
+    let parent = match sysfs::dm_name(dev) {
+        Some(name) => Parent {
+            path: arg.to_string(),
+            dev,
+            name,
+            dm_uuid: sysfs::dm_uuid(dev),
+            is_dm: true,
+        },
+        None => plain_parent(arg, dev),
+    };
+    Ok(Resolved {
+        parent,
+        image: None,
+    })
+}
+
+fn resolve_image(arg: &str, purpose: Purpose) -> Result<Resolved, ResolveError> {
+    let real = fs::canonicalize(arg).map_err(|e| ResolveError::Realpath(arg.to_string(), e))?;
+    let image = match (loopdev::find_by_backing_file(&real), purpose) {
+        (Some(device), _) => ImageLoop {
+            device,
+            created: false,
+        },
+        (None, Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
+        (None, Purpose::List) => attached(&real, true)?,
+        (None, Purpose::Map { read_only }) => attached(&real, read_only)?,
+    };
+    let path = image.device.path.to_string_lossy().into_owned();
+    let meta = fs::metadata(&image.device.path).map_err(|_| ResolveError::Stat(path.clone()))?;
+    let parent = plain_parent(&path, DevNum::from_dev_t(meta.rdev()));
+    Ok(Resolved {
+        parent,
+        image: Some(image),
+    })
+}
+
+fn attached(file: &Path, read_only: bool) -> Result<ImageLoop, ResolveError> {
+    let device = loopdev::attach(file, read_only).map_err(ResolveError::LoopSetup)?;
+    Ok(ImageLoop {
+        device,
+        created: true,
+    })
+}
+
+fn plain_parent(path: &str, dev: DevNum) -> Parent {
+    Parent {
+        path: path.to_string(),
+        dev,
+        name: basename(path),
+        dm_uuid: None,
+        is_dm: false,
+    }
+}
+
+/// POSIX `basename`: the last component, ignoring trailing slashes.
+pub fn basename(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return if path.is_empty() { ".".into() } else { "/".into() };
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basename_is_posix() {
+        assert_eq!(basename("/dev/sda"), "sda");
+        assert_eq!(basename("my link"), "my link");
+        assert_eq!(basename("/dev/mapper/x/"), "x");
+        assert_eq!(basename("/"), "/");
+    }
+
+    #[test]
+    fn ownership_uuid_falls_back_to_devnode() {
+        let p = plain_parent("/dev/loop0", DevNum::new(7, 0));
+        assert_eq!(p.ownership_uuid(), "devnode_7:0_Wh5pYvM");
+        let dm = Parent {
+            dm_uuid: Some("mpath-3600".into()),
+            is_dm: true,
+            ..p
+        };
+        assert_eq!(dm.ownership_uuid(), "mpath-3600");
+    }
+
+    #[test]
+    fn missing_device_is_a_stat_error() {
+        let err = resolve("/nonexistent/disk.img", Purpose::List).unwrap_err();
+        assert_eq!(err.to_string(), "failed to stat() /nonexistent/disk.img");
+    }
+
+    #[test]
+    fn directories_are_invalid() {
+        let err = resolve("/", Purpose::List).unwrap_err();
+        assert_eq!(err.to_string(), "invalid device: /");
+    }
+}
