@@ -14,3 +14,7 @@ pub mod naming;
 pub mod probe;
 pub mod table;
 pub mod target;
+pub mod plan;
+pub mod dm;
+pub mod apply;
+pub mod lock;

@@ -1,6 +1,8 @@
 //! Reading the partition table of a resolved parent device.
 
+use crate::device::sysfs;
 use crate::naming::Naming;
+use crate::table::dasd::DasdDevice;
 use crate::table::{self, BlockSource, Diagnostics, ProbeContext, Table, TypeFilter};
 use crate::target::Parent;
 
@@ -78,7 +80,17 @@ pub fn past_end_warnings(naming: &Naming, found: &Found) -> Vec<String> {
         .collect()
 }
 
-/// Device facts for the DASD reader (images and loop devices get the defaults).
-fn dasd_device(_parent: &Parent) -> crate::table::dasd::DasdDevice {
-    crate::table::dasd::DasdDevice::default()
+/// Device facts for the DASD reader, from sysfs. The DASD geometry ioctls are not issued, so
+/// the reader uses the reference's fallbacks (which is what images and loop devices get too).
+fn dasd_device(parent: &Parent) -> DasdDevice {
+    DasdDevice {
+        major: parent.dev.major,
+        is_dm_map: parent.is_dm,
+        first_dep_major: parent
+            .is_dm
+            .then(|| sysfs::slaves(parent.dev).first().map(|d| d.major))
+            .flatten(),
+        info: None,
+        geometry: None,
+    }
 }

@@ -24,6 +24,9 @@ const CACHE_MAX_READ: usize = 4096;
 /// Upper bound on cached entries.
 const CACHE_MAX_ENTRIES: usize = 256;
 
+/// Results of small reads, keyed by (offset, length).
+type ReadCache = HashMap<(u64, usize), Option<Vec<u8>>>;
+
 /// A disk opened read-only, bypassing the page cache when the kernel allows it.
 ///
 /// Direct I/O matters after repartitioning an image through its file: the loop device's page
@@ -33,7 +36,7 @@ pub struct BlockDevice {
     sector_size: u32,
     size: u64,
     direct: bool,
-    cache: RefCell<HashMap<(u64, usize), Option<Vec<u8>>>>,
+    cache: RefCell<ReadCache>,
 }
 
 impl BlockDevice {

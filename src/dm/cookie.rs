@@ -1,0 +1,250 @@
+//! libdevmapper's udev synchronisation protocol, with a bounded wait.
+//!
+//! A cookie is a SysV semaphore with key `0x0D4D << 16 | base`. The ioctl carries
+//! `flags << 16 | base` in `event_nr`; the kernel copies it into the uevent as `DM_COOKIE`,
+//! and udev's `95-dm-notify.rules` runs `dmsetup udevcomplete`, which decrements the
+//! semaphore. The waiter waits for zero. Unlike libdevmapper the wait here has a deadline, and
+//! the semaphore is always removed (on success, error, timeout and unwinding alike).
+
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Upper 16 bits of a cookie's key (`DM_COOKIE_MAGIC`).
+pub const COOKIE_MAGIC: u32 = 0x0D4D;
+
+/// udev flags sent with a cookie (upper 16 bits of `event_nr`).
+pub mod flags {
+    /// No `/dev/mapper` symlink rules.
+    pub const DISABLE_DM_RULES: u16 = 0x0001;
+    /// No subsystem (LVM, multipath) rules.
+    pub const DISABLE_SUBSYSTEM_RULES: u16 = 0x0002;
+    /// The tool will not create nodes itself; udev owns them.
+    pub const DISABLE_LIBRARY_FALLBACK: u16 = 0x0020;
+    /// This event is a genuine one from the tool, not a spurious/watch event.
+    pub const PRIMARY_SOURCE: u16 = 0x0040;
+    /// Multipath's "reload" flag, set when an existing partition map's table is reloaded.
+    pub const SUBSYSTEM_FLAG0: u16 = 0x0100;
+}
+
+/// How udev takes part in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdevMode {
+    /// udev runs: send a cookie and wait (at most this long) until it has processed the event.
+    Wait(Duration),
+    /// udev runs but `-n` was given: send the flags only, do not wait.
+    FlagsOnly,
+    /// udev is not running, or `DM_DISABLE_UDEV` is set: manage `/dev/mapper` nodes ourselves.
+    NoUdev,
+}
+
+impl UdevMode {
+    /// Decides the mode from the environment: `DM_DISABLE_UDEV`, whether udevd's control
+    /// socket exists, whether SysV semaphores work, and the `-s`/`-n` choice.
+    pub fn detect(sync: bool, timeout: Duration) -> UdevMode {
+        if std::env::var_os("DM_DISABLE_UDEV").is_some() || !udev_running() {
+            UdevMode::NoUdev
+        } else if !sync || !semaphores_available() {
+            UdevMode::FlagsOnly
+        } else {
+            UdevMode::Wait(timeout)
+        }
+    }
+}
+
+/// Whether udevd is running (its control socket exists).
+pub fn udev_running() -> bool {
+    Path::new("/run/udev/control").exists()
+}
+
+fn semaphores_available() -> bool {
+    // SAFETY: an all-zero seminfo is a valid buffer for SEM_INFO to fill.
+    let mut info: libc::seminfo = unsafe { std::mem::zeroed() };
+    // SAFETY: SEM_INFO writes into `info`, which outlives the call.
+    let rc = unsafe { libc::semctl(0, 0, libc::SEM_INFO, &mut info as *mut libc::seminfo) };
+    rc >= 0 && info.semmni > 0 && info.semmsl > 0
+}
+
+/// The value to put in `event_nr` when no one waits: flags only, base 0.
+pub fn flags_only(flags: u16) -> u32 {
+    u32::from(flags | self::flags::PRIMARY_SOURCE) << 16
+}
+
+/// One udev transaction that someone waits for.
+#[derive(Debug)]
+pub struct Cookie {
+    semid: libc::c_int,
+    base: u16,
+}
+
+/// Why a wait for udev failed.
+#[derive(Debug)]
+pub enum WaitError {
+    /// udev did not finish within the deadline.
+    TimedOut(Duration),
+    /// A semaphore operation failed.
+    Io(io::Error),
+}
+
+impl Cookie {
+    /// Creates a semaphore for one operation (value 2: the waiter's 1 plus the operation's 1).
+    pub fn create() -> io::Result<Cookie> {
+        for _ in 0..16 {
+            let base = random_base()?;
+            let key = ((COOKIE_MAGIC << 16) | u32::from(base)) as libc::key_t;
+            // SAFETY: plain system call with integer arguments.
+            let semid = unsafe { libc::semget(key, 1, 0o600 | libc::IPC_CREAT | libc::IPC_EXCL) };
+            if semid < 0 {
+                let err = io::Error::last_os_error();
+                if err.raw_os_error() == Some(libc::EEXIST) {
+                    continue;
+                }
+                return Err(err);
+            }
+            let cookie = Cookie { semid, base };
+            // SAFETY: SETVAL takes an int value; `semid` is ours.
+            if unsafe { libc::semctl(semid, 0, libc::SETVAL, 1) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            cookie.adjust(1, false)?;
+            return Ok(cookie);
+        }
+        Err(io::Error::other("no free udev cookie found"))
+    }
+
+    /// The `event_nr` value that carries this cookie and `flags` to udev.
+    pub fn event_nr(&self, flags: u16) -> u32 {
+        (u32::from(flags | self::flags::PRIMARY_SOURCE) << 16) | u32::from(self.base)
+    }
+
+    /// The cookie as `dmsetup udevcookies` shows it.
+    pub fn key(&self) -> u32 {
+        (COOKIE_MAGIC << 16) | u32::from(self.base)
+    }
+
+    /// Drops the operation's count when no uevent will come (the ioctl failed, or the kernel
+    /// did not generate an event), so the wait cannot hang.
+    pub fn complete_without_event(&self) {
+        let _ = self.adjust(-1, true);
+    }
+
+    /// Waits until udev has completed the operation, at most `timeout`.
+    pub fn wait(&self, timeout: Duration) -> Result<(), WaitError> {
+        self.adjust(-1, true).map_err(WaitError::Io)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.wait_zero(left) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EIDRM) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    return Err(WaitError::TimedOut(timeout));
+                }
+                Err(e) => return Err(WaitError::Io(e)),
+            }
+        }
+    }
+
+    fn adjust(&self, delta: libc::c_short, nowait: bool) -> io::Result<()> {
+        let mut op = libc::sembuf {
+            sem_num: 0,
+            sem_op: delta,
+            sem_flg: if nowait { libc::IPC_NOWAIT as libc::c_short } else { 0 },
+        };
+        // SAFETY: one valid sembuf for our own semaphore.
+        if unsafe { libc::semop(self.semid, &mut op, 1) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn wait_zero(&self, left: Duration) -> io::Result<()> {
+        let mut op = libc::sembuf {
+            sem_num: 0,
+            sem_op: 0,
+            sem_flg: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: semtimedop with one valid sembuf and a valid timespec, both outliving the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_semtimedop,
+                self.semid,
+                &mut op as *mut libc::sembuf,
+                1usize,
+                &ts as *const libc::timespec,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cookie {
+    fn drop(&mut self) {
+        // SAFETY: removing our own semaphore; failure (already removed) is harmless.
+        unsafe { libc::semctl(self.semid, 0, libc::IPC_RMID) };
+    }
+}
+
+fn random_base() -> io::Result<u16> {
+    loop {
+        let mut buf = [0u8; 2];
+        // SAFETY: getrandom fills at most buf.len() bytes of our buffer.
+        let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let base = u16::from_ne_bytes(buf);
+        if n == 2 && base != 0 {
+            return Ok(base);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_nr_layout_matches_libdevmapper() {
+        assert_eq!(flags_only(flags::DISABLE_LIBRARY_FALLBACK), 0x0060_0000);
+        let cookie = Cookie::create().unwrap();
+        let nr = cookie.event_nr(flags::SUBSYSTEM_FLAG0);
+        assert_eq!(nr >> 16, 0x0140);
+        assert_eq!(nr & 0xffff, cookie.key() & 0xffff);
+        assert_eq!(cookie.key() >> 16, 0x0D4D);
+    }
+
+    #[test]
+    fn wait_returns_once_udev_completes() {
+        let cookie = Cookie::create().unwrap();
+        // What `dmsetup udevcomplete` does: one decrement.
+        cookie.complete_without_event();
+        cookie.wait(Duration::from_secs(5)).unwrap();
+    }
+
+    #[test]
+    fn wait_is_bounded_when_udev_never_completes() {
+        let cookie = Cookie::create().unwrap();
+        let start = Instant::now();
+        let result = cookie.wait(Duration::from_millis(200));
+        assert!(matches!(result, Err(WaitError::TimedOut(_))));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn semaphore_is_removed_on_drop() {
+        let cookie = Cookie::create().unwrap();
+        let key = cookie.key() as libc::key_t;
+        drop(cookie);
+        // SAFETY: plain lookup without IPC_CREAT.
+        assert!(unsafe { libc::semget(key, 1, 0) } < 0);
+    }
+}

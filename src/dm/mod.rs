@@ -1,0 +1,82 @@
+//! Device-mapper: the map operations the planner's steps need, with udev synchronisation.
+//!
+//! [`kernel::Kernel`] uses the `devicemapper` crate for everything except the three ioctls
+//! that carry a udev cookie, which go through [`raw`] so that [`cookie`] can bound the wait,
+//! honour `-n` and `DM_DISABLE_UDEV`, and send multipath's reload flag.
+
+pub mod cookie;
+pub mod kernel;
+pub mod nodes;
+pub mod raw;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::naming::DevNum;
+use crate::plan::MapSpec;
+
+/// Which part of an operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Creating the map or loading its table.
+    Load,
+    /// Resuming the map.
+    Resume,
+    /// Renaming the map.
+    Rename,
+    /// Removing the map.
+    Remove,
+    /// The kernel did it, but udev did not finish in time.
+    Udev,
+}
+
+/// A failed map operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError {
+    /// Where it failed.
+    pub stage: Stage,
+    /// What the kernel or the system said.
+    pub detail: String,
+}
+
+impl OpError {
+    /// An error at `stage`.
+    pub fn new(stage: Stage, detail: impl fmt::Display) -> Self {
+        OpError {
+            stage,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// The error for a udev wait that ran out.
+    pub fn udev_timeout(map: &str, waited: Duration, cookie: u32) -> Self {
+        OpError::new(
+            Stage::Udev,
+            format!(
+                "udev did not finish processing {map} within {}s (cookie 0x{cookie:x}); \
+                 check that udevd runs in this IPC namespace and that its device-mapper rules \
+                 (95-dm-notify.rules, 'dmsetup udevcomplete') are installed, raise \
+                 --udev-timeout, or set DM_DISABLE_UDEV=1 to work without udev",
+                waited.as_secs_f64()
+            ),
+        )
+    }
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// The operations the executor performs; implemented by [`kernel::Kernel`] and by test fakes.
+pub trait MapOps: Sync {
+    /// Creates a map, loads its table and resumes it; returns its device number.
+    fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError>;
+    /// Loads a new table into an existing map and resumes it.
+    fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError>;
+    /// Renames a map (stored names).
+    fn rename(&self, from: &str, to: &str) -> Result<(), OpError>;
+    /// Removes a map (stored name).
+    fn remove(&self, name: &str, flush: bool) -> Result<(), OpError>;
+}

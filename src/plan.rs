@@ -1,0 +1,392 @@
+//! Deciding what to do with partition maps: a pure function of the parent, its slices and the
+//! device-mapper maps that exist. Nothing here talks to the kernel.
+//!
+//! Ownership follows the reference with one tightening: a map belongs to a parent only when its
+//! UUID is exactly `part<N>-<parent uuid>`, and a map is "on" the parent only when its single
+//! `linear` target points at exactly the parent's `MAJ:MIN` (the reference matches a substring,
+//! so `8:1` also matched `8:16`).
+
+use std::collections::BTreeSet;
+
+use crate::naming::{self, DevNum, NameError, Naming};
+use crate::table::{MAX_SLICES, Slice};
+
+/// One target line of an existing map's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetLine {
+    /// First sector.
+    pub start: u64,
+    /// Length in sectors.
+    pub length: u64,
+    /// Target type (`linear`, `multipath`, …).
+    pub kind: String,
+    /// Target parameters (`7:0 2048` for linear).
+    pub params: String,
+}
+
+/// A device-mapper map as it exists now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingMap {
+    /// Name as stored in the kernel (mangled).
+    pub name: String,
+    /// Its UUID, if it has one.
+    pub uuid: Option<String>,
+    /// Its device number.
+    pub dev: DevNum,
+    /// How many openers it has.
+    pub open_count: i32,
+    /// Whether it is read-only.
+    pub read_only: bool,
+    /// Its live table.
+    pub targets: Vec<TargetLine>,
+}
+
+impl ExistingMap {
+    /// Whether its table is a single `linear` target over exactly `parent`.
+    pub fn is_linear_on(&self, parent: DevNum) -> bool {
+        match self.targets.as_slice() {
+            [t] => t.kind == "linear" && linear_device(&t.params) == Some(parent),
+            _ => false,
+        }
+    }
+
+    /// Whether its single target, of any type, points at exactly `parent`.
+    fn single_target_on(&self, parent: DevNum) -> bool {
+        matches!(self.targets.as_slice(), [t] if linear_device(&t.params) == Some(parent))
+    }
+}
+
+fn linear_device(params: &str) -> Option<DevNum> {
+    DevNum::parse(params.split_whitespace().next()?)
+}
+
+/// The parent as the planner needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentInfo {
+    /// Its device number (the target of every partition map).
+    pub dev: DevNum,
+    /// The UUID after `part<N>-`; `None` only for `-d -f` on a parent without a DM UUID.
+    pub ownership_uuid: Option<String>,
+    /// Its own DM name when it is a device-mapper device (never treated as a partition).
+    pub dm_name: Option<String>,
+}
+
+/// A partition map to create or reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSpec {
+    /// Partition number.
+    pub number: usize,
+    /// Name as device-mapper stores it.
+    pub name: String,
+    /// Name as printed.
+    pub display: String,
+    /// UUID set on creation.
+    pub uuid: String,
+    /// Length in 512-byte sectors.
+    pub size: u64,
+    /// The parent device.
+    pub parent: DevNum,
+    /// Offset on the parent in 512-byte sectors.
+    pub start: u64,
+    /// Whether the map is read-only.
+    pub read_only: bool,
+}
+
+impl MapSpec {
+    /// The linear target's parameters: `MAJ:MIN START`.
+    pub fn params(&self) -> String {
+        format!("{} {}", self.parent, self.start)
+    }
+}
+
+/// Why a partition is left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A map of that name exists and belongs to something else (the reason text follows
+    /// the reference: "not a kpartx partition" / "a partition of a different device").
+    NameTaken(&'static str),
+    /// The partition ends beyond the end of the parent.
+    PastEnd {
+        /// Device size in 512-byte sectors.
+        device_sectors: u64,
+    },
+    /// The map name or UUID cannot be used.
+    BadName(NameError),
+    /// The map is open and cannot be removed.
+    InUse {
+        /// Its open count.
+        open_count: i32,
+    },
+    /// `-d`: a map on the parent whose target is not linear.
+    NotLinear,
+    /// `-d`/`-u`: a map on the parent that is not one of its partitions.
+    NotOurs,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Create a new map.
+    Create(MapSpec),
+    /// Load a new table into an existing map and resume it.
+    Reload(MapSpec),
+    /// Rename an existing map of this partition (found by UUID), then reload it.
+    RenameReload {
+        /// Its current name.
+        from: String,
+        /// The new name and table.
+        spec: MapSpec,
+    },
+    /// Remove a map.
+    Remove {
+        /// Stored name.
+        name: String,
+        /// Printed name.
+        display: String,
+        /// Flush outstanding I/O first (`-d`), or not (`-u`).
+        flush: bool,
+    },
+    /// Leave something alone, and say why.
+    Skip {
+        /// Printed name.
+        display: String,
+        /// Why.
+        reason: SkipReason,
+    },
+}
+
+/// An ordered list of steps; `counted[i]` tells whether step i's failure counts towards the
+/// exit status (the reference does not count the contained-slice pass).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Steps in output order.
+    pub steps: Vec<Step>,
+    /// Parallel to `steps`.
+    pub counted: Vec<bool>,
+}
+
+impl Plan {
+    fn push(&mut self, step: Step, counted: bool) {
+        self.steps.push(step);
+        self.counted.push(counted);
+    }
+}
+
+/// Inputs of `-a`/`-u`.
+#[derive(Debug, Clone)]
+pub struct AddInput<'a> {
+    /// The parent.
+    pub parent: &'a ParentInfo,
+    /// How maps are named.
+    pub naming: &'a Naming,
+    /// The table's slices (index + 1 = partition number).
+    pub slices: &'a [Slice],
+    /// Parent size in 512-byte sectors.
+    pub device_sectors: u64,
+    /// Maps that exist now.
+    pub existing: &'a [ExistingMap],
+    /// Create read-only maps.
+    pub read_only: bool,
+}
+
+/// Plans `-a` (and, with `update`, the removals `-u` adds).
+///
+/// Top-level slices come first, then contained ones (mapped at their absolute offset on the
+/// parent, never stacked), then, for `-u`, removal of this parent's maps whose partition is gone.
+pub fn plan_add(input: &AddInput<'_>, update: bool) -> Plan {
+    let mut plan = Plan::default();
+    let Some(owner) = input.parent.ownership_uuid.as_deref() else {
+        return plan;
+    };
+    let mut live = BTreeSet::new();
+    for contained in [false, true] {
+        for (i, slice) in input.slices.iter().enumerate() {
+            if slice.size == 0 || slice.container.is_some() != contained {
+                continue;
+            }
+            let step = plan_slice(input, owner, i + 1, slice);
+            if !matches!(
+                step,
+                Step::Skip {
+                    reason: SkipReason::PastEnd { .. } | SkipReason::BadName(_),
+                    ..
+                }
+            ) {
+                live.insert(i + 1);
+            }
+            plan.push(step, !contained);
+        }
+    }
+    if update {
+        for step in plan_vanished(input, owner, &live) {
+            plan.push(step, true);
+        }
+    }
+    plan
+}
+
+fn plan_slice(input: &AddInput<'_>, owner: &str, number: usize, slice: &Slice) -> Step {
+    let display = input.naming.display_name(number);
+    let spec = match map_spec(input, owner, number, slice) {
+        Ok(spec) => spec,
+        Err(reason) => return Step::Skip { display, reason },
+    };
+    if let Some(map) = input.existing.iter().find(|m| m.name == spec.name) {
+        return match claim(map, owner, input.parent.dev) {
+            Ok(()) => Step::Reload(spec),
+            Err(why) => Step::Skip {
+                display,
+                reason: SkipReason::NameTaken(why),
+            },
+        };
+    }
+    let renamable = input.existing.iter().find(|m| {
+        m.uuid.as_deref() == Some(spec.uuid.as_str()) && m.is_linear_on(input.parent.dev)
+    });
+    match renamable {
+        Some(map) => Step::RenameReload {
+            from: map.name.clone(),
+            spec,
+        },
+        None => Step::Create(spec),
+    }
+}
+
+fn map_spec(
+    input: &AddInput<'_>,
+    owner: &str,
+    number: usize,
+    slice: &Slice,
+) -> Result<MapSpec, SkipReason> {
+    let fits = slice
+        .start
+        .checked_add(slice.size)
+        .is_some_and(|end| end <= input.device_sectors);
+    if !fits {
+        return Err(SkipReason::PastEnd {
+            device_sectors: input.device_sectors,
+        });
+    }
+    Ok(MapSpec {
+        number,
+        name: input.naming.dm_name(number).map_err(SkipReason::BadName)?,
+        display: input.naming.display_name(number),
+        uuid: naming::partition_uuid(number, owner).map_err(SkipReason::BadName)?,
+        size: slice.size,
+        parent: input.parent.dev,
+        start: slice.start,
+        read_only: input.read_only,
+    })
+}
+
+/// May an existing map with the wanted name be reused? A map with a UUID must be one of this
+/// parent's partitions; a legacy map without a UUID only when it is a linear map on the parent.
+fn claim(map: &ExistingMap, owner: &str, parent: DevNum) -> Result<(), &'static str> {
+    match map.uuid.as_deref() {
+        Some(uuid) if naming::partition_number_of(uuid, owner).is_some() => Ok(()),
+        Some(uuid) if naming::is_partition_uuid(uuid) => Err("a partition of a different device"),
+        Some(_) => Err("not a kpartx partition"),
+        None if map.is_linear_on(parent) => Ok(()),
+        None => Err("not a kpartx partition"),
+    }
+}
+
+/// `-u`: this parent's maps whose partition number is no longer live.
+fn plan_vanished(input: &AddInput<'_>, owner: &str, live: &BTreeSet<usize>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for map in input.existing {
+        if Some(&map.name) == input.parent.dm_name.as_ref() {
+            continue;
+        }
+        let number = match map.uuid.as_deref() {
+            Some(uuid) => naming::partition_number_of(uuid, owner),
+            None => legacy_number(input, map),
+        };
+        if number.is_none_or(|n| live.contains(&n)) {
+            continue;
+        }
+        let display = naming::unmangle_dm_name(&map.name);
+        steps.push(removal(map, display, false));
+    }
+    steps
+}
+
+/// A map without UUID counts as partition N only when it has partition N's name and is a
+/// linear map on the parent (maps made by kpartx before it set UUIDs).
+fn legacy_number(input: &AddInput<'_>, map: &ExistingMap) -> Option<usize> {
+    if !map.is_linear_on(input.parent.dev) {
+        return None;
+    }
+    (1..=MAX_SLICES).find(|&n| input.naming.dm_name(n).is_ok_and(|name| name == map.name))
+}
+
+fn removal(map: &ExistingMap, display: String, flush: bool) -> Step {
+    if map.open_count > 0 {
+        return Step::Skip {
+            display,
+            reason: SkipReason::InUse {
+                open_count: map.open_count,
+            },
+        };
+    }
+    Step::Remove {
+        name: map.name.clone(),
+        display,
+        flush,
+    }
+}
+
+/// Plans `-d`: every map on the parent that is one of its partitions, in kernel list order.
+///
+/// When any of them is open, nothing is removed and every open one is reported: a partial
+/// teardown helps no one.
+pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap]) -> Plan {
+    let mut plan = Plan::default();
+    for map in existing {
+        if Some(&map.name) == parent.dm_name.as_ref() || !map.single_target_on(parent.dev) {
+            continue;
+        }
+        let display = naming::unmangle_dm_name(&map.name);
+        let step = if map.targets[0].kind != "linear" {
+            Step::Skip {
+                display,
+                reason: SkipReason::NotLinear,
+            }
+        } else if !owned_for_delete(map, parent) {
+            Step::Skip {
+                display,
+                reason: SkipReason::NotOurs,
+            }
+        } else {
+            removal(map, display, true)
+        };
+        plan.push(step, true);
+    }
+    let busy = plan.steps.iter().any(|s| {
+        matches!(
+            s,
+            Step::Skip {
+                reason: SkipReason::InUse { .. },
+                ..
+            }
+        )
+    });
+    if busy {
+        plan.steps.retain(|s| !matches!(s, Step::Remove { .. }));
+        plan.counted = vec![true; plan.steps.len()];
+    }
+    plan
+}
+
+fn owned_for_delete(map: &ExistingMap, parent: &ParentInfo) -> bool {
+    match &parent.ownership_uuid {
+        None => true,
+        Some(owner) => map
+            .uuid
+            .as_deref()
+            .is_some_and(|u| naming::partition_number_of(u, owner).is_some()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
