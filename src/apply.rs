@@ -177,7 +177,11 @@ mod tests {
         let start = Instant::now();
         let results = execute(&plan, &fake);
         assert!(results.iter().all(|r| matches!(r, StepResult::Mapped(_))));
-        assert!(start.elapsed() < Duration::from_millis(1600), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_millis(1600),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

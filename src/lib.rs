@@ -7,14 +7,14 @@
 
 #![warn(missing_docs)]
 
+pub mod apply;
 pub mod cli;
 pub mod device;
+pub mod dm;
 pub mod listing;
+pub mod lock;
 pub mod naming;
+pub mod plan;
 pub mod probe;
 pub mod table;
 pub mod target;
-pub mod plan;
-pub mod dm;
-pub mod apply;
-pub mod lock;

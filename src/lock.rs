@@ -64,7 +64,13 @@ pub fn acquire_in(dir: &Path, key: &str, timeout: Duration) -> io::Result<Lock> 
 fn lock_path(dir: &Path, key: &str) -> PathBuf {
     let safe: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     dir.join(format!("{safe}.lock"))
 }
@@ -90,7 +96,7 @@ mod tests {
     fn keys_become_safe_file_names() {
         assert_eq!(
             lock_path(Path::new("/x"), "f-2049-/a b"),
-            PathBuf::from("/x/f-2049-__a_b.lock")
+            PathBuf::from("/x/f-2049-_a_b.lock")
         );
     }
 }

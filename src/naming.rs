@@ -205,7 +205,10 @@ mod tests {
     fn delimiter_depends_on_trailing_digit() {
         assert_eq!(Naming::new("loop0", None).display_name(1), "loop0p1");
         assert_eq!(Naming::new("sda", None).display_name(3), "sda3");
-        assert_eq!(Naming::new("mpatha", Some("-part")).display_name(2), "mpatha-part2");
+        assert_eq!(
+            Naming::new("mpatha", Some("-part")).display_name(2),
+            "mpatha-part2"
+        );
         assert_eq!(Naming::new("loop0", Some("")).display_name(12), "loop012");
     }
 
@@ -230,7 +233,10 @@ mod tests {
     fn uuids() {
         let parent = devnode_uuid(DevNum::new(7, 0));
         assert_eq!(parent, "devnode_7:0_Wh5pYvM");
-        assert_eq!(partition_uuid(1, &parent).unwrap(), "part1-devnode_7:0_Wh5pYvM");
+        assert_eq!(
+            partition_uuid(1, &parent).unwrap(),
+            "part1-devnode_7:0_Wh5pYvM"
+        );
         assert!(partition_uuid(1, &"u".repeat(125)).is_err());
     }
 

@@ -205,20 +205,22 @@ pub fn plan_add(input: &AddInput<'_>, update: bool) -> Plan {
                 continue;
             }
             let step = plan_slice(input, owner, i + 1, slice);
-            if !matches!(
+            let past_end = matches!(
                 step,
                 Step::Skip {
-                    reason: SkipReason::PastEnd { .. } | SkipReason::BadName(_),
+                    reason: SkipReason::PastEnd { .. },
                     ..
                 }
-            ) {
+            );
+            if !past_end {
                 live.insert(i + 1);
             }
             plan.push(step, !contained);
         }
     }
     if update {
-        for step in plan_vanished(input, owner, &live) {
+        let claimed: BTreeSet<&str> = plan.steps.iter().filter_map(claimed_map).collect();
+        for step in plan_vanished(input, owner, &live, &claimed) {
             plan.push(step, true);
         }
     }
@@ -291,11 +293,26 @@ fn claim(map: &ExistingMap, owner: &str, parent: DevNum) -> Result<(), &'static 
     }
 }
 
-/// `-u`: this parent's maps whose partition number is no longer live.
-fn plan_vanished(input: &AddInput<'_>, owner: &str, live: &BTreeSet<usize>) -> Vec<Step> {
+/// The existing map a step takes over, if any.
+fn claimed_map(step: &Step) -> Option<&str> {
+    match step {
+        Step::Reload(spec) => Some(&spec.name),
+        Step::RenameReload { from, .. } => Some(from),
+        _ => None,
+    }
+}
+
+/// `-u`: this parent's maps whose partition number is no longer live (and that no earlier
+/// step takes over).
+fn plan_vanished(
+    input: &AddInput<'_>,
+    owner: &str,
+    live: &BTreeSet<usize>,
+    claimed: &BTreeSet<&str>,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     for map in input.existing {
-        if Some(&map.name) == input.parent.dm_name.as_ref() {
+        if Some(&map.name) == input.parent.dm_name.as_ref() || claimed.contains(map.name.as_str()) {
             continue;
         }
         let number = match map.uuid.as_deref() {

@@ -48,7 +48,9 @@ pub struct Parent {
 impl Parent {
     /// The UUID partition maps of this parent carry after `part<N>-`.
     pub fn ownership_uuid(&self) -> String {
-        self.dm_uuid.clone().unwrap_or_else(|| devnode_uuid(self.dev))
+        self.dm_uuid
+            .clone()
+            .unwrap_or_else(|| devnode_uuid(self.dev))
     }
 }
 
@@ -174,7 +176,11 @@ fn plain_parent(path: &str, dev: DevNum) -> Parent {
 pub fn basename(path: &str) -> String {
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() {
-        return if path.is_empty() { ".".into() } else { "/".into() };
+        return if path.is_empty() {
+            ".".into()
+        } else {
+            "/".into()
+        };
     }
     trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
 }

@@ -229,7 +229,10 @@ mod tests {
         assert_eq!(o.verbose, 1);
         assert_eq!(o.delimiter.as_deref(), Some("-part"));
         assert_eq!(o.positionals, vec!["img"]);
-        assert_eq!(run(&["-a", "-p-part", "img"]).delimiter.as_deref(), Some("-part"));
+        assert_eq!(
+            run(&["-a", "-p-part", "img"]).delimiter.as_deref(),
+            Some("-part")
+        );
         assert_eq!(run(&["-p", "", "img"]).delimiter.as_deref(), Some(""));
     }
 
@@ -239,7 +242,10 @@ mod tests {
         assert_eq!(o.action, Action::Update);
         assert_eq!(o.device(), Some("img"));
         assert!(run(&["-n", "-s", "x"]).sync);
-        assert_eq!(run(&["-p", "a", "-p", "b", "x"]).delimiter.as_deref(), Some("b"));
+        assert_eq!(
+            run(&["-p", "a", "-p", "b", "x"]).delimiter.as_deref(),
+            Some("b")
+        );
     }
 
     #[test]
@@ -258,11 +264,21 @@ mod tests {
 
     #[test]
     fn long_forms() {
-        let o = run(&["--add", "--read-only", "--delimiter=-part", "--type", "gpt", "x"]);
+        let o = run(&[
+            "--add",
+            "--read-only",
+            "--delimiter=-part",
+            "--type",
+            "gpt",
+            "x",
+        ]);
         assert_eq!(o.action, Action::Add);
         assert!(o.read_only);
         assert_eq!(o.filter, TypeFilter::Only(TableKind::Gpt));
-        assert_eq!(run(&["--dos", "x"]).filter, TypeFilter::Only(TableKind::Dos));
+        assert_eq!(
+            run(&["--dos", "x"]).filter,
+            TypeFilter::Only(TableKind::Dos)
+        );
         assert_eq!(
             run(&["-t", "nonsense", "x"]).filter,
             TypeFilter::Unknown("nonsense".into())
@@ -278,7 +294,10 @@ mod tests {
         assert_eq!(err(&["-x", "img"]), "invalid option -- 'x'");
         assert_eq!(err(&["img", "-p"]), "option requires an argument -- 'p'");
         assert_eq!(err(&["--bogus"]), "unrecognized option '--bogus'");
-        assert_eq!(err(&["--add=1", "x"]), "option '--add' doesn't allow an argument");
+        assert_eq!(
+            err(&["--add=1", "x"]),
+            "option '--add' doesn't allow an argument"
+        );
         assert_eq!(err(&["--type"]), "option '--type' requires an argument");
         assert_eq!(parse(vec![]), Err(ArgError::NoArguments));
     }

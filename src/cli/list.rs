@@ -8,7 +8,7 @@ use crate::device::loopdev;
 use crate::listing;
 use crate::naming::Naming;
 use crate::probe;
-use crate::target::{self, Purpose, ResolveError, Resolved};
+use crate::target::{self, ImageLoop, Purpose, ResolveError, Resolved};
 
 /// Lists the partitions of `device`; returns the exit status.
 pub fn run(opts: &Options, device: &str) -> i32 {
@@ -51,7 +51,11 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
         eprintln!("{warning}");
     }
     let mut out = std::io::stdout().lock();
-    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
         return 1;
     }
     0
@@ -59,18 +63,26 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
 
 /// Detaches the loop device `-l` attached; false when that failed.
 fn release_loop(opts: &Options, resolved: &Resolved) -> bool {
-    let Some(image) = resolved.image.as_ref().filter(|i| i.created) else {
-        return true;
-    };
+    match resolved.image.as_ref().filter(|i| i.created) {
+        Some(image) => detach(opts, image),
+        None => true,
+    }
+}
+
+/// Detaches an image's loop device, reporting like the reference; false when that failed.
+pub fn detach(opts: &Options, image: &ImageLoop) -> bool {
     let path = &image.device.path;
     let result = loopdev::detach(path, || {
-        eprintln!("loop: device {} still in use, retrying delete", path.display());
+        eprintln!(
+            "loop: device {} still in use, retrying delete",
+            path.display()
+        );
     });
-    match result {
-        Ok(()) if opts.verbose > 0 => eprintln!("loop deleted : {}", path.display()),
-        Ok(()) => {}
-        Err(_) if opts.verbose > 0 => eprintln!("can't del loop : {}", path.display()),
-        Err(_) => {}
+    if opts.verbose > 0 {
+        match result {
+            Ok(()) => eprintln!("loop deleted : {}", path.display()),
+            Err(_) => eprintln!("can't del loop : {}", path.display()),
+        }
     }
     result.is_ok()
 }

@@ -2,10 +2,15 @@
 
 pub mod args;
 pub mod list;
+pub mod maps;
 pub mod usage;
 
 use std::ffi::OsString;
 use std::io::Write;
+use std::time::Duration;
+
+use crate::dm::cookie::UdevMode;
+use crate::dm::kernel::Kernel;
 
 use args::{Action, ArgError, Command, Options};
 
@@ -43,15 +48,27 @@ fn usage_error() -> i32 {
     1
 }
 
+/// Default for `--udev-timeout`.
+pub const DEFAULT_UDEV_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn run(opts: &Options) -> i32 {
+    if opts.action == Action::List {
+        return match opts.device() {
+            Some(device) => list::run(opts, device),
+            None => usage_error(),
+        };
+    }
+    let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
+    let Some(kernel) = Kernel::open(UdevMode::detect(opts.sync, timeout)) else {
+        eprintln!("device mapper prerequisites not met");
+        return 1;
+    };
     let Some(device) = opts.device() else {
         return usage_error();
     };
     match opts.action {
-        Action::List => list::run(opts, device),
-        Action::Add | Action::Update | Action::Delete => {
-            eprintln!("device mapper prerequisites not met");
-            1
-        }
+        Action::Add => maps::add(opts, kernel, device, false),
+        Action::Update => maps::add(opts, kernel, device, true),
+        Action::Delete | Action::List => maps::delete(opts, kernel, device),
     }
 }

@@ -68,8 +68,9 @@ pub fn find_by_backing_file(file: &Path) -> Option<LoopDevice> {
         .collect();
     found.sort();
     let (_, name) = found.into_iter().next()?;
-    let read_only = fs::read_to_string(Path::new(sysfs::SYSFS).join("block").join(&name).join("ro"))
-        .is_ok_and(|ro| ro.trim() == "1");
+    let read_only =
+        fs::read_to_string(Path::new(sysfs::SYSFS).join("block").join(&name).join("ro"))
+            .is_ok_and(|ro| ro.trim() == "1");
     Some(LoopDevice {
         path: Path::new("/dev").join(name),
         read_only,

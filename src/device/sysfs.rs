@@ -56,6 +56,11 @@ pub fn size_sectors(dev: DevNum) -> Option<u64> {
 
 /// Backing file of a loop device named `name` (`loop0`), if bound.
 pub fn loop_backing_file(name: &str) -> Option<PathBuf> {
-    read_trimmed(&Path::new(SYSFS).join("block").join(name).join("loop/backing_file"))
-        .map(PathBuf::from)
+    read_trimmed(
+        &Path::new(SYSFS)
+            .join("block")
+            .join(name)
+            .join("loop/backing_file"),
+    )
+    .map(PathBuf::from)
 }

@@ -150,7 +150,11 @@ impl Cookie {
         let mut op = libc::sembuf {
             sem_num: 0,
             sem_op: delta,
-            sem_flg: if nowait { libc::IPC_NOWAIT as libc::c_short } else { 0 },
+            sem_flg: if nowait {
+                libc::IPC_NOWAIT as libc::c_short
+            } else {
+                0
+            },
         };
         // SAFETY: one valid sembuf for our own semaphore.
         if unsafe { libc::semop(self.semid, &mut op, 1) } < 0 {

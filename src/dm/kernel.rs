@@ -66,10 +66,7 @@ impl Kernel {
             };
             maps.push(ExistingMap {
                 name: name.to_string(),
-                uuid: info
-                    .uuid()
-                    .map(|u| u.to_string())
-                    .filter(|u| !u.is_empty()),
+                uuid: info.uuid().map(|u| u.to_string()).filter(|u| !u.is_empty()),
                 dev: DevNum::new(dev.major, dev.minor),
                 open_count: info.open_count(),
                 read_only: info.flags().contains(DmFlags::DM_READONLY),
@@ -107,14 +104,15 @@ impl Kernel {
                 Ok(false)
             }
             UdevMode::FlagsOnly => {
-                op(cookie::flags_only(udev_flags | flags::DISABLE_LIBRARY_FALLBACK))
-                    .map_err(failed)?;
+                op(cookie::flags_only(
+                    udev_flags | flags::DISABLE_LIBRARY_FALLBACK,
+                ))
+                .map_err(failed)?;
                 Ok(false)
             }
             UdevMode::Wait(timeout) => {
-                let cookie = Cookie::create().map_err(|e| {
-                    OpError::new(stage, format!("cannot create udev cookie: {e}"))
-                })?;
+                let cookie = Cookie::create()
+                    .map_err(|e| OpError::new(stage, format!("cannot create udev cookie: {e}")))?;
                 let reply = op(cookie.event_nr(udev_flags)).map_err(failed)?;
                 if !reply.uevent {
                     cookie.complete_without_event();
@@ -160,10 +158,11 @@ impl Kernel {
         if let Ok(info) = self.dm.device_info(&DevId::Name(dmname)) {
             let dev = info.device();
             let dev = DevNum::new(dev.major, dev.minor);
-            if !nodes::node_exists(name, dev) {
-                if let Err(e) = nodes::create_node(name, dev, self.owner) {
-                    tracing::warn!("cannot create {}: {e}", nodes::node_path(name).display());
-                }
+            if let Err(e) = nodes::create_node(name, dev, self.owner) {
+                eprintln!(
+                    "kpartx: cannot create {}: {e}",
+                    nodes::node_path(name).display()
+                );
             }
         }
     }

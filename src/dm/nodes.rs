@@ -71,7 +71,12 @@ pub fn create_node(name: &str, dev: DevNum, owner: NodeOwner) -> io::Result<()> 
         _ => {}
     }
     let devt = makedev(u64::from(dev.major), u64::from(dev.minor));
-    mknod(&path, SFlag::S_IFBLK, Mode::from_bits_truncate(owner.mode), devt)?;
+    mknod(
+        &path,
+        SFlag::S_IFBLK,
+        Mode::from_bits_truncate(owner.mode),
+        devt,
+    )?;
     chown(
         &path,
         Some(Uid::from_raw(owner.uid)),

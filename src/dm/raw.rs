@@ -65,7 +65,10 @@ fn call(
     };
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() >= hdr.name.len() || bytes.contains(&0) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid map name"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "invalid map name",
+        ));
     }
     for (dst, &src) in hdr.name.iter_mut().zip(bytes) {
         *dst = src as libc::c_char;

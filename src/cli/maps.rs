@@ -1,0 +1,272 @@
+//! `-a`, `-u` and `-d`: plan, execute, report in the reference's words.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use super::args::Options;
+use super::list::{detach, report_resolve_error};
+use crate::apply::{self, StepResult};
+use crate::device::blockdev::BlockDevice;
+use crate::dm::kernel::Kernel;
+use crate::dm::nodes::NodeOwner;
+use crate::dm::{OpError, Stage};
+use crate::lock::{self, Lock};
+use crate::naming::Naming;
+use crate::plan::{self, AddInput, ParentInfo, Plan, SkipReason, Step};
+use crate::probe;
+use crate::target::{self, Parent, Purpose, Resolved};
+
+/// How long a run waits for another kpartx working on the same device.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
+pub fn add(opts: &Options, kernel: Kernel, device: &str, update: bool) -> i32 {
+    let Ok(_arg_lock) = lock_argument(device) else {
+        return 1;
+    };
+    let purpose = Purpose::Map {
+        read_only: opts.read_only,
+    };
+    let resolved = match target::resolve(device, purpose) {
+        Ok(r) => r,
+        Err(e) => return report_resolve_error(&e),
+    };
+    let Ok(_dev_lock) = lock_device(&resolved.parent) else {
+        release_created(opts, &resolved);
+        return 1;
+    };
+    let kernel = kernel.with_node_owner(NodeOwner::of(resolved.parent.path.as_ref()));
+    let (failures, mapped) = add_maps(opts, &kernel, &resolved, update);
+    if mapped == 0 {
+        release_created(opts, &resolved);
+    }
+    failures.min(255) as i32
+}
+
+/// Maps the partitions; returns (failures counted for the exit status, maps in place).
+fn add_maps(opts: &Options, kernel: &Kernel, resolved: &Resolved, update: bool) -> (usize, usize) {
+    let parent = &resolved.parent;
+    let disk = match BlockDevice::open(parent.path.as_ref()) {
+        Ok(disk) => disk,
+        Err(e) => {
+            eprintln!("{}: {}", parent.path, target::strerror(&e));
+            return (1, 0);
+        }
+    };
+    let found = probe::read_table(&disk, parent, opts.force_gpt, &opts.filter);
+    drop(disk);
+    for line in found.diagnostics.lines() {
+        eprintln!("{line}");
+    }
+    let Some(table) = &found.table else {
+        return (0, 0);
+    };
+    let existing = match kernel.snapshot() {
+        Ok(maps) => maps,
+        Err(e) => {
+            eprintln!("kpartx: {e}");
+            return (1, 0);
+        }
+    };
+    let naming = Naming::new(&parent.name, opts.delimiter.as_deref());
+    let info = parent_info(parent, true);
+    let read_only = opts.read_only || resolved.image.as_ref().is_some_and(|i| i.device.read_only);
+    let input = AddInput {
+        parent: &info,
+        naming: &naming,
+        slices: &table.slices,
+        device_sectors: found.size_sectors,
+        existing: &existing,
+        read_only,
+    };
+    let plan = plan::plan_add(&input, update);
+    announce_renames(opts, &plan);
+    let results = apply::execute(&plan, kernel);
+    let mapped = results
+        .iter()
+        .filter(|r| matches!(r, StepResult::Mapped(_)))
+        .count();
+    (report(opts, &plan, &results, &parent.path), mapped)
+}
+
+/// `-d`: returns the exit status.
+pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
+    let Ok(_arg_lock) = lock_argument(device) else {
+        return 1;
+    };
+    let resolved = match target::resolve(device, Purpose::Delete) {
+        Ok(r) => r,
+        Err(e) => return report_resolve_error(&e),
+    };
+    let Ok(_dev_lock) = lock_device(&resolved.parent) else {
+        return 1;
+    };
+    let existing = match kernel.snapshot() {
+        Ok(maps) => maps,
+        Err(e) => {
+            eprintln!("kpartx: {e}");
+            return 1;
+        }
+    };
+    let info = parent_info(&resolved.parent, !opts.force);
+    let plan = plan::plan_delete(&info, &existing);
+    let results = apply::execute(&plan, &kernel);
+    let failed = report(opts, &plan, &results, &resolved.parent.path) > 0;
+    match &resolved.image {
+        Some(image) if !failed => i32::from(!detach(opts, image)),
+        _ => i32::from(failed),
+    }
+}
+
+fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
+    let ownership_uuid = if check_ownership || parent.dm_uuid.is_some() {
+        Some(parent.ownership_uuid())
+    } else {
+        None
+    };
+    ParentInfo {
+        dev: parent.dev,
+        ownership_uuid,
+        dm_name: parent
+            .is_dm
+            .then(|| crate::naming::to_dm_name(&parent.name).ok())
+            .flatten(),
+    }
+}
+
+/// Locks the device argument itself (an image file by inode, a device by number), so that two
+/// runs on the same image cannot both attach a loop.
+fn lock_argument(device: &str) -> Result<Option<Lock>, ()> {
+    let key = match fs::metadata(device) {
+        Ok(m) if m.is_file() => format!("f-{}-{}", m.dev(), m.ino()),
+        Ok(m) => format!("b-{}", crate::naming::DevNum::from_dev_t(m.rdev())),
+        Err(_) => return Ok(None),
+    };
+    take(&key).map(Some)
+}
+
+fn lock_device(parent: &Parent) -> Result<Lock, ()> {
+    take(&format!("b-{}", parent.dev))
+}
+
+fn take(key: &str) -> Result<Lock, ()> {
+    lock::acquire(key, LOCK_TIMEOUT).map_err(|e| eprintln!("kpartx: cannot lock {key}: {e}"))
+}
+
+fn announce_renames(opts: &Options, plan: &Plan) {
+    if opts.verbose == 0 {
+        return;
+    }
+    for step in &plan.steps {
+        if let Step::RenameReload { from, spec } = step {
+            eprintln!(
+                "found map {} for uuid {}, renaming to {}",
+                from, spec.uuid, spec.display
+            );
+        }
+    }
+}
+
+/// Prints every step's outcome; returns the number of counted failures.
+fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> usize {
+    let verbose = opts.verbose > 0;
+    let mut failures = 0;
+    for ((step, result), counted) in plan.steps.iter().zip(results).zip(&plan.counted) {
+        let failed = match (step, result) {
+            (Step::Create(s) | Step::Reload(s), StepResult::Mapped(dev))
+            | (Step::RenameReload { spec: s, .. }, StepResult::Mapped(dev)) => {
+                if verbose {
+                    println!(
+                        "add map {} ({}:{}): 0 {} linear {}",
+                        s.display,
+                        dev.major,
+                        dev.minor,
+                        s.size,
+                        s.params()
+                    );
+                }
+                false
+            }
+            (Step::Remove { display, .. }, StepResult::Removed) => {
+                if verbose {
+                    println!("del devmap : {display}");
+                }
+                false
+            }
+            (Step::Skip { display, reason }, _) => report_skip(opts, display, reason, device),
+            (step, StepResult::Failed(err)) => {
+                report_failure(opts, step, err);
+                true
+            }
+            _ => false,
+        };
+        if failed && *counted {
+            failures += 1;
+        }
+    }
+    failures
+}
+
+/// Prints why something was left alone; true when that counts as a failure.
+fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &str) -> bool {
+    let verbose = opts.verbose > 0;
+    match reason {
+        SkipReason::NameTaken(why) => eprintln!("{display} is already in use, and {why}"),
+        SkipReason::PastEnd { device_sectors } => eprintln!(
+            "kpartx: {display}: partition ends beyond the end of {device} ({device_sectors} sectors); not mapped"
+        ),
+        SkipReason::BadName(e) => eprintln!("kpartx: {display}: {e}"),
+        SkipReason::InUse { open_count } => {
+            if verbose {
+                println!("{display} is in use. Not removing");
+            }
+            eprintln!("{display} is in use (open count {open_count}), not removed");
+        }
+        SkipReason::NotLinear => {
+            if verbose {
+                println!("{display}: is not a linear target. Not removing");
+            }
+            return false;
+        }
+        SkipReason::NotOurs => {
+            if verbose {
+                println!("{display}: is not a kpartx partition. Not removing");
+            }
+            return false;
+        }
+    }
+    true
+}
+
+fn report_failure(opts: &Options, step: &Step, err: &OpError) {
+    let (display, from) = match step {
+        Step::Create(s) | Step::Reload(s) => (s.display.as_str(), None),
+        Step::RenameReload { from, spec } => (spec.display.as_str(), Some(from.as_str())),
+        Step::Remove { display, .. } | Step::Skip { display, .. } => (display.as_str(), None),
+    };
+    match (err.stage, step) {
+        (Stage::Load, _) => eprintln!("create/reload failed on {display}"),
+        (Stage::Resume, _) => eprintln!("resume failed on {display}"),
+        (Stage::Rename, _) => {
+            if opts.verbose > 0 {
+                eprintln!("renaming {}->{} failed", from.unwrap_or("?"), display);
+            }
+        }
+        (Stage::Remove, _) => {
+            if opts.verbose > 0 && matches!(step, Step::Remove { flush: true, .. }) {
+                println!("{display}: failed to remove");
+            }
+            eprintln!("failed to remove {display}");
+        }
+        (Stage::Udev, _) => {}
+    }
+    eprintln!("kpartx: {display}: {err}");
+}
+
+/// Detaches a loop this run attached and did not use.
+fn release_created(opts: &Options, resolved: &Resolved) {
+    if let Some(image) = resolved.image.as_ref().filter(|i| i.created) {
+        detach(opts, image);
+    }
+}
