@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 /// locking race-free).
 pub const LOCK_DIR: &str = "/run/kpartx";
 
+/// How long a run waits for another kpartx working on the same device.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The lock name of a block device, shared by every front end.
+pub fn device_key(dev: crate::naming::DevNum) -> String {
+    format!("b-{dev}")
+}
+
 /// A held lock; released when dropped.
 #[derive(Debug)]
 pub struct Lock {

@@ -123,6 +123,24 @@ pub enum SkipReason {
     NotOurs,
 }
 
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NameTaken(why) => write!(f, "the name is taken by a map that is {why}"),
+            SkipReason::PastEnd { device_sectors } => write!(
+                f,
+                "the partition ends beyond the end of the device ({device_sectors} sectors)"
+            ),
+            SkipReason::BadName(e) => write!(f, "{e}"),
+            SkipReason::InUse { open_count } => {
+                write!(f, "in use (open count {open_count}), not removed")
+            }
+            SkipReason::NotLinear => f.write_str("not a linear map"),
+            SkipReason::NotOurs => f.write_str("not a partition of this device"),
+        }
+    }
+}
+
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {

@@ -88,6 +88,8 @@ pub enum Command {
     Version,
     /// `--udev`: act on the udev event in the environment.
     Udev(Options),
+    /// `--udev-id`: print by-id link properties of the partition map in the environment.
+    UdevId,
     /// `--check-config [FILE…]`: validate policy files.
     CheckConfig(Vec<String>),
     /// `--show-policy DEVICE`: print the effective policy for a device.
@@ -137,6 +139,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
                 opts.udev_timeout = Some(parse_seconds(&value)?);
             }
             Long("udev") => mode = Mode::Udev,
+            Long("udev-id") => mode = Mode::UdevId,
             Long("check-config") => mode = Mode::CheckConfig,
             Long("show-policy") => mode = Mode::ShowPolicy,
             Long("help") => return Ok(Command::Help),
@@ -151,6 +154,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
     Ok(match mode {
         Mode::Run => Command::Run(opts),
         Mode::Udev => Command::Udev(opts),
+        Mode::UdevId => Command::UdevId,
         Mode::CheckConfig => Command::CheckConfig(opts.positionals),
         Mode::ShowPolicy => Command::ShowPolicy(opts),
     })
@@ -159,6 +163,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
 enum Mode {
     Run,
     Udev,
+    UdevId,
     CheckConfig,
     ShowPolicy,
 }

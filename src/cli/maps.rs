@@ -2,26 +2,21 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::time::Duration;
 
 use super::args::Options;
 use super::list::{detach, report_resolve_error};
-use crate::apply::{self, StepResult};
-use crate::device::blockdev::BlockDevice;
+use crate::apply::StepResult;
 use crate::dm::kernel::Kernel;
 use crate::dm::nodes::NodeOwner;
 use crate::dm::{OpError, Stage};
 use crate::lock::{self, Lock};
-use crate::naming::Naming;
-use crate::plan::{self, AddInput, ParentInfo, Plan, SkipReason, Step};
-use crate::probe;
+use crate::mapping::{self, MapOutcome, MapRequest};
+use crate::plan::{Plan, SkipReason, Step};
+use crate::probe::Found;
 use crate::target::{self, Parent, Purpose, Resolved};
 
-/// How long a run waits for another kpartx working on the same device.
-pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
-pub fn add(opts: &Options, kernel: Kernel, device: &str, update: bool) -> i32 {
+pub fn add(opts: &Options, mut kernel: Kernel, device: &str, update: bool) -> i32 {
     let Ok(_arg_lock) = lock_argument(device) else {
         return 1;
     };
@@ -36,7 +31,7 @@ pub fn add(opts: &Options, kernel: Kernel, device: &str, update: bool) -> i32 {
         release_created(opts, &resolved);
         return 1;
     };
-    let kernel = kernel.with_node_owner(NodeOwner::of(resolved.parent.path.as_ref()));
+    kernel.set_node_owner(NodeOwner::of(resolved.parent.path.as_ref()));
     let (failures, mapped) = add_maps(opts, &kernel, &resolved, update);
     if mapped == 0 {
         release_created(opts, &resolved);
@@ -46,48 +41,35 @@ pub fn add(opts: &Options, kernel: Kernel, device: &str, update: bool) -> i32 {
 
 /// Maps the partitions; returns (failures counted for the exit status, maps in place).
 fn add_maps(opts: &Options, kernel: &Kernel, resolved: &Resolved, update: bool) -> (usize, usize) {
-    let parent = &resolved.parent;
-    let disk = match BlockDevice::open(parent.path.as_ref()) {
-        Ok(disk) => disk,
-        Err(e) => {
-            eprintln!("{}: {}", parent.path, target::strerror(&e));
-            return (1, 0);
-        }
+    let req = MapRequest {
+        delimiter: opts.delimiter.as_deref(),
+        read_only: opts.read_only,
+        force_gpt: opts.force_gpt,
+        filter: &opts.filter,
+        update,
     };
-    let found = probe::read_table(&disk, parent, opts.force_gpt, &opts.filter);
-    drop(disk);
+    match mapping::map_partitions(kernel, resolved, &req) {
+        MapOutcome::Failed(e) => {
+            eprintln!("kpartx: {e}");
+            (1, 0)
+        }
+        MapOutcome::NoTable(found) => {
+            print_diagnostics(&found);
+            (0, 0)
+        }
+        MapOutcome::Done(found, done) => {
+            print_diagnostics(&found);
+            announce_renames(opts, &done.plan);
+            let failures = report(opts, &done.plan, &done.results, &resolved.parent.path);
+            (failures, done.mapped())
+        }
+    }
+}
+
+fn print_diagnostics(found: &Found) {
     for line in found.diagnostics.lines() {
         eprintln!("{line}");
     }
-    let Some(table) = &found.table else {
-        return (0, 0);
-    };
-    let existing = match kernel.snapshot() {
-        Ok(maps) => maps,
-        Err(e) => {
-            eprintln!("kpartx: {e}");
-            return (1, 0);
-        }
-    };
-    let naming = Naming::new(&parent.name, opts.delimiter.as_deref());
-    let info = parent_info(parent, true);
-    let read_only = opts.read_only || resolved.image.as_ref().is_some_and(|i| i.device.read_only);
-    let input = AddInput {
-        parent: &info,
-        naming: &naming,
-        slices: &table.slices,
-        device_sectors: found.size_sectors,
-        existing: &existing,
-        read_only,
-    };
-    let plan = plan::plan_add(&input, update);
-    announce_renames(opts, &plan);
-    let results = apply::execute(&plan, kernel);
-    let mapped = results
-        .iter()
-        .filter(|r| matches!(r, StepResult::Mapped(_)))
-        .count();
-    (report(opts, &plan, &results, &parent.path), mapped)
 }
 
 /// `-d`: returns the exit status.
@@ -102,36 +84,18 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
     let Ok(_dev_lock) = lock_device(&resolved.parent) else {
         return 1;
     };
-    let existing = match kernel.snapshot() {
-        Ok(maps) => maps,
+    let info = mapping::parent_info(&resolved.parent, !opts.force);
+    let done = match mapping::unmap_partitions(&kernel, &info, true) {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("kpartx: {e}");
             return 1;
         }
     };
-    let info = parent_info(&resolved.parent, !opts.force);
-    let plan = plan::plan_delete(&info, &existing);
-    let results = apply::execute(&plan, &kernel);
-    let failed = report(opts, &plan, &results, &resolved.parent.path) > 0;
+    let failed = report(opts, &done.plan, &done.results, &resolved.parent.path) > 0;
     match &resolved.image {
         Some(image) if !failed => i32::from(!detach(opts, image)),
         _ => i32::from(failed),
-    }
-}
-
-fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
-    let ownership_uuid = if check_ownership || parent.dm_uuid.is_some() {
-        Some(parent.ownership_uuid())
-    } else {
-        None
-    };
-    ParentInfo {
-        dev: parent.dev,
-        ownership_uuid,
-        dm_name: parent
-            .is_dm
-            .then(|| crate::naming::to_dm_name(&parent.name).ok())
-            .flatten(),
     }
 }
 
@@ -140,18 +104,18 @@ fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
 fn lock_argument(device: &str) -> Result<Option<Lock>, ()> {
     let key = match fs::metadata(device) {
         Ok(m) if m.is_file() => format!("f-{}-{}", m.dev(), m.ino()),
-        Ok(m) => format!("b-{}", crate::naming::DevNum::from_dev_t(m.rdev())),
+        Ok(m) => lock::device_key(crate::naming::DevNum::from_dev_t(m.rdev())),
         Err(_) => return Ok(None),
     };
     take(&key).map(Some)
 }
 
 fn lock_device(parent: &Parent) -> Result<Lock, ()> {
-    take(&format!("b-{}", parent.dev))
+    take(&lock::device_key(parent.dev))
 }
 
 fn take(key: &str) -> Result<Lock, ()> {
-    lock::acquire(key, LOCK_TIMEOUT).map_err(|e| eprintln!("kpartx: cannot lock {key}: {e}"))
+    lock::acquire(key, lock::LOCK_TIMEOUT).map_err(|e| eprintln!("kpartx: cannot lock {key}: {e}"))
 }
 
 fn announce_renames(opts: &Options, plan: &Plan) {

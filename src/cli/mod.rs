@@ -3,6 +3,7 @@
 pub mod args;
 pub mod list;
 pub mod maps;
+pub mod policy;
 pub mod usage;
 
 use std::ffi::OsString;
@@ -34,15 +35,15 @@ pub fn main(args: Vec<OsString>) -> i32 {
             0
         }
         Command::Run(opts) => run(&opts),
-        Command::Udev(_) | Command::CheckConfig(_) | Command::ShowPolicy(_) => {
-            eprintln!("kpartx: this mode is not available yet");
-            1
-        }
+        Command::Udev(opts) => crate::hotplug::run(opts.verbose),
+        Command::UdevId => crate::hotplug::id::run(),
+        Command::CheckConfig(files) => policy::check_config(&files),
+        Command::ShowPolicy(opts) => policy::show_policy(&opts),
     }
 }
 
 /// Prints the usage on stdout, as the reference does on errors, and returns 1.
-fn usage_error() -> i32 {
+pub(crate) fn usage_error() -> i32 {
     print!("{}", usage::usage());
     let _ = std::io::stdout().flush();
     1

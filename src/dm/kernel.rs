@@ -37,9 +37,8 @@ impl Kernel {
     }
 
     /// Uses `owner` for nodes this run creates itself.
-    pub fn with_node_owner(mut self, owner: NodeOwner) -> Self {
+    pub fn set_node_owner(&mut self, owner: NodeOwner) {
         self.owner = owner;
-        self
     }
 
     /// How udev takes part in this run.

@@ -153,6 +153,8 @@ pub enum TypeFilter {
     All,
     /// Only this reader.
     Only(TableKind),
+    /// Only these readers, still in probe order (from policy).
+    Among(Vec<TableKind>),
     /// An unknown name: like the reference, no reader runs at all.
     Unknown(String),
 }
@@ -170,6 +172,10 @@ impl TypeFilter {
         match self {
             TypeFilter::All => TableKind::ALL.to_vec(),
             TypeFilter::Only(kind) => vec![*kind],
+            TypeFilter::Among(kinds) => TableKind::ALL
+                .into_iter()
+                .filter(|k| kinds.contains(k))
+                .collect(),
             TypeFilter::Unknown(_) => Vec::new(),
         }
     }

@@ -1,0 +1,23 @@
+#!/bin/bash
+# scripts/setup-host.sh — installs what building and testing kpartx needs on a fresh Debian
+# machine that has only the Rust toolchain, gcc, python3 and qemu-utils. Idempotent.
+#
+#   build:  pkg-config, libdevmapper-dev (and libudev-dev through it), libclang for bindgen
+#   tests:  the reference kpartx, sfdisk/sgdisk/parted to make images, util-linux (losetup)
+#   VM:     tests/vm/prepare.sh installs QEMU and fetches the Debian cloud kernel
+set -euo pipefail
+
+PKGS=(pkg-config libdevmapper-dev libudev-dev libclang1-14 libclang-common-14-dev linux-libc-dev
+      kpartx fdisk gdisk parted util-linux)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+    [[ $status == ii* ]] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup-host: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,95 @@
+//! `--check-config` and `--show-policy`: the admin's view of the helper-mode policy.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use super::args::Options;
+use super::usage_error;
+use crate::device::sysfs;
+use crate::naming::DevNum;
+use crate::policy::{DeviceFacts, Policy};
+
+/// Validates the given policy files, or the system policy when none are given. Prints every
+/// error as `FILE:LINE:COLUMN: message`; returns 0 when there is none, else 1.
+pub fn check_config(files: &[String]) -> i32 {
+    let (errors, checked) = if files.is_empty() {
+        match Policy::load_system() {
+            Ok(policy) => (Vec::new(), policy.files().len()),
+            Err(errors) => (errors, 0),
+        }
+    } else {
+        (Policy::check_files(files), files.len())
+    };
+    for err in &errors {
+        eprintln!("{err}");
+    }
+    if errors.is_empty() {
+        println!("kpartx: policy is valid ({checked} file(s) read)");
+        0
+    } else {
+        eprintln!(
+            "kpartx: {} error(s); helper mode would use the built-in defaults",
+            errors.len()
+        );
+        1
+    }
+}
+
+/// Prints the policy helper mode would apply to the device argument.
+pub fn show_policy(opts: &Options) -> i32 {
+    let Some(device) = opts.device() else {
+        return usage_error();
+    };
+    let dev = match fs::metadata(device) {
+        Ok(m) if m.file_type().is_block_device() => DevNum::from_dev_t(m.rdev()),
+        _ => {
+            eprintln!("kpartx: {device} is not a block device");
+            return 1;
+        }
+    };
+    let (policy, errors) = Policy::load_or_builtin();
+    for err in &errors {
+        eprintln!("{err}");
+    }
+    if !errors.is_empty() {
+        eprintln!("kpartx: policy is invalid; showing the built-in defaults");
+    }
+    let facts = facts_of(dev);
+    print!("{}", policy.evaluate(&facts).render(&facts));
+    0
+}
+
+/// What policy rules can match on, from sysfs and the udev database.
+fn facts_of(dev: DevNum) -> DeviceFacts {
+    let udev_props = udev_properties(dev);
+    let mut facts = DeviceFacts::from_udev_env(|key| {
+        udev_props
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    });
+    facts.kernel_name = sysfs::kernel_name(dev).unwrap_or(facts.kernel_name);
+    facts.dm_name = sysfs::dm_name(dev).or(facts.dm_name);
+    facts.dm_uuid = sysfs::dm_uuid(dev).or(facts.dm_uuid);
+    if facts.kernel_name.starts_with("loop") {
+        facts.backing_file = sysfs::loop_backing_file(&facts.kernel_name);
+    }
+    facts
+}
+
+/// The device's properties in the udev database (empty when udev has none).
+fn udev_properties(dev: DevNum) -> Vec<(String, String)> {
+    let devt = libc::makedev(dev.major, dev.minor);
+    let Ok(device) = udev::Device::from_devnum(udev::DeviceType::Block, devt) else {
+        return Vec::new();
+    };
+    device
+        .properties()
+        .map(|p| {
+            (
+                p.name().to_string_lossy().into_owned(),
+                p.value().to_string_lossy().into_owned(),
+            )
+        })
+        .collect()
+}

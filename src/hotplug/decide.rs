@@ -1,0 +1,216 @@
+//! What a udev event means for partition maps: a pure function of the event and the policy.
+
+use super::event::{Action, UdevEvent};
+use crate::naming;
+
+/// Filesystem types of RAID members, whose stale partition tables must not be mapped.
+pub const RAID_MEMBER_TYPES: [&str; 3] =
+    ["linux_raid_member", "isw_raid_member", "ddf_raid_member"];
+
+/// What the policy says about the device, as far as the decision needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyVerdict {
+    /// The device may have partition maps.
+    pub partitions_enabled: bool,
+    /// Existing maps are removed when the device stops being allowed partitions.
+    pub remove_on_change: bool,
+}
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing; the reason is logged.
+    Ignore(String),
+    /// Create or update the partition maps (the `-u` semantics).
+    Map,
+    /// Remove the device's partition maps (those not in use).
+    Unmap {
+        /// Why (logged).
+        reason: String,
+        /// Flush outstanding I/O first (false when the parent is gone).
+        flush: bool,
+    },
+}
+
+/// Decides from the event, the policy and whether the multipath table carries the legacy
+/// `no_partitions` feature.
+pub fn decide(event: &UdevEvent, policy: PolicyVerdict, legacy_no_partitions: bool) -> Decision {
+    let ignore = |why: &str| Decision::Ignore(why.to_string());
+    if event.devtype.as_deref() == Some("partition") {
+        return ignore("kernel partitions are not partitioned further");
+    }
+    if event
+        .dm_uuid
+        .as_deref()
+        .is_some_and(naming::is_partition_uuid)
+    {
+        return ignore("partition maps are never treated as parents");
+    }
+    if event.action == Action::Remove {
+        return Decision::Unmap {
+            reason: "the device was removed".into(),
+            flush: false,
+        };
+    }
+    if event.disable_other_rules {
+        return ignore("DM_UDEV_DISABLE_OTHER_RULES_FLAG is set (suspended or private device)");
+    }
+    if event.suspended {
+        return ignore("the device is suspended");
+    }
+    if event.no_scan {
+        return ignore("DM_NOSCAN is set (multipath map without usable paths)");
+    }
+    if event.mpath_unchanged {
+        return ignore("multipath reports the map unchanged");
+    }
+    if let Some(fs) = event
+        .fs_type
+        .as_deref()
+        .filter(|t| RAID_MEMBER_TYPES.contains(t))
+    {
+        return Decision::Ignore(format!("the device is a RAID member ({fs})"));
+    }
+    let no_partitions = if event.skip_kpartx {
+        Some("multipath asked for no partitions (skip_kpartx)")
+    } else if legacy_no_partitions {
+        Some("the multipath table has the no_partitions feature")
+    } else if !policy.partitions_enabled {
+        Some("policy disables partitions for this device")
+    } else {
+        None
+    };
+    match no_partitions {
+        None => Decision::Map,
+        Some(why) if policy.remove_on_change => Decision::Unmap {
+            reason: why.to_string(),
+            flush: true,
+        },
+        Some(why) => ignore(why),
+    }
+}
+
+/// Whether a multipath target's parameters list `no_partitions` among their features
+/// (`<count> <feature>… <hwhandler count> …`).
+pub fn has_no_partitions_feature(params: &str) -> bool {
+    let mut words = params.split_whitespace();
+    let count: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    words.take(count.min(64)).any(|w| w == "no_partitions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::naming::DevNum;
+
+    const ON: PolicyVerdict = PolicyVerdict {
+        partitions_enabled: true,
+        remove_on_change: true,
+    };
+    const OFF: PolicyVerdict = PolicyVerdict {
+        partitions_enabled: false,
+        remove_on_change: true,
+    };
+
+    fn event(action: Action) -> UdevEvent {
+        UdevEvent {
+            action,
+            dev: DevNum::new(254, 0),
+            devname: Some("/dev/dm-0".into()),
+            devtype: Some("disk".into()),
+            dm_name: Some("mpatha".into()),
+            dm_uuid: Some("mpath-3600".into()),
+            skip_kpartx: false,
+            disable_other_rules: false,
+            no_scan: false,
+            suspended: false,
+            mpath_unchanged: false,
+            fs_type: None,
+            wwn: None,
+            serial: None,
+        }
+    }
+
+    #[test]
+    fn multipath_add_and_change_map() {
+        assert_eq!(decide(&event(Action::Add), ON, false), Decision::Map);
+        assert_eq!(decide(&event(Action::Change), ON, false), Decision::Map);
+    }
+
+    #[test]
+    fn remove_tears_down_without_flush() {
+        assert!(matches!(
+            decide(&event(Action::Remove), OFF, false),
+            Decision::Unmap { flush: false, .. }
+        ));
+    }
+
+    #[test]
+    fn partition_maps_and_kernel_partitions_are_never_parents() {
+        let mut e = event(Action::Add);
+        e.dm_uuid = Some("part1-mpath-3600".into());
+        assert!(matches!(decide(&e, ON, false), Decision::Ignore(_)));
+        e.action = Action::Remove;
+        assert!(matches!(decide(&e, ON, false), Decision::Ignore(_)));
+        let mut e = event(Action::Add);
+        e.devtype = Some("partition".into());
+        assert!(matches!(decide(&e, ON, false), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn upstream_bail_outs() {
+        let cases: [fn(&mut UdevEvent); 5] = [
+            |e| e.disable_other_rules = true,
+            |e| e.suspended = true,
+            |e| e.no_scan = true,
+            |e| e.mpath_unchanged = true,
+            |e| e.fs_type = Some("linux_raid_member".into()),
+        ];
+        for set in cases {
+            let mut e = event(Action::Change);
+            set(&mut e);
+            assert!(
+                matches!(decide(&e, ON, false), Decision::Ignore(_)),
+                "{e:?}"
+            );
+        }
+        let mut e = event(Action::Change);
+        e.fs_type = Some("ext4".into());
+        assert_eq!(decide(&e, ON, false), Decision::Map);
+    }
+
+    #[test]
+    fn no_partitions_sources_remove_existing_maps() {
+        let mut e = event(Action::Change);
+        e.skip_kpartx = true;
+        assert!(matches!(
+            decide(&e, ON, false),
+            Decision::Unmap { flush: true, .. }
+        ));
+        let e = event(Action::Change);
+        assert!(matches!(decide(&e, ON, true), Decision::Unmap { .. }));
+        assert!(matches!(decide(&e, OFF, false), Decision::Unmap { .. }));
+        let keep = PolicyVerdict {
+            partitions_enabled: false,
+            remove_on_change: false,
+        };
+        assert!(matches!(decide(&e, keep, false), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn legacy_feature_parsing() {
+        assert!(has_no_partitions_feature(
+            "2 queue_if_no_path no_partitions 0 1 1 round-robin 0 1 1 7:0 1000"
+        ));
+        assert!(!has_no_partitions_feature(
+            "1 queue_if_no_path 0 1 1 round-robin 0 1 1 7:0 1000"
+        ));
+        assert!(!has_no_partitions_feature(
+            "0 0 1 1 round-robin 0 1 1 no_partitions 1000"
+        ));
+        assert!(!has_no_partitions_feature(""));
+        assert!(!has_no_partitions_feature(
+            "99999999999999999999 no_partitions"
+        ));
+    }
+}

@@ -1,0 +1,182 @@
+//! The udev event a RUN program receives as its environment.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::naming::DevNum;
+
+/// The event's `ACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A device appeared.
+    Add,
+    /// A device changed (resume, resize, repartition, loop bind).
+    Change,
+    /// A device went away.
+    Remove,
+}
+
+/// The properties kpartx cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdevEvent {
+    /// `ACTION`.
+    pub action: Action,
+    /// `MAJOR`:`MINOR`.
+    pub dev: DevNum,
+    /// `DEVNAME` (`/dev/dm-3`).
+    pub devname: Option<String>,
+    /// `DEVTYPE` (`disk`, `partition`).
+    pub devtype: Option<String>,
+    /// `DM_NAME`.
+    pub dm_name: Option<String>,
+    /// `DM_UUID`.
+    pub dm_uuid: Option<String>,
+    /// `DM_SUBSYSTEM_UDEV_FLAG1`: multipath's skip_kpartx.
+    pub skip_kpartx: bool,
+    /// `DM_UDEV_DISABLE_OTHER_RULES_FLAG`: foreign rules must leave the device alone.
+    pub disable_other_rules: bool,
+    /// `DM_NOSCAN`: multipath map without usable paths.
+    pub no_scan: bool,
+    /// `DM_SUSPENDED`: the device is suspended.
+    pub suspended: bool,
+    /// `MPATH_UNCHANGED`: a multipath reload that changed nothing.
+    pub mpath_unchanged: bool,
+    /// `ID_FS_TYPE` from blkid.
+    pub fs_type: Option<String>,
+    /// `ID_WWN`.
+    pub wwn: Option<String>,
+    /// `ID_SERIAL`.
+    pub serial: Option<String>,
+}
+
+/// Why the environment does not describe a usable event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventError {
+    /// A required variable is not set.
+    Missing(&'static str),
+    /// A variable has a value that makes no sense.
+    Malformed(&'static str, String),
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::Missing(var) => write!(f, "udev variable {var} is not set"),
+            EventError::Malformed(var, value) => {
+                write!(f, "udev variable {var} has an unusable value {value:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+impl UdevEvent {
+    /// Reads an event from environment variables.
+    pub fn parse(env: &HashMap<String, String>) -> Result<UdevEvent, EventError> {
+        let get = |key: &str| env.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let flag = |key: &str| get(key) == Some("1");
+        let text = |key: &str| get(key).map(str::to_string);
+        let action = match get("ACTION") {
+            None => return Err(EventError::Missing("ACTION")),
+            Some("add") => Action::Add,
+            Some("change") => Action::Change,
+            Some("remove") => Action::Remove,
+            Some(other) => return Err(EventError::Malformed("ACTION", other.to_string())),
+        };
+        let number = |key: &'static str| -> Result<u32, EventError> {
+            let value = get(key).ok_or(EventError::Missing(key))?;
+            value
+                .parse()
+                .map_err(|_| EventError::Malformed(key, value.to_string()))
+        };
+        Ok(UdevEvent {
+            action,
+            dev: DevNum::new(number("MAJOR")?, number("MINOR")?),
+            devname: text("DEVNAME"),
+            devtype: text("DEVTYPE"),
+            dm_name: text("DM_NAME"),
+            dm_uuid: text("DM_UUID"),
+            skip_kpartx: flag("DM_SUBSYSTEM_UDEV_FLAG1"),
+            disable_other_rules: flag("DM_UDEV_DISABLE_OTHER_RULES_FLAG"),
+            no_scan: flag("DM_NOSCAN"),
+            suspended: flag("DM_SUSPENDED"),
+            mpath_unchanged: flag("MPATH_UNCHANGED"),
+            fs_type: text("ID_FS_TYPE"),
+            wwn: text("ID_WWN"),
+            serial: text("ID_SERIAL"),
+        })
+    }
+
+    /// The kernel name (`dm-3`, `loop0`), from `DEVNAME`.
+    pub fn kernel_name(&self) -> Option<String> {
+        let name = self.devname.as_deref()?;
+        Some(crate::target::basename(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn multipath_change_event() {
+        let e = UdevEvent::parse(&env(&[
+            ("ACTION", "change"),
+            ("MAJOR", "254"),
+            ("MINOR", "3"),
+            ("DEVNAME", "/dev/dm-3"),
+            ("DM_NAME", "mpatha"),
+            ("DM_UUID", "mpath-3600a0b8"),
+            ("DM_SUBSYSTEM_UDEV_FLAG1", "1"),
+            ("DM_NOSCAN", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(e.action, Action::Change);
+        assert_eq!(e.dev, DevNum::new(254, 3));
+        assert_eq!(e.kernel_name().as_deref(), Some("dm-3"));
+        assert!(e.skip_kpartx);
+        assert!(!e.no_scan);
+        assert_eq!(e.dm_uuid.as_deref(), Some("mpath-3600a0b8"));
+    }
+
+    #[test]
+    fn missing_and_malformed_variables() {
+        assert_eq!(
+            UdevEvent::parse(&env(&[])),
+            Err(EventError::Missing("ACTION"))
+        );
+        assert_eq!(
+            UdevEvent::parse(&env(&[("ACTION", "add"), ("MINOR", "1")])),
+            Err(EventError::Missing("MAJOR"))
+        );
+        assert_eq!(
+            UdevEvent::parse(&env(&[("ACTION", "bind"), ("MAJOR", "7"), ("MINOR", "0")])),
+            Err(EventError::Malformed("ACTION", "bind".into()))
+        );
+        assert_eq!(
+            UdevEvent::parse(&env(&[("ACTION", "add"), ("MAJOR", "x"), ("MINOR", "0")])),
+            Err(EventError::Malformed("MAJOR", "x".into()))
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let e = UdevEvent::parse(&env(&[
+            ("ACTION", "add"),
+            ("MAJOR", "7"),
+            ("MINOR", "0"),
+            ("DM_UUID", ""),
+        ]))
+        .unwrap();
+        assert_eq!(e.dm_uuid, None);
+        assert_eq!(e.kernel_name(), None);
+    }
+}
