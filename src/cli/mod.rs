@@ -35,7 +35,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             0
         }
         Command::Run(opts) => run(&opts),
-        Command::Udev(opts) => crate::hotplug::run(opts.verbose),
+        Command::Udev(opts) => crate::hotplug::run(opts.verbose, opts.udev_timeout),
         Command::UdevId => crate::hotplug::id::run(),
         Command::CheckConfig(files) => policy::check_config(&files),
         Command::ShowPolicy(opts) => policy::show_policy(&opts),

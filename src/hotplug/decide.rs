@@ -71,7 +71,11 @@ pub fn decide(event: &UdevEvent, policy: PolicyVerdict, legacy_no_partitions: bo
     {
         return Decision::Ignore(format!("the device is a RAID member ({fs})"));
     }
-    let no_partitions = if event.skip_kpartx {
+    let multipath = event
+        .dm_uuid
+        .as_deref()
+        .is_some_and(|u| u.starts_with("mpath-"));
+    let no_partitions = if event.skip_kpartx && multipath {
         Some("multipath asked for no partitions (skip_kpartx)")
     } else if legacy_no_partitions {
         Some("the multipath table has the no_partitions feature")
@@ -195,6 +199,14 @@ mod tests {
             remove_on_change: false,
         };
         assert!(matches!(decide(&e, keep, false), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn subsystem_flag1_means_skip_kpartx_only_for_multipath() {
+        let mut e = event(Action::Change);
+        e.dm_uuid = Some("LVM-abc".into());
+        e.skip_kpartx = true;
+        assert_eq!(decide(&e, ON, false), Decision::Map);
     }
 
     #[test]

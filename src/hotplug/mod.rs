@@ -33,12 +33,16 @@ use event::UdevEvent;
 /// Exit status for an event that could not be understood.
 pub const EXIT_BAD_EVENT: i32 = 2;
 
-/// Runs helper mode on the current process environment.
-pub fn run(verbose: u8) -> i32 {
+/// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
+/// given, overrides the policy's udev wait.
+pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
     let env: HashMap<String, String> = std::env::vars().collect();
     let (policy, policy_errors) = Policy::load_or_builtin();
     let parsed = UdevEvent::parse(&env).map(|event| {
-        let effective = policy.evaluate(&device_facts(&env, &event));
+        let mut effective = policy.evaluate(&device_facts(&env, &event));
+        if let Some(timeout) = timeout {
+            effective.udev_timeout = timeout;
+        }
         (event, effective)
     });
     let base = parsed
