@@ -81,6 +81,7 @@ fn parse_entries(label: &[u8], diag: &mut Diagnostics) -> Vec<Slice> {
 mod tests {
     use super::*;
     use crate::table::MemSource;
+    use crate::table::testutil::{pos, run_reader};
 
     /// (size, offset, fstype) per entry.
     type Entry = (u32, u32, u8);
@@ -105,13 +106,7 @@ mod tests {
     }
 
     fn run(disk: Vec<u8>) -> (Vec<Slice>, Vec<String>) {
-        let mut diag = Diagnostics::default();
-        let s = read(&MemSource::new(disk), &ProbeContext::default(), &mut diag);
-        (s, diag.lines().to_vec())
-    }
-
-    fn pos(s: &[Slice]) -> Vec<(u64, u64)> {
-        s.iter().map(|x| (x.start, x.size)).collect()
+        run_reader(read, disk)
     }
 
     #[test]

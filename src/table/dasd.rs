@@ -329,6 +329,7 @@ fn dscb(dev: &Device, data: &[u8]) -> Dscb {
 mod tests {
     use super::*;
     use crate::table::MemSource;
+    use crate::table::testutil::pos;
 
     const MIB: usize = 1 << 20;
 
@@ -345,10 +346,6 @@ mod tests {
 
     fn run(disk: Vec<u8>, bs: u32) -> Vec<Slice> {
         run_ctx(disk, bs, DasdDevice::default())
-    }
-
-    fn pos(s: &[Slice]) -> Vec<(u64, u64)> {
-        s.iter().map(|x| (x.start, x.size)).collect()
     }
 
     fn put32(d: &mut [u8], at: usize, v: u32) {

@@ -89,6 +89,7 @@ fn c_string(e: &[u8], at: usize) -> Option<String> {
 mod tests {
     use super::*;
     use crate::table::MemSource;
+    use crate::table::testutil::pos;
 
     /// (start, count, name, type) per entry.
     type Entry<'a> = (u32, u32, &'a str, &'a str);
@@ -119,10 +120,6 @@ mod tests {
 
     fn run(disk: Vec<u8>) -> Vec<Slice> {
         run_with(disk, 512)
-    }
-
-    fn pos(s: &[Slice]) -> Vec<(u64, u64)> {
-        s.iter().map(|x| (x.start, x.size)).collect()
     }
 
     #[test]

@@ -230,3 +230,24 @@ pub fn probe(
         (!slices.is_empty()).then_some(Table { kind, slices })
     })
 }
+
+/// Helpers shared by the readers' unit tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::{BlockSource, Diagnostics, MemSource, ProbeContext, Slice};
+
+    /// A reader's signature.
+    pub type Reader = fn(&dyn BlockSource, &ProbeContext, &mut Diagnostics) -> Vec<Slice>;
+
+    /// Runs `read` on a 512-byte-sector disk; returns its slices and warning lines.
+    pub fn run_reader(read: Reader, disk: Vec<u8>) -> (Vec<Slice>, Vec<String>) {
+        let mut diag = Diagnostics::default();
+        let slices = read(&MemSource::new(disk), &ProbeContext::default(), &mut diag);
+        (slices, diag.lines().to_vec())
+    }
+
+    /// The (start, size) pairs of `slices`.
+    pub fn pos(slices: &[Slice]) -> Vec<(u64, u64)> {
+        slices.iter().map(|x| (x.start, x.size)).collect()
+    }
+}

@@ -49,6 +49,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, _diag: &mut Diagnostics)
 mod tests {
     use super::*;
     use crate::table::MemSource;
+    use crate::table::testutil::pos;
 
     fn disk(parts: &[(u64, u64)]) -> Vec<u8> {
         let mut d = vec![0u8; 4096];
@@ -67,10 +68,6 @@ mod tests {
         let s = read(&MemSource::new(disk), &ProbeContext::default(), &mut diag);
         assert!(diag.lines().is_empty());
         s
-    }
-
-    fn pos(s: &[Slice]) -> Vec<(u64, u64)> {
-        s.iter().map(|x| (x.start, x.size)).collect()
     }
 
     #[test]

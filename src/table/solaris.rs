@@ -74,6 +74,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, diag: &mut Diagnostics) 
 mod tests {
     use super::*;
     use crate::table::MemSource;
+    use crate::table::testutil::{pos, run_reader};
 
     /// (tag, start, size) per slice.
     fn disk(version: u32, nparts: u16, parts: &[(u16, u32, u32)]) -> Vec<u8> {
@@ -92,13 +93,7 @@ mod tests {
     }
 
     fn run(disk: Vec<u8>) -> (Vec<Slice>, Vec<String>) {
-        let mut diag = Diagnostics::default();
-        let s = read(&MemSource::new(disk), &ProbeContext::default(), &mut diag);
-        (s, diag.lines().to_vec())
-    }
-
-    fn pos(s: &[Slice]) -> Vec<(u64, u64)> {
-        s.iter().map(|x| (x.start, x.size)).collect()
+        run_reader(read, disk)
     }
 
     #[test]

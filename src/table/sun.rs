@@ -78,7 +78,7 @@ fn slice(block: &[u8], k: usize) -> Slice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::table::testutil::{pos, run_reader};
 
     /// Builds a valid label: geometry and (start cylinder, sectors) per slice.
     fn label(ntrks: u16, nsect: u16, parts: &[(u32, u32)]) -> Vec<u8> {
@@ -103,13 +103,7 @@ mod tests {
     }
 
     fn run(disk: Vec<u8>) -> (Vec<Slice>, Vec<String>) {
-        let mut diag = Diagnostics::default();
-        let s = read(&MemSource::new(disk), &ProbeContext::default(), &mut diag);
-        (s, diag.lines().to_vec())
-    }
-
-    fn pos(s: &[Slice]) -> Vec<(u64, u64)> {
-        s.iter().map(|x| (x.start, x.size)).collect()
+        run_reader(read, disk)
     }
 
     #[test]

@@ -1,0 +1,62 @@
+# shellcheck shell=dash
+# vm: udev=any hotplug
+# hotplug-multipath: a multipath map over a loop with a GPT gets NAME-partN maps and by-id links
+# from the installed rules alone; repartition + change updates them; skip_kpartx and a policy
+# no_partitions remove them; a remove event tears them down so the map can go.
+. "$HARNESS/hotplug-lib.sh"
+
+WWID=3600a0b80000000000000000000000001
+
+scenario() {
+    local img lp
+    hp_begin
+    img=$(mkgpt hpmp 64 2 16)
+    lp=$(attach "$img")
+    hp_mpath mpatha "$WWID" "$lp"
+    udev_settle
+    assert_eq "$(hp_maps mpatha-)" "mpatha-part1 mpatha-part2" "partition maps made by udev"
+    assert_map mpatha-part1 "" "part1-mpath-$WWID"
+    assert_node mpatha-part1
+    assert_eq "$(readlink -f "/dev/disk/by-id/scsi-$WWID-part1")" \
+        "/dev/$(hp_dm_kernel mpatha-part1)" "by-id scsi link of partition 1"
+    assert_eq "$(readlink -f "/dev/disk/by-id/wwn-0x${WWID#?}-part2")" \
+        "/dev/$(hp_dm_kernel mpatha-part2)" "by-id wwn link of partition 2"
+    snap "after create"
+
+    # Repartition through the image file: grow 1, drop 2, add 3; then a change event.
+    sgdisk -d 1 -d 2 -n 1:2048:+24M -n 3:0:+8M "$img" >/dev/null
+    hp_change mpatha
+    assert_eq "$(hp_maps mpatha-)" "mpatha-part1 mpatha-part3" "maps after repartition + change"
+    assert_map mpatha-part1 "0 49152 linear $(devno /dev/mapper/mpatha) 2048"
+    snap "after repartition"
+
+    # multipath's skip_kpartx arrives as DM_SUBSYSTEM_UDEV_FLAG1 (dmsetup cannot set it, so the
+    # helper is called the way the rule calls it, with that event environment).
+    env -i ACTION=change MAJOR="$(map_field mpatha major)" MINOR="$(map_field mpatha minor)" \
+        DEVNAME="/dev/$(hp_dm_kernel mpatha)" DM_NAME=mpatha DM_UUID="mpath-$WWID" \
+        DM_SUBSYSTEM_UDEV_FLAG1=1 /usr/sbin/kpartx --udev
+    assert_eq "$?" 0 "helper exit status for skip_kpartx"
+    assert_eq "$(hp_maps mpatha-)" "" "skip_kpartx removed the partition maps"
+    hp_change mpatha
+    assert_eq "$(hp_maps mpatha-)" "mpatha-part1 mpatha-part3" "maps back after a normal change"
+
+    # Policy no_partitions for this WWID: the next change removes the maps.
+    hp_policy 50-quorum "[[device]]
+match = { wwid = \"$WWID\" }
+partitions = \"disabled\""
+    hp_change mpatha
+    assert_eq "$(hp_maps mpatha-)" "" "policy no_partitions removed the maps"
+    rm -f "$HP_DROPIN/50-quorum.toml"
+    hp_change mpatha
+    assert_eq "$(hp_maps mpatha-)" "mpatha-part1 mpatha-part3" "maps back without the policy"
+
+    # Flush path: a remove event for the parent tears its partition maps down, then the map goes.
+    udevadm trigger --action=remove "/sys/block/$(hp_dm_kernel mpatha)"
+    udev_settle
+    assert_eq "$(hp_maps mpatha-)" "" "remove event left no partition maps"
+    dmsetup remove mpatha || fail "mpatha could not be removed after the teardown"
+    udev_settle
+    assert_eq "$(hp_maps mpatha)" "" "no stale maps"
+    losetup -d "$lp"
+    hp_end
+}
