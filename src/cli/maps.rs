@@ -99,15 +99,14 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
     }
 }
 
-/// Locks the device argument itself (an image file by inode, a device by number), so that two
-/// runs on the same image cannot both attach a loop.
+/// Locks an image file argument by inode, so that two runs on the same image cannot both
+/// attach a loop. Block devices are locked by [`lock_device`] once resolved (taking the same
+/// key twice would make a run wait for itself).
 fn lock_argument(device: &str) -> Result<Option<Lock>, ()> {
-    let key = match fs::metadata(device) {
-        Ok(m) if m.is_file() => format!("f-{}-{}", m.dev(), m.ino()),
-        Ok(m) => lock::device_key(crate::naming::DevNum::from_dev_t(m.rdev())),
-        Err(_) => return Ok(None),
-    };
-    take(&key).map(Some)
+    match fs::metadata(device) {
+        Ok(m) if m.is_file() => take(&format!("f-{}-{}", m.dev(), m.ino())).map(Some),
+        _ => Ok(None),
+    }
 }
 
 fn lock_device(parent: &Parent) -> Result<Lock, ()> {

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Upper 16 bits of a cookie's key (`DM_COOKIE_MAGIC`).
@@ -70,6 +71,38 @@ pub fn flags_only(flags: u16) -> u32 {
     u32::from(flags | self::flags::PRIMARY_SOURCE) << 16
 }
 
+/// How often a waiter re-checks whether udev is still making progress.
+const POLL_SLICE: Duration = Duration::from_millis(200);
+
+/// When udev last completed one of this run's cookies; shared by all waiters of a run.
+#[derive(Debug)]
+pub struct Progress {
+    epoch: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress {
+    /// Records that udev completed a cookie now.
+    pub fn note(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// When udev last completed a cookie (the start of the run if never).
+    pub fn last(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
 /// One udev transaction that someone waits for.
 #[derive(Debug)]
 pub struct Cookie {
@@ -128,19 +161,28 @@ impl Cookie {
         let _ = self.adjust(-1, true);
     }
 
-    /// Waits until udev has completed the operation, at most `timeout`.
-    pub fn wait(&self, timeout: Duration) -> Result<(), WaitError> {
+    /// Waits until udev has completed the operation. The wait ends with
+    /// [`WaitError::TimedOut`] once neither this cookie nor any other cookie sharing `progress`
+    /// has completed for `timeout`: a long but moving udev queue (hundreds of maps) is waited
+    /// for, a stuck one is not. The total wait is bounded by `timeout` times the number of
+    /// cookies sharing `progress`.
+    pub fn wait(&self, timeout: Duration, progress: &Progress) -> Result<(), WaitError> {
         self.adjust(-1, true).map_err(WaitError::Io)?;
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.wait_zero(left) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EIDRM) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                    return Err(WaitError::TimedOut(timeout));
+            let deadline = progress.last().max(started) + timeout;
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(WaitError::TimedOut(timeout));
+            }
+            let slice = (deadline - now).min(POLL_SLICE);
+            match self.wait_zero(slice) {
+                Ok(()) => {
+                    progress.note();
+                    return Ok(());
                 }
+                Err(e) if e.raw_os_error() == Some(libc::EIDRM) => return Ok(()),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
                 Err(e) => return Err(WaitError::Io(e)),
             }
         }
@@ -231,16 +273,38 @@ mod tests {
         let cookie = Cookie::create().unwrap();
         // What `dmsetup udevcomplete` does: one decrement.
         cookie.complete_without_event();
-        cookie.wait(Duration::from_secs(5)).unwrap();
+        cookie
+            .wait(Duration::from_secs(5), &Progress::default())
+            .unwrap();
     }
 
     #[test]
     fn wait_is_bounded_when_udev_never_completes() {
         let cookie = Cookie::create().unwrap();
         let start = Instant::now();
-        let result = cookie.wait(Duration::from_millis(200));
+        let result = cookie.wait(Duration::from_millis(300), &Progress::default());
         assert!(matches!(result, Err(WaitError::TimedOut(_))));
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn progress_elsewhere_extends_the_wait_but_not_for_ever() {
+        let progress = Progress::default();
+        let cookie = Cookie::create().unwrap();
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..4 {
+                    std::thread::sleep(Duration::from_millis(150));
+                    progress.note();
+                }
+            });
+            let result = cookie.wait(Duration::from_millis(300), &progress);
+            assert!(matches!(result, Err(WaitError::TimedOut(_))));
+        });
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(800), "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
 
-use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
+use super::cookie::{self, Cookie, Progress, UdevMode, WaitError, flags};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::{MapOps, OpError, Stage};
@@ -18,6 +18,7 @@ pub struct Kernel {
     dm: DM,
     mode: UdevMode,
     owner: NodeOwner,
+    progress: Progress,
 }
 
 impl Kernel {
@@ -33,17 +34,13 @@ impl Kernel {
                 dm,
                 mode,
                 owner: NodeOwner::default(),
+                progress: Progress::default(),
             })
     }
 
     /// Uses `owner` for nodes this run creates itself.
     pub fn set_node_owner(&mut self, owner: NodeOwner) {
         self.owner = owner;
-    }
-
-    /// How udev takes part in this run.
-    pub fn mode(&self) -> UdevMode {
-        self.mode
     }
 
     /// Every map with its UUID, open count, read-only flag and table, in kernel list order.
@@ -116,7 +113,7 @@ impl Kernel {
                 if !reply.uevent {
                     cookie.complete_without_event();
                 }
-                match cookie.wait(timeout) {
+                match cookie.wait(timeout, &self.progress) {
                     Ok(()) => Ok(true),
                     Err(WaitError::TimedOut(waited)) => {
                         Err(OpError::udev_timeout(map, waited, cookie.key()))

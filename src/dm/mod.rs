@@ -53,7 +53,7 @@ impl OpError {
         OpError::new(
             Stage::Udev,
             format!(
-                "udev did not finish processing {map} within {}s (cookie 0x{cookie:x}); \
+                "udev did not finish processing {map}: no udev progress for {}s (cookie 0x{cookie:x}); \
                  check that udevd runs in this IPC namespace and that its device-mapper rules \
                  (95-dm-notify.rules, 'dmsetup udevcomplete') are installed, raise \
                  --udev-timeout, or set DM_DISABLE_UDEV=1 to work without udev",
