@@ -20,8 +20,9 @@
 //!
 //! # Deliberate differences
 //!
-//! * The reference multiplies in 32 bits, so starts or sizes beyond 2 TiB wrap; we compute in
-//!   64 bits (no difference on disks below 2 TiB).
+//! * The reference multiplies in 32 bits, so a start or size times (block size / 512) that
+//!   exceeds 32 bits wraps; we compute in 64 bits. Valid maps on disks below 2 TiB never reach
+//!   that, but a corrupt entry count can, even on a small image.
 //! * An entry that cannot be read (past the end of the device) ends the map, like an entry
 //!   without `PM`.
 

@@ -1,0 +1,94 @@
+#!/bin/bash
+# tests/vm/prepare.sh — idempotent host setup for the VM test harness.
+#
+# * installs (with apt-get) the host packages the harness needs: QEMU, cpio, a static busybox, the
+#   reference kpartx and the tools copied into the VM image;
+# * downloads the Debian cloud kernel package (the one linux-image-cloud-amd64 depends on) into
+#   tests/vm/cache/ and unpacks it there with dpkg-deb -x.  The package is never installed.
+#
+# Work that is already done is skipped, so this is cheap to call before every run.
+# Environment: VM_CACHE overrides the cache directory (default tests/vm/cache).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${VM_CACHE:-$HERE/cache}
+
+log() { printf 'prepare: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (apt-get, and losetup-free but root-owned cache)"
+
+# Host packages.  qemu-system-x86 is installed without its (large) recommends.
+PKGS_NORECOMMENDS=(qemu-system-x86)
+PKGS=(cpio busybox-static dmsetup kpartx fdisk gdisk parted util-linux udev e2fsprogs mdadm kmod
+      gzip xz-utils zstd binutils)
+
+# Succeeds when every named package is installed.
+all_installed() {
+    local p status
+    for p in "$@"; do
+        status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+        [[ $status == ii* ]] || return 1
+    done
+}
+
+APT_UPDATED=0
+apt_update_once() {
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        apt-get update -qq
+        APT_UPDATED=1
+    fi
+}
+
+export DEBIAN_FRONTEND=noninteractive
+if ! all_installed "${PKGS_NORECOMMENDS[@]}"; then
+    apt_update_once
+    log "installing ${PKGS_NORECOMMENDS[*]} (no recommends)"
+    apt-get install -y -qq --no-install-recommends "${PKGS_NORECOMMENDS[@]}" >/dev/null
+fi
+if ! all_installed "${PKGS[@]}"; then
+    apt_update_once
+    log "installing ${PKGS[*]}"
+    apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
+fi
+
+# The kernel: resolve linux-image-cloud-amd64 to the versioned image package, download, unpack.
+mkdir -p "$CACHE/deb"
+KPKG_FILE=$CACHE/kernel-package
+if [ ! -s "$KPKG_FILE" ]; then
+    apt_update_once
+    kpkg=$(apt-cache depends linux-image-cloud-amd64 |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+    [ -n "$kpkg" ] || die "cannot resolve the kernel package behind linux-image-cloud-amd64"
+    printf '%s\n' "$kpkg" >"$KPKG_FILE"
+fi
+kpkg=$(cat "$KPKG_FILE")
+KDIR=$CACHE/kernel/$kpkg
+if [ ! -e "$KDIR/.unpacked" ]; then
+    shopt -s nullglob
+    debs=("$CACHE/deb/${kpkg}_"*.deb)
+    if [ ${#debs[@]} -eq 0 ]; then
+        apt_update_once
+        log "downloading $kpkg"
+        (cd "$CACHE/deb" && apt-get download -qq -o APT::Sandbox::User=root "$kpkg")
+        debs=("$CACHE/deb/${kpkg}_"*.deb)
+    fi
+    [ ${#debs[@]} -ge 1 ] || die "download of $kpkg failed"
+    log "unpacking ${debs[-1]##*/}"
+    rm -rf "$KDIR"
+    mkdir -p "$KDIR"
+    dpkg-deb -x "${debs[-1]}" "$KDIR"
+    # The package's postinst would run depmod; do it here so that modules.dep exists.
+    kver=$(basename "$(find "$KDIR/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)")
+    depmod -b "$KDIR" "$kver"
+    touch "$KDIR/.unpacked"
+fi
+
+# Stable names for the other scripts: cache/vmlinuz and cache/modules (the lib/modules/<ver> tree).
+vmlinuz=$(find "$KDIR/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n1)
+moddir=$(find "$KDIR/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)
+if [ -z "$vmlinuz" ] || [ -z "$moddir" ]; then die "unexpected layout in $KDIR"; fi
+ln -sfn "${vmlinuz#"$CACHE"/}" "$CACHE/vmlinuz"
+ln -sfn "${moddir#"$CACHE"/}" "$CACHE/modules"
+log "ready: kernel $(basename "$moddir") ($kpkg)"
