@@ -236,7 +236,8 @@ dm_snapshot() {
             BEGIN {
                 while ((getline l < tabf) > 0) {
                     n = l; sub(/: .*/, "", n); t = l; sub(/^[^:]*: /, "", t)
-                    tab[n] = (n in tab) ? tab[n] " ; " t : t
+                    if (n in tab) t = tab[n] " ; " t    # busybox awk: test before assigning
+                    tab[n] = t
                 }
                 while ((getline l < statf) > 0) {
                     split(l, a, " "); p = a[1]; sub(/^\/dev\/mapper\//, "", p)
