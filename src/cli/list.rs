@@ -7,7 +7,7 @@ use crate::device::blockdev::BlockDevice;
 use crate::device::loopdev;
 use crate::listing;
 use crate::naming::Naming;
-use crate::probe;
+use crate::probe::{self, Found};
 use crate::target::{self, ImageLoop, Purpose, ResolveError, Resolved};
 
 /// Lists the partitions of `device`; returns the exit status.
@@ -31,9 +31,7 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
         }
     };
     let found = probe::read_table(&disk, parent, opts.force_gpt, &opts.filter);
-    for line in found.diagnostics.lines() {
-        eprintln!("{line}");
-    }
+    print_diagnostics(&found);
     let naming = Naming::new(&parent.name, opts.delimiter.as_deref());
     let text = if opts.json {
         let listing = listing::json_listing(
@@ -59,6 +57,13 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
         return 1;
     }
     0
+}
+
+/// Prints the readers' warning lines on stderr, as the reference does.
+pub fn print_diagnostics(found: &Found) {
+    for line in found.diagnostics.lines() {
+        eprintln!("{line}");
+    }
 }
 
 /// Detaches the loop device `-l` attached; false when that failed.

@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use super::args::Options;
-use super::list::{detach, report_resolve_error};
+use super::list::{detach, print_diagnostics, report_resolve_error};
 use crate::apply::StepResult;
 use crate::dm::kernel::Kernel;
 use crate::dm::nodes::NodeOwner;
@@ -12,7 +12,6 @@ use crate::dm::{OpError, Stage};
 use crate::lock::{self, Lock};
 use crate::mapping::{self, MapOutcome, MapRequest};
 use crate::plan::{Plan, SkipReason, Step};
-use crate::probe::Found;
 use crate::target::{self, Parent, Purpose, Resolved};
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
@@ -63,12 +62,6 @@ fn add_maps(opts: &Options, kernel: &Kernel, resolved: &Resolved, update: bool) 
             let failures = report(opts, &done.plan, &done.results, &resolved.parent.path);
             (failures, done.mapped())
         }
-    }
-}
-
-fn print_diagnostics(found: &Found) {
-    for line in found.diagnostics.lines() {
-        eprintln!("{line}");
     }
 }
 

@@ -8,10 +8,10 @@ pub mod usage;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::time::Duration;
 
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
+use crate::policy::DEFAULT_UDEV_TIMEOUT;
 
 use args::{Action, ArgError, Command, Options};
 
@@ -49,16 +49,19 @@ pub(crate) fn usage_error() -> i32 {
     1
 }
 
-/// Default for `--udev-timeout`.
-pub const DEFAULT_UDEV_TIMEOUT: Duration = Duration::from_secs(30);
-
 fn run(opts: &Options) -> i32 {
-    if opts.action == Action::List {
-        return match opts.device() {
-            Some(device) => list::run(opts, device),
-            None => usage_error(),
-        };
-    }
+    // Some(update) for -a/-u, None for -d.
+    let update = match opts.action {
+        Action::List => {
+            return match opts.device() {
+                Some(device) => list::run(opts, device),
+                None => usage_error(),
+            };
+        }
+        Action::Add => Some(false),
+        Action::Update => Some(true),
+        Action::Delete => None,
+    };
     let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
     let Some(kernel) = Kernel::open(UdevMode::detect(opts.sync, timeout)) else {
         eprintln!("device mapper prerequisites not met");
@@ -67,9 +70,8 @@ fn run(opts: &Options) -> i32 {
     let Some(device) = opts.device() else {
         return usage_error();
     };
-    match opts.action {
-        Action::Add => maps::add(opts, kernel, device, false),
-        Action::Update => maps::add(opts, kernel, device, true),
-        Action::Delete | Action::List => maps::delete(opts, kernel, device),
+    match update {
+        Some(update) => maps::add(opts, kernel, device, update),
+        None => maps::delete(opts, kernel, device),
     }
 }
