@@ -278,11 +278,7 @@ fn map_spec(
     number: usize,
     slice: &Slice,
 ) -> Result<MapSpec, SkipReason> {
-    let fits = slice
-        .start
-        .checked_add(slice.size)
-        .is_some_and(|end| end <= input.device_sectors);
-    if !fits {
+    if !slice.fits_within(input.device_sectors) {
         return Err(SkipReason::PastEnd {
             device_sectors: input.device_sectors,
         });

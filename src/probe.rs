@@ -27,14 +27,10 @@ impl Found {
             .unwrap_or_default()
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.size > 0 && !fits(s.start, s.size, self.size_sectors))
+            .filter(|(_, s)| s.size > 0 && !s.fits_within(self.size_sectors))
             .map(|(i, _)| i)
             .collect()
     }
-}
-
-fn fits(start: u64, size: u64, device: u64) -> bool {
-    start.checked_add(size).is_some_and(|end| end <= device)
 }
 
 /// Probes `disk` (the opened parent) with every reader `filter` allows.

@@ -23,10 +23,10 @@ use crate::lock;
 use crate::logging;
 use crate::mapping::{self, Executed, MapOutcome, MapRequest};
 use crate::naming::{self, DevNum};
-use crate::plan::{ParentInfo, SkipReason, Step};
+use crate::plan::{SkipReason, Step};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::table::TypeFilter;
-use crate::target::{self, Purpose};
+use crate::target::{self, Parent, Purpose};
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
 
@@ -183,25 +183,28 @@ fn map(kernel: &mut Kernel, event: &UdevEvent, policy: &EffectivePolicy) -> i32 
 }
 
 fn unmap(kernel: &Kernel, event: &UdevEvent, flush: bool) -> i32 {
-    let info = ParentInfo {
-        dev: event.dev,
-        ownership_uuid: Some(
-            event
-                .dm_uuid
-                .clone()
-                .unwrap_or_else(|| naming::devnode_uuid(event.dev)),
-        ),
-        dm_name: event
-            .dm_name
-            .as_deref()
-            .and_then(|n| naming::to_dm_name(n).ok()),
-    };
+    let info = mapping::parent_info(&event_parent(event), true);
     match mapping::unmap_partitions(kernel, &info, flush) {
         Ok(done) => i32::from(log_steps(&done) > 0),
         Err(e) => {
             error!(dev = %event.dev, "{e}");
             1
         }
+    }
+}
+
+/// The parent as the event describes it (its node may already be gone).
+fn event_parent(event: &UdevEvent) -> Parent {
+    Parent {
+        path: event.devname.clone().unwrap_or_default(),
+        dev: event.dev,
+        name: event
+            .dm_name
+            .clone()
+            .or_else(|| event.kernel_name())
+            .unwrap_or_default(),
+        dm_uuid: event.dm_uuid.clone(),
+        is_dm: event.dm_name.is_some(),
     }
 }
 

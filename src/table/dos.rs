@@ -180,6 +180,7 @@ impl Chain {
 mod tests {
     use super::*;
     use crate::table::MemSource;
+    use crate::table::testutil::Rng;
     use std::cell::Cell;
 
     /// A disk image with helpers to write MBR/EBR entries into 512-byte blocks.
@@ -591,22 +592,6 @@ mod tests {
             [(0, 2), (10, 5), (0, 0), (0, 0), (10, 5)]
         );
         assert_eq!(slices[4].container, Some(0));
-    }
-
-    /// A small deterministic PRNG (xorshift64*).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
     }
 
     #[test]

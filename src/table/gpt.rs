@@ -382,6 +382,7 @@ fn entry_name(entry: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::table::MemSource;
+    use crate::table::testutil::Rng;
 
     const LINUX_FS: &str = "0fc63daf-8483-4772-8e79-3d69d8477de4";
     const EFI_SYSTEM: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
@@ -1102,22 +1103,6 @@ mod tests {
             let mut diag = Diagnostics::default();
             let slices = read(&src, &ProbeContext::default(), &mut diag);
             assert!(slices.len() <= MAX_SLICES);
-        }
-    }
-
-    /// A small deterministic PRNG (xorshift64*).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
         }
     }
 

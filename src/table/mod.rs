@@ -57,6 +57,13 @@ impl Slice {
     pub fn end(&self) -> u64 {
         self.start.saturating_add(self.size)
     }
+
+    /// Whether the slice lies entirely on a device of `device_sectors` 512-byte sectors.
+    pub fn fits_within(&self, device_sectors: u64) -> bool {
+        self.start
+            .checked_add(self.size)
+            .is_some_and(|end| end <= device_sectors)
+    }
 }
 
 /// Partition table formats, in the reference's probe order.
@@ -244,6 +251,24 @@ pub(crate) mod testutil {
         let mut diag = Diagnostics::default();
         let slices = read(&MemSource::new(disk), &ProbeContext::default(), &mut diag);
         (slices, diag.lines().to_vec())
+    }
+
+    /// A small deterministic PRNG (xorshift64*) for randomised reader tests.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        /// The next pseudo-random value.
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        /// A value in `0..n`.
+        pub fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
     }
 
     /// The (start, size) pairs of `slices`.
