@@ -1,16 +1,12 @@
-//! Carrying out a [`Plan`]: every step runs on its own worker so that the udev waits of many
-//! partitions overlap instead of adding up. Results come back in plan order.
-
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
+//! Carrying out a [`Plan`]: steps run one after another, in plan order, so that device
+//! numbers are handed out in partition order as the reference does. No step waits for udev:
+//! with a udev wait, every operation carries the run's one cookie and the caller waits once,
+//! with [`MapOps::settle`], after releasing its locks; the udev round trips of all maps
+//! overlap without a thread per map.
 
 use crate::dm::{MapOps, OpError};
 use crate::naming::DevNum;
 use crate::plan::{Plan, Step};
-
-/// Most steps in flight at once.
-pub const MAX_WORKERS: usize = 128;
 
 /// What became of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,32 +21,9 @@ pub enum StepResult {
     Failed(OpError),
 }
 
-/// Runs every step of `plan` against `ops`, at most `MAX_WORKERS` at a time.
+/// Runs every step of `plan` against `ops`, in order.
 pub fn execute(plan: &Plan, ops: &dyn MapOps) -> Vec<StepResult> {
-    let steps = &plan.steps;
-    let results: Mutex<Vec<Option<StepResult>>> = Mutex::new(vec![None; steps.len()]);
-    let next = AtomicUsize::new(0);
-    let workers = steps.len().clamp(1, MAX_WORKERS);
-    thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(step) = steps.get(i) else { break };
-                    let result = run_step(step, ops);
-                    if let Ok(mut all) = results.lock() {
-                        all[i] = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.unwrap_or(StepResult::Skipped))
-        .collect()
+    plan.steps.iter().map(|step| run_step(step, ops)).collect()
 }
 
 fn run_step(step: &Step, ops: &dyn MapOps) -> StepResult {
@@ -72,24 +45,16 @@ mod tests {
     use super::*;
     use crate::dm::Stage;
     use crate::plan::{MapSpec, SkipReason};
-    use std::collections::HashSet;
-    use std::time::{Duration, Instant};
+    use std::sync::Mutex;
 
-    /// Records calls; sleeps to show that steps overlap; fails maps named `bad*`.
+    /// Records calls; fails maps named `bad*`.
+    #[derive(Default)]
     struct Fake {
         calls: Mutex<Vec<String>>,
-        delay: Duration,
     }
 
     impl Fake {
-        fn new(delay: Duration) -> Self {
-            Fake {
-                calls: Mutex::new(Vec::new()),
-                delay,
-            }
-        }
         fn record(&self, call: String) -> Result<(), OpError> {
-            thread::sleep(self.delay);
             let bad = call.contains("bad");
             self.calls.lock().unwrap().push(call);
             if bad {
@@ -114,6 +79,9 @@ mod tests {
         }
         fn remove(&self, name: &str, _flush: bool) -> Result<(), OpError> {
             self.record(format!("remove {name}"))
+        }
+        fn settle(&self) -> Result<(), OpError> {
+            self.record("settle".into())
         }
     }
 
@@ -152,20 +120,28 @@ mod tests {
             ],
             counted: vec![true; 5],
         };
-        let fake = Fake::new(Duration::ZERO);
+        let fake = Fake::default();
         let results = execute(&plan, &fake);
         assert_eq!(results[0], StepResult::Mapped(DevNum::new(253, 1)));
         assert!(matches!(results[1], StepResult::Failed(_)));
         assert_eq!(results[2], StepResult::Mapped(DevNum::new(253, 103)));
         assert_eq!(results[3], StepResult::Skipped);
         assert_eq!(results[4], StepResult::Removed);
-        let calls: HashSet<String> = fake.calls.lock().unwrap().iter().cloned().collect();
-        assert!(calls.contains("rename old3 p3") && calls.contains("reload p3"));
-        assert!(!calls.iter().any(|c| c.contains("p4")));
+        let calls = fake.calls.lock().unwrap();
+        assert_eq!(
+            *calls,
+            [
+                "create p1",
+                "create bad2",
+                "rename old3 p3",
+                "reload p3",
+                "remove p9"
+            ]
+        );
     }
 
     #[test]
-    fn steps_overlap() {
+    fn steps_run_in_plan_order_without_settling() {
         let steps: Vec<Step> = (1..=32)
             .map(|n| Step::Create(spec(n, &format!("p{n}"))))
             .collect();
@@ -173,19 +149,15 @@ mod tests {
             counted: vec![true; steps.len()],
             steps,
         };
-        let fake = Fake::new(Duration::from_millis(100));
-        let start = Instant::now();
+        let fake = Fake::default();
         let results = execute(&plan, &fake);
         assert!(results.iter().all(|r| matches!(r, StepResult::Mapped(_))));
-        assert!(
-            start.elapsed() < Duration::from_millis(1600),
-            "{:?}",
-            start.elapsed()
-        );
+        let expected: Vec<String> = (1..=32).map(|n| format!("create p{n}")).collect();
+        assert_eq!(*fake.calls.lock().unwrap(), expected);
     }
 
     #[test]
     fn empty_plan_is_fine() {
-        assert!(execute(&Plan::default(), &Fake::new(Duration::ZERO)).is_empty());
+        assert!(execute(&Plan::default(), &Fake::default()).is_empty());
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use crate::naming::{self, DevNum, NameError, Naming};
-use crate::table::{MAX_SLICES, Slice};
+use crate::table::Slice;
 
 /// One target line of an existing map's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +261,8 @@ fn plan_slice(input: &AddInput<'_>, owner: &str, number: usize, slice: &Slice) -
         };
     }
     let renamable = input.existing.iter().find(|m| {
-        m.uuid.as_deref() == Some(spec.uuid.as_str()) && m.is_linear_on(input.parent.dev)
+        m.uuid.as_deref() == Some(spec.uuid.as_str())
+            && (m.is_linear_on(input.parent.dev) || m.targets.is_empty())
     });
     match renamable {
         Some(map) => Step::RenameReload {
@@ -317,7 +318,8 @@ fn claimed_map(step: &Step) -> Option<&str> {
 }
 
 /// `-u`: this parent's maps whose partition number is no longer live (and that no earlier
-/// step takes over).
+/// step takes over). Which maps are this parent's is decided by [`owned_number`], the rule
+/// `-d` applies too.
 fn plan_vanished(
     input: &AddInput<'_>,
     owner: &str,
@@ -329,11 +331,7 @@ fn plan_vanished(
         if Some(&map.name) == input.parent.dm_name.as_ref() || claimed.contains(map.name.as_str()) {
             continue;
         }
-        let number = match map.uuid.as_deref() {
-            Some(uuid) => naming::partition_number_of(uuid, owner),
-            None => legacy_number(input, map),
-        };
-        if number.is_none_or(|n| live.contains(&n)) {
+        if owned_number(map, owner, input.parent.dev).is_none_or(|n| live.contains(&n)) {
             continue;
         }
         let display = naming::unmangle_dm_name(&map.name);
@@ -342,13 +340,13 @@ fn plan_vanished(
     steps
 }
 
-/// A map without UUID counts as partition N only when it has partition N's name and is a
-/// linear map on the parent (maps made by kpartx before it set UUIDs).
-fn legacy_number(input: &AddInput<'_>, map: &ExistingMap) -> Option<usize> {
-    if !map.is_linear_on(input.parent.dev) {
-        return None;
-    }
-    (1..=MAX_SLICES).find(|&n| input.naming.dm_name(n).is_ok_and(|name| name == map.name))
+/// The one ownership rule for removing a map: it is partition N of the parent when its UUID
+/// is exactly `part<N>-<parent uuid>` and its table is a single `linear` target over exactly
+/// the parent — or it has no table at all (a map whose creation was interrupted between
+/// create and load). A map without a UUID is never removed as a partition.
+fn owned_number(map: &ExistingMap, owner: &str, parent: DevNum) -> Option<usize> {
+    let number = naming::partition_number_of(map.uuid.as_deref()?, owner)?;
+    (map.targets.is_empty() || map.is_linear_on(parent)).then_some(number)
 }
 
 fn removal(map: &ExistingMap, display: String, flush: bool) -> Step {
@@ -367,29 +365,37 @@ fn removal(map: &ExistingMap, display: String, flush: bool) -> Step {
     }
 }
 
-/// Plans `-d`: every map on the parent that is one of its partitions, in kernel list order.
+/// Plans `-d`: every map on the parent that is one of its partitions, in kernel list order,
+/// and maps of its partitions whose creation was interrupted (no table yet).
 ///
 /// When any of them is open, nothing is removed and every open one is reported: a partial
 /// teardown helps no one.
 pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap]) -> Plan {
     let mut plan = Plan::default();
     for map in existing {
-        if Some(&map.name) == parent.dm_name.as_ref() || !map.single_target_on(parent.dev) {
+        if Some(&map.name) == parent.dm_name.as_ref() {
+            continue;
+        }
+        let owned = match &parent.ownership_uuid {
+            Some(owner) => owned_number(map, owner, parent.dev).is_some(),
+            None => map.is_linear_on(parent.dev),
+        };
+        if !owned && !map.single_target_on(parent.dev) {
             continue;
         }
         let display = naming::unmangle_dm_name(&map.name);
-        let step = if map.targets[0].kind != "linear" {
+        let step = if owned {
+            removal(map, display, true)
+        } else if map.targets.first().is_some_and(|t| t.kind != "linear") {
             Step::Skip {
                 display,
                 reason: SkipReason::NotLinear,
             }
-        } else if !owned_for_delete(map, parent) {
+        } else {
             Step::Skip {
                 display,
                 reason: SkipReason::NotOurs,
             }
-        } else {
-            removal(map, display, true)
         };
         plan.push(step, true);
     }
@@ -407,16 +413,6 @@ pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap]) -> Plan {
         plan.counted = vec![true; plan.steps.len()];
     }
     plan
-}
-
-fn owned_for_delete(map: &ExistingMap, parent: &ParentInfo) -> bool {
-    match &parent.ownership_uuid {
-        None => true,
-        Some(owner) => map
-            .uuid
-            .as_deref()
-            .is_some_and(|u| naming::partition_number_of(u, owner).is_some()),
-    }
 }
 
 #[cfg(test)]

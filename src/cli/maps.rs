@@ -8,7 +8,7 @@ use super::list::{detach, print_diagnostics, report_resolve_error};
 use crate::apply::StepResult;
 use crate::dm::kernel::Kernel;
 use crate::dm::nodes::NodeOwner;
-use crate::dm::{OpError, Stage};
+use crate::dm::{MapOps, OpError, Stage};
 use crate::lock::{self, Lock};
 use crate::mapping::{self, MapOutcome, MapRequest};
 use crate::plan::{Plan, SkipReason, Step};
@@ -26,16 +26,31 @@ pub fn add(opts: &Options, mut kernel: Kernel, device: &str, update: bool) -> i3
         Ok(r) => r,
         Err(e) => return report_resolve_error(&e),
     };
-    let Ok(_dev_lock) = lock_device(&resolved.parent) else {
+    let Ok(dev_lock) = lock_device(&resolved.parent) else {
         release_created(opts, &resolved);
         return 1;
     };
     kernel.set_node_owner(NodeOwner::of(resolved.parent.path.as_ref()));
     let (failures, mapped) = add_maps(opts, &kernel, &resolved, update);
+    drop(dev_lock);
+    let failures = failures + usize::from(!settle(&kernel));
     if mapped == 0 {
         release_created(opts, &resolved);
     }
     failures.min(255) as i32
+}
+
+/// Waits for udev to finish with this run's maps (after the device lock is released, so that
+/// the udev helper never waits for it while udev works); false, with a message, when it did
+/// not. The image lock stays: it only serialises runs on the same image file.
+fn settle(kernel: &Kernel) -> bool {
+    match kernel.settle() {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("kpartx: {e}");
+            false
+        }
+    }
 }
 
 /// Maps the partitions; returns (failures counted for the exit status, maps in place).
@@ -74,7 +89,7 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
         Ok(r) => r,
         Err(e) => return report_resolve_error(&e),
     };
-    let Ok(_dev_lock) = lock_device(&resolved.parent) else {
+    let Ok(dev_lock) = lock_device(&resolved.parent) else {
         return 1;
     };
     let info = mapping::parent_info(&resolved.parent, !opts.force);
@@ -85,7 +100,9 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
             return 1;
         }
     };
+    drop(dev_lock);
     let failed = report(opts, &done.plan, &done.results, &resolved.parent.path) > 0;
+    let failed = !settle(&kernel) || failed;
     match &resolved.image {
         Some(image) if !failed => i32::from(!detach(opts, image)),
         _ => i32::from(failed),

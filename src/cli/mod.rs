@@ -63,9 +63,13 @@ fn run(opts: &Options) -> i32 {
         Action::Delete => None,
     };
     let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
-    let Some(kernel) = Kernel::open(UdevMode::detect(opts.sync, timeout)) else {
-        eprintln!("device mapper prerequisites not met");
-        return 1;
+    let kernel = match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
+        Ok(kernel) => kernel,
+        Err(e) => {
+            eprintln!("kpartx: {e}");
+            eprintln!("device mapper prerequisites not met");
+            return 1;
+        }
     };
     let Some(device) = opts.device() else {
         return usage_error();

@@ -64,3 +64,27 @@ pub fn loop_backing_file(name: &str) -> Option<PathBuf> {
     )
     .map(PathBuf::from)
 }
+
+/// Kernel names of the devices that hold the device-mapper map stored as `name` open
+/// (`holders/`: maps, md arrays stacked on it). Mounts and processes do not show here.
+pub fn dm_holders(name: &str) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(Path::new(SYSFS).join("block")) else {
+        return Vec::new();
+    };
+    let Some(dir) = entries
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| read_trimmed(&p.join("dm/name")).as_deref() == Some(name))
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = fs::read_dir(dir.join("holders"))
+        .map(|it| {
+            it.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}

@@ -8,7 +8,6 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Upper 16 bits of a cookie's key (`DM_COOKIE_MAGIC`).
@@ -74,36 +73,13 @@ pub fn flags_only(flags: u16) -> u32 {
 /// How often a waiter re-checks whether udev is still making progress.
 const POLL_SLICE: Duration = Duration::from_millis(200);
 
-/// When udev last completed one of this run's cookies; shared by all waiters of a run.
-#[derive(Debug)]
-pub struct Progress {
-    epoch: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress {
-            epoch: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Progress {
-    /// Records that udev completed a cookie now.
-    pub fn note(&self) {
-        let ms = self.epoch.elapsed().as_millis() as u64;
-        self.last_ms.fetch_max(ms, Ordering::Relaxed);
-    }
-
-    /// When udev last completed a cookie (the start of the run if never).
-    pub fn last(&self) -> Instant {
-        self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
-    }
-}
-
-/// One udev transaction that someone waits for.
+/// The udev transaction of one run: every operation of the run carries the same cookie, so
+/// a run owns at most one semaphore (and a killed run can leave at most one behind; `dmsetup
+/// udevcomplete_all` or `ipcrm -S KEY` clears it).
+///
+/// The semaphore counts like libdevmapper's: it starts at 1 (the waiter's own count), every
+/// operation adds 1 before its ioctl, udev's `dmsetup udevcomplete` subtracts 1 per event,
+/// and the waiter subtracts its own 1 and waits for zero.
 #[derive(Debug)]
 pub struct Cookie {
     semid: libc::c_int,
@@ -113,14 +89,19 @@ pub struct Cookie {
 /// Why a wait for udev failed.
 #[derive(Debug)]
 pub enum WaitError {
-    /// udev did not finish within the deadline.
-    TimedOut(Duration),
+    /// udev made no progress for this long; `pending` events were still outstanding.
+    TimedOut {
+        /// How long the wait saw no progress.
+        waited: Duration,
+        /// Events udev had not completed.
+        pending: u32,
+    },
     /// A semaphore operation failed.
     Io(io::Error),
 }
 
 impl Cookie {
-    /// Creates a semaphore for one operation (value 2: the waiter's 1 plus the operation's 1).
+    /// Creates the run's semaphore with the waiter's count of 1.
     pub fn create() -> io::Result<Cookie> {
         for _ in 0..16 {
             let base = random_base()?;
@@ -139,7 +120,6 @@ impl Cookie {
             if unsafe { libc::semctl(semid, 0, libc::SETVAL, 1) } < 0 {
                 return Err(io::Error::last_os_error());
             }
-            cookie.adjust(1, false)?;
             return Ok(cookie);
         }
         Err(io::Error::other("no free udev cookie found"))
@@ -155,37 +135,56 @@ impl Cookie {
         (COOKIE_MAGIC << 16) | u32::from(self.base)
     }
 
-    /// Drops the operation's count when no uevent will come (the ioctl failed, or the kernel
-    /// did not generate an event), so the wait cannot hang.
+    /// Counts one more operation whose event udev will complete; call before its ioctl.
+    pub fn begin_operation(&self) -> io::Result<()> {
+        self.adjust(1, false)
+    }
+
+    /// Takes an operation's count back when no uevent will come (the ioctl failed, or the
+    /// kernel did not generate an event), so the wait cannot hang.
     pub fn complete_without_event(&self) {
         let _ = self.adjust(-1, true);
     }
 
-    /// Waits until udev has completed the operation. The wait ends with
-    /// [`WaitError::TimedOut`] once neither this cookie nor any other cookie sharing `progress`
-    /// has completed for `timeout`: a long but moving udev queue (hundreds of maps) is waited
-    /// for, a stuck one is not. The total wait is bounded by `timeout` times the number of
-    /// cookies sharing `progress`.
-    pub fn wait(&self, timeout: Duration, progress: &Progress) -> Result<(), WaitError> {
+    /// Waits until udev has completed every operation of the run. The wait ends with
+    /// [`WaitError::TimedOut`] once udev has completed none of the outstanding events for
+    /// `timeout`: a long but moving udev queue (hundreds of maps) is waited for, a stuck one
+    /// is not. The total wait is bounded by `timeout` times the number of operations.
+    pub fn wait(&self, timeout: Duration) -> Result<(), WaitError> {
         self.adjust(-1, true).map_err(WaitError::Io)?;
-        let started = Instant::now();
+        let mut pending = self.value().map_err(WaitError::Io)?;
+        let mut last_progress = Instant::now();
         loop {
-            let deadline = progress.last().max(started) + timeout;
+            let deadline = last_progress + timeout;
             let now = Instant::now();
             if now >= deadline {
-                return Err(WaitError::TimedOut(timeout));
+                return Err(WaitError::TimedOut {
+                    waited: timeout,
+                    pending,
+                });
             }
-            let slice = (deadline - now).min(POLL_SLICE);
-            match self.wait_zero(slice) {
-                Ok(()) => {
-                    progress.note();
-                    return Ok(());
-                }
+            match self.wait_zero((deadline - now).min(POLL_SLICE)) {
+                Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EIDRM) => return Ok(()),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
                 Err(e) => return Err(WaitError::Io(e)),
             }
+            let now_pending = self.value().map_err(WaitError::Io)?;
+            if now_pending < pending {
+                last_progress = Instant::now();
+            }
+            pending = now_pending;
         }
+    }
+
+    /// The semaphore's current value: events still outstanding (plus 1 before the wait).
+    fn value(&self) -> io::Result<u32> {
+        // SAFETY: GETVAL on our own semaphore; no buffer involved.
+        let v = unsafe { libc::semctl(self.semid, 0, libc::GETVAL) };
+        if v < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(v as u32)
     }
 
     fn adjust(&self, delta: libc::c_short, nowait: bool) -> io::Result<()> {
@@ -269,38 +268,51 @@ mod tests {
     }
 
     #[test]
-    fn wait_returns_once_udev_completes() {
+    fn many_operations_share_one_semaphore() {
         let cookie = Cookie::create().unwrap();
-        // What `dmsetup udevcomplete` does: one decrement.
-        cookie.complete_without_event();
-        cookie
-            .wait(Duration::from_secs(5), &Progress::default())
-            .unwrap();
+        for _ in 0..100 {
+            cookie.begin_operation().unwrap();
+        }
+        assert_eq!(cookie.value().unwrap(), 101);
+        // What `dmsetup udevcomplete` does, once per event.
+        for _ in 0..100 {
+            cookie.complete_without_event();
+        }
+        cookie.wait(Duration::from_secs(5)).unwrap();
     }
 
     #[test]
     fn wait_is_bounded_when_udev_never_completes() {
         let cookie = Cookie::create().unwrap();
+        cookie.begin_operation().unwrap();
         let start = Instant::now();
-        let result = cookie.wait(Duration::from_millis(300), &Progress::default());
-        assert!(matches!(result, Err(WaitError::TimedOut(_))));
+        let result = cookie.wait(Duration::from_millis(300));
+        assert!(matches!(
+            result,
+            Err(WaitError::TimedOut { pending: 1, .. })
+        ));
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
-    fn progress_elsewhere_extends_the_wait_but_not_for_ever() {
-        let progress = Progress::default();
+    fn progress_extends_the_wait_but_not_for_ever() {
         let cookie = Cookie::create().unwrap();
+        for _ in 0..5 {
+            cookie.begin_operation().unwrap();
+        }
         let start = Instant::now();
         std::thread::scope(|s| {
             s.spawn(|| {
                 for _ in 0..4 {
                     std::thread::sleep(Duration::from_millis(150));
-                    progress.note();
+                    cookie.complete_without_event();
                 }
             });
-            let result = cookie.wait(Duration::from_millis(300), &progress);
-            assert!(matches!(result, Err(WaitError::TimedOut(_))));
+            let result = cookie.wait(Duration::from_millis(300));
+            assert!(matches!(
+                result,
+                Err(WaitError::TimedOut { pending: 1, .. })
+            ));
         });
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(800), "{waited:?}");

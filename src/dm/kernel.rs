@@ -3,10 +3,11 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::{Mutex, OnceLock};
 
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
 
-use super::cookie::{self, Cookie, Progress, UdevMode, WaitError, flags};
+use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::{MapOps, OpError, Stage};
@@ -14,28 +15,68 @@ use crate::naming::DevNum;
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 
 /// An open device-mapper control node plus how udev takes part.
+///
+/// Operations never wait for udev themselves: in [`UdevMode::Wait`] they all carry one cookie
+/// (created with the first operation), and [`MapOps::settle`] waits for it once, after the
+/// caller has released its locks.
 pub struct Kernel {
     dm: DM,
     mode: UdevMode,
     owner: NodeOwner,
-    progress: Progress,
+    cookie: OnceLock<Result<Cookie, String>>,
+    touched: Mutex<Vec<Touched>>,
 }
+
+/// A map whose node udev should have made or removed by the end of the run.
+#[derive(Debug, Clone)]
+enum Touched {
+    Mapped(String, DevNum),
+    Removed(String),
+}
+
+/// Why device-mapper cannot be used.
+#[derive(Debug)]
+pub enum OpenError {
+    /// `/dev/mapper/control` could not be opened.
+    Control(devicemapper::DmError),
+    /// The kernel's target list could not be read.
+    Versions(devicemapper::DmError),
+    /// The kernel has no `linear` target (dm-mod without it).
+    NoLinear,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Control(e) => write!(
+                f,
+                "cannot open {}: {e} (is the dm-mod module loaded?)",
+                nodes::control_path().display()
+            ),
+            OpenError::Versions(e) => write!(f, "cannot list device-mapper targets: {e}"),
+            OpenError::NoLinear => f.write_str("the kernel has no device-mapper linear target"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
 
 impl Kernel {
     /// Opens `/dev/mapper/control` and checks that the `linear` target exists (the
-    /// reference's prerequisite check). `None` when device-mapper is not usable.
-    pub fn open(mode: UdevMode) -> Option<Kernel> {
-        let dm = DM::new().ok()?;
-        let versions = dm.list_versions().ok()?;
-        versions
-            .iter()
-            .any(|(name, ..)| name.starts_with("linear"))
-            .then_some(Kernel {
-                dm,
-                mode,
-                owner: NodeOwner::default(),
-                progress: Progress::default(),
-            })
+    /// reference's prerequisite check).
+    pub fn open(mode: UdevMode) -> Result<Kernel, OpenError> {
+        let dm = DM::new().map_err(OpenError::Control)?;
+        let versions = dm.list_versions().map_err(OpenError::Versions)?;
+        if !versions.iter().any(|(name, ..)| name.starts_with("linear")) {
+            return Err(OpenError::NoLinear);
+        }
+        Ok(Kernel {
+            dm,
+            mode,
+            owner: NodeOwner::default(),
+            cookie: OnceLock::new(),
+            touched: Mutex::new(Vec::new()),
+        })
     }
 
     /// Uses `owner` for nodes this run creates itself.
@@ -80,48 +121,46 @@ impl Kernel {
         Ok(maps)
     }
 
-    /// Runs one cookie-carrying ioctl the way the udev mode requires. `Ok(true)` means udev
-    /// has finished with the event (or will never see one), `Ok(false)` that it was not waited
-    /// for. A wait that runs out is an error of stage [`Stage::Udev`].
+    /// Runs one cookie-carrying ioctl the way the udev mode requires; never waits.
     fn with_udev(
         &self,
-        map: &str,
         stage: Stage,
         udev_flags: u16,
         op: impl FnOnce(u32) -> io::Result<Reply>,
-    ) -> Result<bool, OpError> {
+    ) -> Result<(), OpError> {
         let failed = |e: io::Error| OpError::new(stage, e);
         match self.mode {
             UdevMode::NoUdev => {
                 let nr = cookie::flags_only(
                     udev_flags | flags::DISABLE_DM_RULES | flags::DISABLE_SUBSYSTEM_RULES,
                 );
-                op(nr).map_err(failed)?;
-                Ok(false)
+                op(nr).map(drop).map_err(failed)
             }
-            UdevMode::FlagsOnly => {
-                op(cookie::flags_only(
-                    udev_flags | flags::DISABLE_LIBRARY_FALLBACK,
-                ))
-                .map_err(failed)?;
-                Ok(false)
-            }
-            UdevMode::Wait(timeout) => {
-                let cookie = Cookie::create()
+            UdevMode::FlagsOnly => op(cookie::flags_only(
+                udev_flags | flags::DISABLE_LIBRARY_FALLBACK,
+            ))
+            .map(drop)
+            .map_err(failed),
+            UdevMode::Wait(_) => {
+                let cookie = self
+                    .cookie
+                    .get_or_init(|| Cookie::create().map_err(|e| e.to_string()))
+                    .as_ref()
                     .map_err(|e| OpError::new(stage, format!("cannot create udev cookie: {e}")))?;
-                let reply = op(cookie.event_nr(udev_flags)).map_err(failed)?;
-                if !reply.uevent {
-                    cookie.complete_without_event();
-                }
-                match cookie.wait(timeout, &self.progress) {
-                    Ok(()) => Ok(true),
-                    Err(WaitError::TimedOut(waited)) => {
-                        Err(OpError::udev_timeout(map, waited, cookie.key()))
+                cookie.begin_operation().map_err(|e| {
+                    OpError::new(stage, format!("cannot count the udev cookie: {e}"))
+                })?;
+                match op(cookie.event_nr(udev_flags)) {
+                    Ok(reply) => {
+                        if !reply.uevent {
+                            cookie.complete_without_event();
+                        }
+                        Ok(())
                     }
-                    Err(WaitError::Io(e)) => Err(OpError::new(
-                        Stage::Udev,
-                        format!("waiting for udev failed: {e}"),
-                    )),
+                    Err(e) => {
+                        cookie.complete_without_event();
+                        Err(failed(e))
+                    }
                 }
             }
         }
@@ -130,36 +169,30 @@ impl Kernel {
     fn resume(&self, spec: &MapSpec, reload: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let udev_flags = if reload { flags::SUBSYSTEM_FLAG0 } else { 0 };
-        let result = self.with_udev(&spec.display, Stage::Resume, udev_flags, |nr| {
+        self.with_udev(Stage::Resume, udev_flags, |nr| {
             raw::resume(fd, &spec.name, nr, reload)
-        });
-        self.settle_node(&spec.name, &result);
-        result.map(drop)
+        })
     }
 
-    /// After a create or reload: make sure the node exists when nobody else will make it.
-    fn settle_node(&self, name: &str, result: &Result<bool, OpError>) {
-        let needed = match (self.mode, result) {
-            (UdevMode::NoUdev, Ok(_)) => true,
-            (UdevMode::Wait(_), Ok(true)) => true,
-            (UdevMode::Wait(_), Err(e)) => e.stage == Stage::Udev,
-            _ => false,
-        };
-        if !needed {
-            return;
+    /// After a create or reload: without udev, make the node now; with a udev wait, check
+    /// it once the wait is over.
+    fn mapped(&self, name: &str, dev: DevNum) {
+        match self.mode {
+            UdevMode::NoUdev => self.make_node(name, dev),
+            UdevMode::Wait(_) => self.touch(Touched::Mapped(name.to_string(), dev)),
+            UdevMode::FlagsOnly => {}
         }
-        let Ok(dmname) = DmName::new(name) else {
-            return;
-        };
-        if let Ok(info) = self.dm.device_info(&DevId::Name(dmname)) {
-            let dev = info.device();
-            let dev = DevNum::new(dev.major, dev.minor);
-            if let Err(e) = nodes::create_node(name, dev, self.owner) {
-                eprintln!(
-                    "kpartx: cannot create {}: {e}",
-                    nodes::node_path(name).display()
-                );
-            }
+    }
+
+    fn touch(&self, what: Touched) {
+        if let Ok(mut touched) = self.touched.lock() {
+            touched.push(what);
+        }
+    }
+
+    fn make_node(&self, name: &str, dev: DevNum) {
+        if let Err(e) = nodes::create_node(name, dev, self.owner) {
+            tracing::error!("cannot create {}: {e}", nodes::node_path(name).display());
         }
     }
 
@@ -202,47 +235,86 @@ impl MapOps for Kernel {
             .dm
             .device_create(name, Some(uuid), table_options(spec))
             .map_err(|e| OpError::new(Stage::Load, e))?;
-        let dev = info.device();
-        let loaded = self.load(spec).and_then(|()| self.resume(spec, false));
-        match loaded {
-            Err(e) if e.stage != Stage::Udev => {
-                let _ = self.remove(&spec.name, false);
-                Err(e)
-            }
-            other => other.map(|()| DevNum::new(dev.major, dev.minor)),
+        let dev = DevNum::new(info.device().major, info.device().minor);
+        if let Err(e) = self.load(spec).and_then(|()| self.resume(spec, false)) {
+            let _ = self.remove(&spec.name, false);
+            return Err(e);
         }
+        self.mapped(&spec.name, dev);
+        Ok(dev)
     }
 
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
         self.load(spec)?;
         self.resume(spec, true)?;
-        self.device_of(&spec.name)
+        let dev = self.device_of(&spec.name)?;
+        self.mapped(&spec.name, dev);
+        Ok(dev)
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
-        let result = self.with_udev(to, Stage::Rename, flags::DISABLE_LIBRARY_FALLBACK, |nr| {
+        self.with_udev(Stage::Rename, flags::DISABLE_LIBRARY_FALLBACK, |nr| {
             raw::rename(fd, from, to, nr)
-        });
-        if self.mode == UdevMode::NoUdev && result.is_ok() {
-            let _ = nodes::rename_node(from, to);
+        })?;
+        match self.mode {
+            UdevMode::NoUdev => {
+                let _ = nodes::rename_node(from, to);
+            }
+            UdevMode::Wait(_) => self.touch(Touched::Removed(from.to_string())),
+            UdevMode::FlagsOnly => {}
         }
-        result.map(drop)
+        Ok(())
     }
 
     fn remove(&self, name: &str, flush: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
-        let result = self.with_udev(name, Stage::Remove, 0, |nr| {
-            raw::remove(fd, name, nr, flush)
-        });
-        let gone = match (&result, self.mode) {
-            (Ok(_), UdevMode::NoUdev | UdevMode::Wait(_)) => true,
-            (Err(e), UdevMode::Wait(_)) => e.stage == Stage::Udev,
-            _ => false,
-        };
-        if gone {
-            let _ = nodes::remove_node(name);
+        self.with_udev(Stage::Remove, 0, |nr| raw::remove(fd, name, nr, flush))?;
+        match self.mode {
+            UdevMode::NoUdev => {
+                let _ = nodes::remove_node(name);
+            }
+            UdevMode::Wait(_) => self.touch(Touched::Removed(name.to_string())),
+            UdevMode::FlagsOnly => {}
         }
-        result.map(drop)
+        Ok(())
+    }
+
+    fn settle(&self) -> Result<(), OpError> {
+        let UdevMode::Wait(timeout) = self.mode else {
+            return Ok(());
+        };
+        let Some(Ok(cookie)) = self.cookie.get() else {
+            return Ok(());
+        };
+        let result = cookie.wait(timeout);
+        // Whether udev finished or not, leave the nodes as the maps are (libdevmapper's
+        // node check after a wait).
+        let touched = self.touched.lock().map(|t| t.clone()).unwrap_or_default();
+        for what in touched {
+            match what {
+                Touched::Mapped(name, dev) if self.exists(&name) => self.make_node(&name, dev),
+                Touched::Removed(name) if !self.exists(&name) => {
+                    let _ = nodes::remove_node(&name);
+                }
+                _ => {}
+            }
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(WaitError::TimedOut { waited, pending }) => {
+                Err(OpError::udev_timeout(pending, waited, cookie.key()))
+            }
+            Err(WaitError::Io(e)) => Err(OpError::new(
+                Stage::Udev,
+                format!("waiting for udev failed: {e}"),
+            )),
+        }
+    }
+}
+
+impl Kernel {
+    fn exists(&self, name: &str) -> bool {
+        DmName::new(name).is_ok_and(|n| self.dm.device_info(&DevId::Name(n)).is_ok())
     }
 }

@@ -48,12 +48,12 @@ impl OpError {
         }
     }
 
-    /// The error for a udev wait that ran out.
-    pub fn udev_timeout(map: &str, waited: Duration, cookie: u32) -> Self {
+    /// The error for a udev wait that ran out with `pending` events outstanding.
+    pub fn udev_timeout(pending: u32, waited: Duration, cookie: u32) -> Self {
         OpError::new(
             Stage::Udev,
             format!(
-                "udev did not finish processing {map}: no udev progress for {}s (cookie 0x{cookie:x}); \
+                "udev did not finish processing {pending} device-mapper event(s): no udev progress for {}s (cookie 0x{cookie:x}); \
                  check that udevd runs in this IPC namespace and that its device-mapper rules \
                  (95-dm-notify.rules, 'dmsetup udevcomplete') are installed, raise \
                  --udev-timeout, or set DM_DISABLE_UDEV=1 to work without udev",
@@ -79,4 +79,8 @@ pub trait MapOps: Sync {
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError>;
     /// Removes a map (stored name).
     fn remove(&self, name: &str, flush: bool) -> Result<(), OpError>;
+    /// Waits (bounded) until udev has processed the events of every operation so far, where
+    /// the caller asked for that; makes or removes nodes udev did not. Callers release their
+    /// locks first, so that nobody waits for them while udev works.
+    fn settle(&self) -> Result<(), OpError>;
 }

@@ -48,6 +48,11 @@ impl NodeOwner {
     }
 }
 
+/// Path of device-mapper's control node.
+pub fn control_path() -> PathBuf {
+    Path::new(MAPPER_DIR).join("control")
+}
+
 /// Path of the node for the stored map name.
 pub fn node_path(name: &str) -> PathBuf {
     Path::new(MAPPER_DIR).join(name)

@@ -7,6 +7,7 @@
 pub mod decide;
 pub mod event;
 pub mod id;
+pub mod identity;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::apply::StepResult;
 use crate::device::sysfs;
+use crate::dm::MapOps;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::dm::nodes::NodeOwner;
@@ -68,6 +70,13 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
 }
 
 /// Acts on one parsed event; returns the exit status.
+///
+/// Nothing here waits for udev: the partition maps are created, loaded and resumed (or
+/// removed) before this returns, each ioctl carrying the udev flags (udev, not kpartx, owns
+/// the nodes), and their uevents are queued by then, so `udevadm settle` after the parent's
+/// event also waits for theirs. Waiting inside a udev worker for other devices' events would
+/// starve udev's bounded worker pool under an event storm. The only wait left, for another
+/// kpartx working on the same device, is bounded by the policy's `udev_timeout`.
 pub fn handle(event: &UdevEvent, policy: &EffectivePolicy) -> i32 {
     let verdict = PolicyVerdict {
         partitions_enabled: policy.partitions_enabled,
@@ -78,32 +87,63 @@ pub fn handle(event: &UdevEvent, policy: &EffectivePolicy) -> i32 {
         info!(dev = %event.dev, "nothing to do: {why}");
         return 0;
     }
-    let Some(mut kernel) = Kernel::open(UdevMode::detect(true, policy.udev_timeout)) else {
-        return match decision {
-            Decision::Map => {
-                error!(dev = %event.dev, "device-mapper is not available (is dm-mod loaded?)");
-                1
-            }
-            _ => 0,
-        };
+    let mut kernel = match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
+        Ok(kernel) => kernel,
+        Err(e) if decision == Decision::Map => {
+            error!(dev = %event.dev, "device-mapper is not available: {e}");
+            return 1;
+        }
+        Err(_) => return 0,
     };
     if decision == Decision::Map && legacy_no_partitions(&kernel, event.dev) {
         decision = decide::decide(event, verdict, true);
     }
-    let _lock = match lock::acquire(&lock::device_key(event.dev), lock::LOCK_TIMEOUT) {
+    let path = match &decision {
+        Decision::Map => match verified_node(event) {
+            Ok(path) => path,
+            Err(status) => return status,
+        },
+        _ => String::new(),
+    };
+    let lock = match lock::acquire(&lock::device_key(event.dev), policy.udev_timeout) {
         Ok(l) => l,
         Err(e) => {
             error!(dev = %event.dev, "cannot lock the device: {e}");
             return 1;
         }
     };
-    match decision {
-        Decision::Map => map(&mut kernel, event, policy),
+    let status = match decision {
+        Decision::Map => map(&mut kernel, event, &path, policy),
         Decision::Unmap { reason, flush } => {
             info!(dev = %event.dev, "removing partition maps: {reason}");
             unmap(&kernel, event, flush)
         }
         Decision::Ignore(_) => 0,
+    };
+    drop(lock);
+    match kernel.settle() {
+        Ok(()) => status,
+        Err(e) => {
+            error!(dev = %event.dev, "{e}");
+            1
+        }
+    }
+}
+
+/// The node to read for a map decision, after checking the event against the device its
+/// `MAJOR:MINOR` names; the exit status when it cannot be used.
+fn verified_node(event: &UdevEvent) -> Result<String, i32> {
+    let seen = identity::observe(event);
+    match identity::check(event, &seen) {
+        Ok(path) => Ok(path.to_string_lossy().into_owned()),
+        Err(identity::Mismatch::Gone) => {
+            info!(dev = %event.dev, "nothing to do: the device is gone");
+            Err(0)
+        }
+        Err(e) => {
+            error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
+            Err(EXIT_BAD_EVENT)
+        }
     }
 }
 
@@ -130,30 +170,22 @@ fn legacy_no_partitions(kernel: &Kernel, dev: DevNum) -> bool {
         .any(|t| t.kind == "multipath" && decide::has_no_partitions_feature(&t.params))
 }
 
-fn device_path(event: &UdevEvent) -> Option<String> {
-    event
-        .devname
-        .clone()
-        .filter(|p| Path::new(p).exists())
-        .or_else(|| sysfs::kernel_name(event.dev).map(|k| format!("/dev/{k}")))
-}
-
-fn map(kernel: &mut Kernel, event: &UdevEvent, policy: &EffectivePolicy) -> i32 {
-    let Some(path) = device_path(event) else {
-        error!(dev = %event.dev, "the device has no node to read");
-        return 1;
-    };
+fn map(kernel: &mut Kernel, event: &UdevEvent, path: &str, policy: &EffectivePolicy) -> i32 {
     let purpose = Purpose::Map {
         read_only: policy.read_only,
     };
-    let resolved = match target::resolve(&path, purpose) {
-        Ok(r) => r,
+    let resolved = match target::resolve(path, purpose) {
+        Ok(r) if r.image.is_none() && r.parent.dev == event.dev => r,
+        Ok(_) => {
+            error!(dev = %event.dev, "ignoring inconsistent udev event: {path} changed under it");
+            return EXIT_BAD_EVENT;
+        }
         Err(e) => {
             error!(dev = %event.dev, "{path}: {e}");
             return 1;
         }
     };
-    kernel.set_node_owner(NodeOwner::of(Path::new(&path)));
+    kernel.set_node_owner(NodeOwner::of(Path::new(path)));
     let filter = policy
         .tables
         .clone()
@@ -251,6 +283,10 @@ fn log_steps(done: &Executed) -> usize {
                 _,
             ) => match reason {
                 SkipReason::NotLinear | SkipReason::NotOurs => debug!("left {name}: {reason}"),
+                SkipReason::InUse { .. } => {
+                    warn!("left {name}: {reason}; {}", holders_text(name));
+                    failures += 1;
+                }
                 _ => {
                     warn!("left {name}: {reason}");
                     failures += 1;
@@ -264,6 +300,19 @@ fn log_steps(done: &Executed) -> usize {
         }
     }
     failures
+}
+
+/// Who holds a busy map open, as far as sysfs tells (mounts and processes do not show).
+fn holders_text(display: &str) -> String {
+    let holders = naming::to_dm_name(display)
+        .ok()
+        .map(|name| sysfs::dm_holders(&name))
+        .unwrap_or_default();
+    if holders.is_empty() {
+        "held by a mount or a process (no device holds it)".to_string()
+    } else {
+        format!("held by {}", holders.join(", "))
+    }
 }
 
 fn step_name(step: &Step) -> &str {

@@ -1125,12 +1125,29 @@ fn update_removes_vanished_map_under_any_name() {
 }
 
 #[test]
-fn update_removes_vanished_map_wherever_it_points() {
-    // Ownership in -u is by UUID; the table is not consulted.
+fn update_keeps_a_map_with_our_uuid_that_points_elsewhere() {
+    // -u applies -d's ownership rule: our UUID *and* a linear target on exactly the parent.
     let fx = loop0().slices(vec![slice(2048, 100)]).existing(vec![
         map("loop0p3", "9:9 0").uuid(&loop_uuid(3)).kind("error"),
+        map("loop0p4", "7:1 0").uuid(&loop_uuid(4)),
     ]);
-    assert_eq!(removed(&fx.update()), vec!["loop0p3"]);
+    assert_eq!(removed(&fx.update()), Vec::<&str>::new());
+    assert_eq!(removed(&fx.delete()), Vec::<&str>::new());
+}
+
+#[test]
+fn update_and_delete_remove_a_half_made_map_of_ours() {
+    // A run killed between create and table load leaves a map with our UUID and no table.
+    let fx = loop0()
+        .slices(vec![slice(2048, 100)])
+        .existing(vec![map("loop0p2", "").uuid(&loop_uuid(2)).targets(vec![])]);
+    assert_eq!(removed(&fx.update()), vec!["loop0p2"]);
+    assert_eq!(removed(&fx.delete()), vec!["loop0p2"]);
+    // -a takes it over: table loaded, resumed.
+    let fx = loop0()
+        .slices(vec![slice(2048, 100)])
+        .existing(vec![map("loop0p1", "").uuid(&loop_uuid(1)).targets(vec![])]);
+    assert_eq!(fx.add().steps, vec![Step::Reload(loop_spec(1, 2048, 100))]);
 }
 
 #[test]
@@ -1272,18 +1289,13 @@ fn update_reports_open_vanished_map_as_in_use() {
 }
 
 #[test]
-fn update_removes_legacy_uuidless_linear_map_of_vanished_partition() {
+fn update_keeps_legacy_uuidless_map_of_vanished_partition() {
+    // Removing needs our UUID (as for -d); taking over a live partition's name does not.
     let fx = loop0()
         .slices(vec![slice(2048, 100)])
         .existing(vec![map("loop0p1", "7:0 2048"), map("loop0p2", "7:0 4096")]);
     let plan = fx.update();
-    assert_eq!(
-        plan.steps,
-        vec![
-            Step::Reload(loop_spec(1, 2048, 100)),
-            remove("loop0p2", false)
-        ]
-    );
+    assert_eq!(plan.steps, vec![Step::Reload(loop_spec(1, 2048, 100))]);
 }
 
 #[test]
@@ -1329,22 +1341,19 @@ fn update_removes_map_of_partition_now_past_end() {
 }
 
 #[test]
-fn update_removes_legacy_map_of_partition_now_past_end() {
+fn update_keeps_legacy_map_of_partition_now_past_end() {
     let fx = loop0()
         .slices(vec![slice(4096, 10_000)])
         .sectors(8192)
         .existing(vec![map("loop0p1", "7:0 4096")]);
     assert_eq!(
         fx.update().steps,
-        vec![
-            skip(
-                "loop0p1",
-                SkipReason::PastEnd {
-                    device_sectors: 8192
-                }
-            ),
-            remove("loop0p1", false),
-        ]
+        vec![skip(
+            "loop0p1",
+            SkipReason::PastEnd {
+                device_sectors: 8192
+            }
+        ),]
     );
 }
 
@@ -1516,7 +1525,7 @@ fn delete_ignores_maps_with_several_targets() {
         map("loop0p1", "")
             .uuid(&loop_uuid(1))
             .targets(vec![linear(10, "7:0 2048"), linear(10, "7:0 4096")]),
-        map("empty-table", "").uuid(&loop_uuid(2)).targets(vec![]),
+        map("empty-table", "").uuid("LVM-x").targets(vec![]),
     ]);
     assert_eq!(fx.delete(), Plan::default());
 }
@@ -1852,7 +1861,7 @@ proptest! {
                     prop_assert!(m.is_some(), "rename of a missing map {}", from);
                     let m = m.unwrap();
                     prop_assert_eq!(m.uuid.as_deref(), Some(spec.uuid.as_str()));
-                    prop_assert!(m.is_linear_on(parent.dev));
+                    prop_assert!(m.is_linear_on(parent.dev) || m.targets.is_empty());
                     prop_assert!(find(&existing, &spec.name).is_none());
                 }
                 Step::Create(spec) => {
@@ -1865,6 +1874,9 @@ proptest! {
                     prop_assert!(m.is_some(), "removal of a missing map {}", name);
                     let m = m.unwrap();
                     prop_assert!(may_touch(m, parent.dev), "removal of {:?}", m);
+                    // The ownership rule -d applies: our UUID and a table on exactly the parent.
+                    prop_assert!(m.uuid.is_some(), "removal of a map without UUID {:?}", m);
+                    prop_assert!(m.is_linear_on(parent.dev) || m.targets.is_empty(), "removal of {:?}", m);
                     prop_assert_eq!(m.open_count, 0);
                     prop_assert!(removed_names.insert(name.clone()), "removed twice: {}", name);
                 }
@@ -1959,7 +1971,7 @@ proptest! {
             if let Step::Remove { flush, .. } = step {
                 prop_assert!(flush);
                 prop_assert!(!busy);
-                prop_assert!(m.is_linear_on(parent.dev));
+                prop_assert!(m.is_linear_on(parent.dev) || (m.targets.is_empty() && !force));
                 prop_assert_eq!(m.open_count, 0);
                 if !force {
                     prop_assert!(may_touch(m, parent.dev) && m.uuid.is_some(), "removed {:?}", m);
