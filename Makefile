@@ -26,7 +26,7 @@ INSTALL      ?= install
 RELEASE_BIN  := target/release/kpartx
 BIN          ?= $(RELEASE_BIN)
 
-RULES        := rules.d/56-kpartx-parts.rules rules.d/66-kpartx.rules
+RULES        := rules.d/56-kpartx-parts.rules rules.d/66-kpartx.rules rules.d/68-del-part-nodes.rules
 CONFIG       := config/kpartx.toml
 DROPIN_README := config/kpartx.d/README
 MAN8         := packaging/man/kpartx.8

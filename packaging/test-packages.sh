@@ -84,6 +84,7 @@ PATHS=(
     /usr/sbin/kpartx
     /usr/lib/udev/rules.d/66-kpartx.rules
     /usr/lib/udev/rules.d/56-kpartx-parts.rules
+    /usr/lib/udev/rules.d/68-del-part-nodes.rules
     /usr/lib/udev/kpartx_id
     /etc/kpartx/kpartx.toml
 )
@@ -137,8 +138,11 @@ if [ -f "$DEB" ]; then
         grep -q 'IMPORT{program}="/usr/sbin/kpartx --udev-id"' "$R/usr/lib/udev/rules.d/56-kpartx-parts.rules"
     check "packaged kpartx_id runs /usr/sbin/kpartx --udev-id" \
         grep -q '^exec /usr/sbin/kpartx --udev-id$' "$R/usr/lib/udev/kpartx_id"
+    check "packaged 68-del-part-nodes.rules runs /usr/sbin/kpartx --udev-del-part-nodes" \
+        grep -q 'RUN+="/usr/sbin/kpartx --udev-del-part-nodes"' "$R/usr/lib/udev/rules.d/68-del-part-nodes.rules"
     check "packaged rules pass check-rules.sh" "$HERE/check-rules.sh" \
-        "$R/usr/lib/udev/rules.d/66-kpartx.rules" "$R/usr/lib/udev/rules.d/56-kpartx-parts.rules"
+        "$R/usr/lib/udev/rules.d/66-kpartx.rules" "$R/usr/lib/udev/rules.d/56-kpartx-parts.rules" \
+        "$R/usr/lib/udev/rules.d/68-del-part-nodes.rules"
     for m in man8/kpartx.8.gz man5/kpartx.toml.5.gz; do
         check "packaged $m renders without groff warnings" bash -c \
             'out=$(zcat "$1" | groff -ww -man -Tutf8 -z 2>&1) && [ -z "$out" ]' _ "$R/usr/share/man/$m"

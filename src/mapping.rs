@@ -6,7 +6,7 @@ use crate::apply::{self, StepResult};
 use crate::device::blockdev::BlockDevice;
 use crate::dm::kernel::Kernel;
 use crate::naming::{self, Naming};
-use crate::plan::{self, AddInput, ParentInfo, Plan, Step};
+use crate::plan::{self, AddInput, ParentInfo, Plan, Step, WhenBusy};
 use crate::probe::{self, Found};
 use crate::table::TypeFilter;
 use crate::target::{self, Parent, Resolved};
@@ -93,9 +93,10 @@ pub fn unmap_partitions(
     kernel: &Kernel,
     info: &ParentInfo,
     flush: bool,
+    when_busy: WhenBusy,
 ) -> Result<Executed, String> {
     let existing = kernel.snapshot()?;
-    let mut plan = plan::plan_delete(info, &existing);
+    let mut plan = plan::plan_delete(info, &existing, when_busy);
     for step in &mut plan.steps {
         if let Step::Remove { flush: f, .. } = step {
             *f = flush;

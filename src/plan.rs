@@ -365,12 +365,20 @@ fn removal(map: &ExistingMap, display: String, flush: bool) -> Step {
     }
 }
 
+/// What `plan_delete` does when some of the parent's partition maps are open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenBusy {
+    /// Remove nothing and report every open map (`-d`: a partial teardown helps no one).
+    RemoveNone,
+    /// Remove the unused maps and report the open ones (helper mode: the table or the parent
+    /// is gone, and every stale map that can go should go).
+    RemoveUnused,
+}
+
 /// Plans `-d`: every map on the parent that is one of its partitions, in kernel list order,
-/// and maps of its partitions whose creation was interrupted (no table yet).
-///
-/// When any of them is open, nothing is removed and every open one is reported: a partial
-/// teardown helps no one.
-pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap]) -> Plan {
+/// and maps of its partitions whose creation was interrupted (no table yet). Open maps are
+/// reported, never removed; `when_busy` says what happens to the others.
+pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap], when_busy: WhenBusy) -> Plan {
     let mut plan = Plan::default();
     for map in existing {
         if Some(&map.name) == parent.dm_name.as_ref() {
@@ -408,7 +416,7 @@ pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap]) -> Plan {
             }
         )
     });
-    if busy {
+    if busy && when_busy == WhenBusy::RemoveNone {
         plan.steps.retain(|s| !matches!(s, Step::Remove { .. }));
         plan.counted = vec![true; plan.steps.len()];
     }

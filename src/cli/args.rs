@@ -90,6 +90,9 @@ pub enum Command {
     Udev(Options),
     /// `--udev-id`: print by-id link properties of the partition map in the environment.
     UdevId,
+    /// `--udev-del-part-nodes`: remove the kernel partition devices of the multipath path
+    /// disk in the environment.
+    UdevDelPartNodes(Options),
     /// `--check-config [FILE…]`: validate policy files.
     CheckConfig(Vec<String>),
     /// `--show-policy DEVICE`: print the effective policy for a device.
@@ -140,6 +143,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
             }
             Long("udev") => mode = Mode::Udev,
             Long("udev-id") => mode = Mode::UdevId,
+            Long("udev-del-part-nodes") => mode = Mode::UdevDelPartNodes,
             Long("check-config") => mode = Mode::CheckConfig,
             Long("show-policy") => mode = Mode::ShowPolicy,
             Long("help") => return Ok(Command::Help),
@@ -155,6 +159,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
         Mode::Run => Command::Run(opts),
         Mode::Udev => Command::Udev(opts),
         Mode::UdevId => Command::UdevId,
+        Mode::UdevDelPartNodes => Command::UdevDelPartNodes(opts),
         Mode::CheckConfig => Command::CheckConfig(opts.positionals),
         Mode::ShowPolicy => Command::ShowPolicy(opts),
     })
@@ -164,6 +169,7 @@ enum Mode {
     Run,
     Udev,
     UdevId,
+    UdevDelPartNodes,
     CheckConfig,
     ShowPolicy,
 }

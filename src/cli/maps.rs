@@ -11,7 +11,7 @@ use crate::dm::nodes::NodeOwner;
 use crate::dm::{MapOps, OpError, Stage};
 use crate::lock::{self, Lock};
 use crate::mapping::{self, MapOutcome, MapRequest};
-use crate::plan::{Plan, SkipReason, Step};
+use crate::plan::{Plan, SkipReason, Step, WhenBusy};
 use crate::target::{self, Parent, Purpose, Resolved};
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
@@ -93,7 +93,7 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
         return 1;
     };
     let info = mapping::parent_info(&resolved.parent, !opts.force);
-    let done = match mapping::unmap_partitions(&kernel, &info, true) {
+    let done = match mapping::unmap_partitions(&kernel, &info, true, WhenBusy::RemoveNone) {
         Ok(done) => done,
         Err(e) => {
             eprintln!("kpartx: {e}");

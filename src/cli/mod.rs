@@ -37,6 +37,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Run(opts) => run(&opts),
         Command::Udev(opts) => crate::hotplug::run(opts.verbose, opts.udev_timeout),
         Command::UdevId => crate::hotplug::id::run(),
+        Command::UdevDelPartNodes(opts) => {
+            crate::hotplug::del_parts::run(&crate::hotplug::udev_env(), opts.verbose)
+        }
         Command::CheckConfig(files) => policy::check_config(&files),
         Command::ShowPolicy(opts) => policy::show_policy(&opts),
     }

@@ -1,5 +1,6 @@
 //! Talking to block devices: reading them, loop devices for image files, and sysfs facts.
 
+pub mod blkpg;
 pub mod blockdev;
 pub mod loopdev;
 pub mod sysfs;

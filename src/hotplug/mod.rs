@@ -5,6 +5,7 @@
 //! operation failed, 2 when the event itself was unusable.
 
 pub mod decide;
+pub mod del_parts;
 pub mod event;
 pub mod id;
 pub mod identity;
@@ -25,7 +26,7 @@ use crate::lock;
 use crate::logging;
 use crate::mapping::{self, Executed, MapOutcome, MapRequest};
 use crate::naming::{self, DevNum};
-use crate::plan::{SkipReason, Step};
+use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::table::TypeFilter;
 use crate::target::{self, Parent, Purpose};
@@ -38,7 +39,7 @@ pub const EXIT_BAD_EVENT: i32 = 2;
 /// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
 /// given, overrides the policy's udev wait.
 pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let env = udev_env();
     let (policy, policy_errors) = Policy::load_or_builtin();
     let parsed = UdevEvent::parse(&env).map(|event| {
         let mut effective = policy.evaluate(&device_facts(&env, &event));
@@ -67,6 +68,13 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
             EXIT_BAD_EVENT
         }
     }
+}
+
+/// The process environment as udev passed it (variables that are not UTF-8 are left out).
+pub fn udev_env() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 /// Acts on one parsed event; returns the exit status.
@@ -216,7 +224,7 @@ fn map(kernel: &mut Kernel, event: &UdevEvent, path: &str, policy: &EffectivePol
 
 fn unmap(kernel: &Kernel, event: &UdevEvent, flush: bool) -> i32 {
     let info = mapping::parent_info(&event_parent(event), true);
-    match mapping::unmap_partitions(kernel, &info, flush) {
+    match mapping::unmap_partitions(kernel, &info, flush, WhenBusy::RemoveUnused) {
         Ok(done) => i32::from(log_steps(&done) > 0),
         Err(e) => {
             error!(dev = %event.dev, "{e}");

@@ -197,7 +197,10 @@ impl Fx {
         plan
     }
     fn delete(&self) -> Plan {
-        let plan = plan_delete(&self.parent, &self.existing);
+        self.delete_when_busy(WhenBusy::RemoveNone)
+    }
+    fn delete_when_busy(&self, when_busy: WhenBusy) -> Plan {
+        let plan = plan_delete(&self.parent, &self.existing, when_busy);
         assert_eq!(
             plan.steps.len(),
             plan.counted.len(),
@@ -1667,6 +1670,19 @@ fn delete_with_open_partition_removes_nothing() {
     );
     assert_eq!(plan.counted, vec![true; 4]);
     assert!(removed(&plan).is_empty());
+    // Helper mode removes the unused ones and still reports the open ones.
+    let plan = fx.delete_when_busy(WhenBusy::RemoveUnused);
+    assert_eq!(
+        plan.steps,
+        vec![
+            remove("loop0p1", true),
+            in_use("loop0p2", 1),
+            skip("vg-lv", SkipReason::NotOurs),
+            remove("loop0p3", true),
+            in_use("loop0p4", 5),
+            skip("loop0p5", SkipReason::NotLinear),
+        ]
+    );
 }
 
 #[test]
@@ -1943,12 +1959,14 @@ proptest! {
     fn prop_delete_only_removes_our_linear_maps(
         existing in arb_existing(),
         force in any::<bool>(),
+        partial in any::<bool>(),
     ) {
         let mut parent = prop_parent();
         if force {
             parent.ownership_uuid = None;
         }
-        let plan = plan_delete(&parent, &existing);
+        let when_busy = if partial { WhenBusy::RemoveUnused } else { WhenBusy::RemoveNone };
+        let plan = plan_delete(&parent, &existing, when_busy);
         prop_assert_eq!(plan.steps.len(), plan.counted.len());
         let busy = plan.steps.iter().any(|s| matches!(
             s, Step::Skip { reason: SkipReason::InUse { .. }, .. }
@@ -1970,7 +1988,7 @@ proptest! {
             let m = &existing[pos.unwrap()];
             if let Step::Remove { flush, .. } = step {
                 prop_assert!(flush);
-                prop_assert!(!busy);
+                prop_assert!(!busy || partial);
                 prop_assert!(m.is_linear_on(parent.dev) || (m.targets.is_empty() && !force));
                 prop_assert_eq!(m.open_count, 0);
                 if !force {

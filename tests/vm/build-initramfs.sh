@@ -71,6 +71,9 @@ RULES=(55-dm.rules 60-persistent-storage-dm.rules 95-dm-notify.rules
 REF_UDEV=(rules.d/56-dm-parts.rules rules.d/60-kpartx.rules rules.d/68-del-part-nodes.rules kpartx_id)
 # Kernel modules, loaded by /init in dependency order (dm-mod first).
 MODULES=(dm-mod dm-multipath dm-round-robin loop md-mod raid1)
+# Modules a scenario loads itself (scsi_debug makes an sd* disk), listed in dependency order in
+# /etc/vmtest/modules-scsi.
+MODULES_SCSI=(sd_mod scsi_debug)
 # Host packages the base layer is made from; their versions are part of the cache key.
 PACKAGES=(busybox-static dmsetup kpartx fdisk gdisk parted util-linux udev e2fsprogs mdadm
           libc6 libdevmapper1.02.1)
@@ -132,6 +135,22 @@ resolve_modules() {
         add_mod "$path"
     done
     printf '%s\n' "${order[@]}"
+}
+
+install_module() { # install_module REL: uncompressed copy of a module in $BASE; prints its path
+    local rel=$1 src dst base
+    src=$MODDIR/$rel
+    base=$(basename "$rel")
+    dst=/usr/lib/modules/$KVER/${base%%.ko*}.ko
+    if [ ! -e "$BASE$dst" ]; then
+        case $rel in
+            *.ko.xz) xz -dc "$src" >"$BASE$dst" ;;
+            *.ko.zst) zstd -qdc "$src" >"$BASE$dst" ;;
+            *.ko.gz) gzip -dc "$src" >"$BASE$dst" ;;
+            *) cp "$src" "$BASE$dst" ;;
+        esac
+    fi
+    echo "$dst"
 }
 
 make_cpio() { # make_cpio DIR OUT: newc cpio of DIR, owned by root, gzip'd
@@ -197,21 +216,17 @@ else
     [ -e /etc/udev/udev.conf ] && copy_file "$BASE" /etc/udev/udev.conf
     [ -e /etc/mke2fs.conf ] && copy_file "$BASE" /etc/mke2fs.conf
 
-    # Kernel modules, uncompressed, with their load order in /etc/vmtest/modules.
+    # Kernel modules, uncompressed, with their load order in /etc/vmtest/modules (loaded at
+    # boot) and /etc/vmtest/modules-scsi (loaded by the scenarios that want an sd* disk).
     mkdir -p "$BASE/usr/lib/modules/$KVER" "$BASE/etc/vmtest"
-    : >"$BASE/etc/vmtest/modules"
-    while read -r rel; do
-        src=$MODDIR/$rel
-        base=$(basename "$rel")
-        dst=/usr/lib/modules/$KVER/${base%%.ko*}.ko
-        case $rel in
-            *.ko.xz) xz -dc "$src" >"$BASE$dst" ;;
-            *.ko.zst) zstd -qdc "$src" >"$BASE$dst" ;;
-            *.ko.gz) gzip -dc "$src" >"$BASE$dst" ;;
-            *) cp "$src" "$BASE$dst" ;;
-        esac
-        printf '%s\n' "$dst" >>"$BASE/etc/vmtest/modules"
-    done < <(resolve_modules "${MODULES[@]}")
+    for list in modules:MODULES modules-scsi:MODULES_SCSI; do
+        : >"$BASE/etc/vmtest/${list%%:*}"
+        declare -n mods=${list#*:}
+        while read -r rel; do
+            printf '%s\n' "$(install_module "$rel")" >>"$BASE/etc/vmtest/${list%%:*}"
+        done < <(resolve_modules "${mods[@]}")
+        unset -n mods
+    done
 
     # /etc: users and groups (udev rules name these groups), mtab for mke2fs and mount.
     cat >"$BASE/etc/passwd" <<'EOT'
@@ -255,7 +270,7 @@ install -D -m 0755 "$HERE/init.sh" "$TOP/init"
 mkdir -p "$TOP/harness/scenarios"
 install -m 0644 "$HERE/lib.sh" "$TOP/harness/lib.sh"
 install -m 0644 "$HERE/hotplug-lib.sh" "$TOP/harness/hotplug-lib.sh"
-install -m 0755 "$HERE/run-scenario.sh" "$HERE/bench.sh" "$TOP/harness/"
+install -m 0755 "$HERE/run-scenario.sh" "$HERE/bench.sh" "$HERE/bench-hotplug.sh" "$TOP/harness/"
 for f in "$HERE"/scenarios/*.sh; do
     [ -e "$f" ] && install -m 0644 "$f" "$TOP/harness/scenarios/"
 done

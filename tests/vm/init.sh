@@ -3,8 +3,8 @@
 # tests/vm/init.sh — PID 1 of the test VM (installed as /init in the initramfs; busybox sh).
 #
 # Kernel command line (set by run.sh):
-#   vmtest.scenarios=a,b,c   scenarios to run, in order (/harness/scenarios/NAME.sh; "bench" runs
-#                            /harness/bench.sh --in-vm)
+#   vmtest.scenarios=a,b,c   scenarios to run, in order (/harness/scenarios/NAME.sh; "bench" and
+#                            "bench-*" run /harness/NAME.sh --in-vm)
 #   vmtest.timeout=SECS      time limit per scenario (default 240)
 #
 # For every scenario: bring udevd into the state the scenario declares in a "# vm: udev=on|off|any"
@@ -56,7 +56,7 @@ echo "@@BOOTED $(fmt_cs "$(now_cs)") kernel=$(uname -r) cpus=$(nproc)"
 # udev requirement of a scenario: on (default), off, or any.
 udev_requirement() {
     local f=/harness/scenarios/$1.sh r
-    [ "$1" = bench ] && { echo on; return; }
+    case $1 in bench | bench-*) echo on; return ;; esac
     r=$(sed -n 's/^# vm:.*udev=\([a-z]*\).*/\1/p' "$f" 2>/dev/null | head -n1)
     echo "${r:-on}"
 }
@@ -65,8 +65,8 @@ udev_requirement() {
 run_with_watchdog() {
     local name=$1 logf=$2 rcf=$VT/rc.$1 pid deadline rc
     rm -f "$rcf"
-    if [ "$name" = bench ]; then
-        setsid sh -c "/harness/bench.sh --in-vm >'$logf' 2>&1; echo \$? >'$rcf'" </dev/null &
+    if [ "$name" = bench ] || [ "${name#bench-}" != "$name" ]; then
+        setsid sh -c "/harness/$name.sh --in-vm >'$logf' 2>&1; echo \$? >'$rcf'" </dev/null &
     else
         setsid sh -c "/harness/run-scenario.sh '$name' >'$logf' 2>&1; echo \$? >'$rcf'" </dev/null &
     fi
