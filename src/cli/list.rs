@@ -1,7 +1,5 @@
 //! `-l`: print the maps that `-a` would create.
 
-use std::io::Write;
-
 use super::args::Options;
 use crate::device::blockdev::BlockDevice;
 use crate::device::loopdev;
@@ -48,14 +46,7 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
     for warning in probe::past_end_warnings(&naming, &found) {
         eprintln!("{warning}");
     }
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        return 1;
-    }
+    crate::out::print(&text);
     0
 }
 
@@ -95,7 +86,7 @@ pub fn detach(opts: &Options, image: &ImageLoop) -> bool {
 /// Prints a resolution error on the stream the reference uses; returns the exit status.
 pub fn report_resolve_error(err: &ResolveError) -> i32 {
     match err {
-        ResolveError::Stat(_) => println!("{err}"),
+        ResolveError::Stat(_) => crate::outln!("{err}"),
         ResolveError::NoLoopForDelete => return 0,
         ResolveError::LoopSetup(e) => {
             eprintln!("kpartx: {}", target::strerror(e));

@@ -133,7 +133,7 @@ fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> 
             (Step::Create(s) | Step::Reload(s), StepResult::Mapped(dev))
             | (Step::RenameReload { spec: s, .. }, StepResult::Mapped(dev)) => {
                 if verbose {
-                    println!(
+                    crate::outln!(
                         "add map {} ({}:{}): 0 {} linear {}",
                         s.display,
                         dev.major,
@@ -146,7 +146,7 @@ fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> 
             }
             (Step::Remove { display, .. }, StepResult::Removed) => {
                 if verbose {
-                    println!("del devmap : {display}");
+                    crate::outln!("del devmap : {display}");
                 }
                 false
             }
@@ -175,19 +175,19 @@ fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &str)
         SkipReason::BadName(e) => eprintln!("kpartx: {display}: {e}"),
         SkipReason::InUse { open_count } => {
             if verbose {
-                println!("{display} is in use. Not removing");
+                crate::outln!("{display} is in use. Not removing");
             }
             eprintln!("{display} is in use (open count {open_count}), not removed");
         }
         SkipReason::NotLinear => {
             if verbose {
-                println!("{display}: is not a linear target. Not removing");
+                crate::outln!("{display}: is not a linear target. Not removing");
             }
             return false;
         }
         SkipReason::NotOurs => {
             if verbose {
-                println!("{display}: is not a kpartx partition. Not removing");
+                crate::outln!("{display}: is not a kpartx partition. Not removing");
             }
             return false;
         }
@@ -211,7 +211,7 @@ fn report_failure(opts: &Options, step: &Step, err: &OpError) {
         }
         (Stage::Remove, _) => {
             if opts.verbose > 0 && matches!(step, Step::Remove { flush: true, .. }) {
-                println!("{display}: failed to remove");
+                crate::outln!("{display}: failed to remove");
             }
             eprintln!("failed to remove {display}");
         }

@@ -7,7 +7,6 @@ pub mod policy;
 pub mod usage;
 
 use std::ffi::OsString;
-use std::io::Write;
 
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
@@ -16,7 +15,14 @@ use crate::policy::DEFAULT_UDEV_TIMEOUT;
 use args::{Action, ArgError, Command, Options};
 
 /// Runs kpartx with the arguments after the program name; returns the exit status.
+///
+/// Everything printed on stdout goes through [`crate::out`]; the status returned is the one
+/// [`crate::out::finish`] decides once stdout has been flushed.
 pub fn main(args: Vec<OsString>) -> i32 {
+    crate::out::finish(dispatch(args))
+}
+
+fn dispatch(args: Vec<OsString>) -> i32 {
     let command = match args::parse(args) {
         Ok(command) => command,
         Err(ArgError::NoArguments) => return usage_error(),
@@ -27,11 +33,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     match command {
         Command::Help => {
-            print!("{}", usage::usage());
+            crate::out::print(&usage::usage());
             0
         }
         Command::Version => {
-            println!("{}", usage::version());
+            crate::outln!("{}", usage::version());
             0
         }
         Command::Run(opts) => run(&opts),
@@ -44,8 +50,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 /// Prints the usage on stdout, as the reference does on errors, and returns 1.
 pub(crate) fn usage_error() -> i32 {
-    print!("{}", usage::usage());
-    let _ = std::io::stdout().flush();
+    crate::out::print(&usage::usage());
     1
 }
 

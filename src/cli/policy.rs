@@ -24,7 +24,7 @@ pub fn check_config(files: &[String]) -> i32 {
         eprintln!("{err}");
     }
     if errors.is_empty() {
-        println!("kpartx: policy is valid ({checked} file(s) read)");
+        crate::outln!("kpartx: policy is valid ({checked} file(s) read)");
         0
     } else {
         eprintln!(
@@ -55,7 +55,7 @@ pub fn show_policy(opts: &Options) -> i32 {
         eprintln!("kpartx: policy is invalid; showing the built-in defaults");
     }
     let facts = facts_of(dev);
-    print!("{}", policy.evaluate(&facts).render(&facts));
+    crate::out::print(&policy.evaluate(&facts).render(&facts));
     0
 }
 

@@ -116,7 +116,7 @@ pub fn run() -> i32 {
         .and_then(|(major, minor)| DevNum::parse(&format!("{major}:{minor}")));
     if let (Some(uuid), Some(dev)) = (var("DM_UUID"), dev) {
         for (key, value) in properties(&IdFacts::gather(dev, &uuid)) {
-            println!("{key}={value}");
+            crate::outln!("{key}={value}");
         }
     }
     0

@@ -1,0 +1,90 @@
+//! Standard output that never panics.
+//!
+//! Every line kpartx prints on stdout goes through [`print`] or [`print_bytes`]. A write error
+//! (a full disk, EIO, …) is reported once on stderr as `kpartx: write error: <reason>`, further
+//! output is dropped, and [`finish`] turns the run's status into [`EXIT_WRITE_ERROR`], as the
+//! reference does. A pipe without reader ends the process by SIGPIPE instead, like a C tool
+//! (see [`defer_sigpipe`]).
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::sys::signal::{SigSet, Signal};
+
+/// Exit status of a run whose standard output could not be written.
+pub const EXIT_WRITE_ERROR: i32 = 1;
+
+/// Set once a write to stdout failed.
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Restores SIGPIPE's default action (the Rust runtime ignores it) and holds the signal back
+/// until [`finish`]: a pipe without reader then ends the process by SIGPIPE like a C tool, but
+/// only once the run has cleaned up after itself (loop devices detached, locks released,
+/// device-mapper operations complete). Call it first thing in `main`, before any thread exists.
+pub fn defer_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler; nothing else in the process handles SIGPIPE, and
+    // this runs at the start of main before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Cannot fail for a valid signal; at worst SIGPIPE stays deliverable at once.
+    let _ = sigpipe().thread_block();
+}
+
+fn sigpipe() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    set
+}
+
+/// Writes `text` on stdout (see the module documentation for errors).
+pub fn print(text: &str) {
+    print_bytes(text.as_bytes());
+}
+
+/// Writes raw bytes on stdout (names and paths need not be UTF-8).
+pub fn print_bytes(bytes: &[u8]) {
+    if FAILED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = io::stdout().lock().write_all(bytes) {
+        failed(&e);
+    }
+}
+
+/// Flushes stdout and returns the exit status: `status`, or [`EXIT_WRITE_ERROR`] when anything
+/// could not be written. This is the one place that decides it. A SIGPIPE held back by
+/// [`defer_sigpipe`] is delivered here, ending the process.
+pub fn finish(status: i32) -> i32 {
+    if !FAILED.load(Ordering::Relaxed)
+        && let Err(e) = io::stdout().lock().flush()
+    {
+        failed(&e);
+    }
+    let _ = sigpipe().thread_unblock();
+    if FAILED.load(Ordering::Relaxed) {
+        EXIT_WRITE_ERROR
+    } else {
+        status
+    }
+}
+
+fn failed(e: &io::Error) {
+    // A broken pipe is reported by the SIGPIPE that [`finish`] lets through, not in words.
+    if !FAILED.swap(true, Ordering::Relaxed) && e.raw_os_error() != Some(libc::EPIPE) {
+        // Nothing sensible is left to do when stderr fails too.
+        let _ = writeln!(
+            io::stderr(),
+            "kpartx: write error: {}",
+            crate::target::strerror(e)
+        );
+    }
+}
+
+/// `println!` through [`out::print`](crate::out::print): never panics.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out::print(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
