@@ -107,8 +107,9 @@ pub fn properties(facts: &IdFacts) -> Vec<(String, String)> {
 }
 
 /// `kpartx --udev-id`: prints the properties for the map described by `DM_UUID`, `MAJOR` and
-/// `MINOR` in the environment; prints nothing when they are missing. Always succeeds, so that
-/// a lookup problem never fails the udev event.
+/// `MINOR` in the environment; prints nothing when they are missing or not UTF-8 (other
+/// variables are never looked at). Always succeeds, so that a lookup problem never fails the
+/// udev event.
 pub fn run() -> i32 {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let dev = var("MAJOR")

@@ -36,9 +36,10 @@ pub const EXIT_BAD_EVENT: i32 = 2;
 /// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
 /// given, overrides the policy's udev wait.
 pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
-    let env: HashMap<String, String> = std::env::vars().collect();
+    let env = event::environment(std::env::vars_os());
     let (policy, policy_errors) = Policy::load_or_builtin();
-    let parsed = UdevEvent::parse(&env).map(|event| {
+    let parsed = env.and_then(|env| Ok((UdevEvent::parse(&env)?, env)));
+    let parsed = parsed.map(|(event, env)| {
         let mut effective = policy.evaluate(&device_facts(&env, &event));
         if let Some(timeout) = timeout {
             effective.udev_timeout = timeout;
