@@ -1,5 +1,8 @@
 //! `-l`: print the maps that `-a` would create.
 
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
 use super::args::Options;
 use crate::device::blockdev::BlockDevice;
 use crate::device::loopdev;
@@ -9,7 +12,7 @@ use crate::probe::{self, Found};
 use crate::target::{self, ImageLoop, Purpose, ResolveError, Resolved};
 
 /// Lists the partitions of `device`; returns the exit status.
-pub fn run(opts: &Options, device: &str) -> i32 {
+pub fn run(opts: &Options, device: &Path) -> i32 {
     let resolved = match target::resolve(device, Purpose::List) {
         Ok(r) => r,
         Err(e) => return report_resolve_error(&e),
@@ -24,13 +27,13 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
     let disk = match BlockDevice::open(parent.path.as_ref()) {
         Ok(disk) => disk,
         Err(e) => {
-            eprintln!("{}: {}", parent.path, target::strerror(&e));
+            eprintln!("{}: {}", parent.path.display(), target::strerror(&e));
             return 1;
         }
     };
     let found = probe::read_table(&disk, parent, opts.force_gpt, &opts.filter);
     print_diagnostics(&found);
-    let naming = Naming::new(&parent.name, opts.delimiter.as_deref());
+    let naming = Naming::from_os(&parent.name, opts.delimiter.as_deref());
     let text = if opts.json {
         let listing = listing::json_listing(
             &naming,
@@ -38,7 +41,13 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
             found.sector_size,
             found.table.as_ref(),
         );
-        listing::render_json(&listing)
+        match listing {
+            Ok(listing) => listing::render_json(&listing).into_bytes(),
+            Err(e) => {
+                eprintln!("kpartx: {e}");
+                return 1;
+            }
+        }
     } else {
         let slices = found.table.as_ref().map(|t| t.slices.as_slice());
         listing::render_text(&naming, &parent.path, slices.unwrap_or_default())
@@ -46,7 +55,7 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
     for warning in probe::past_end_warnings(&naming, &found) {
         eprintln!("{warning}");
     }
-    crate::out::print(&text);
+    crate::out::print_bytes(&text);
     0
 }
 
@@ -86,7 +95,11 @@ pub fn detach(opts: &Options, image: &ImageLoop) -> bool {
 /// Prints a resolution error on the stream the reference uses; returns the exit status.
 pub fn report_resolve_error(err: &ResolveError) -> i32 {
     match err {
-        ResolveError::Stat(_) => crate::outln!("{err}"),
+        ResolveError::Stat(path) => {
+            // The path exactly as given, like the reference (it need not be UTF-8).
+            let line = [b"failed to stat() ", path.as_os_str().as_bytes(), b"\n"].concat();
+            crate::out::print_bytes(&line);
+        }
         ResolveError::NoLoopForDelete => return 0,
         ResolveError::LoopSetup(e) => {
             eprintln!("kpartx: {}", target::strerror(e));

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use super::args::Options;
 use super::list::{detach, print_diagnostics, report_resolve_error};
@@ -15,7 +16,7 @@ use crate::plan::{Plan, SkipReason, Step};
 use crate::target::{self, Parent, Purpose, Resolved};
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
-pub fn add(opts: &Options, mut kernel: Kernel, device: &str, update: bool) -> i32 {
+pub fn add(opts: &Options, mut kernel: Kernel, device: &Path, update: bool) -> i32 {
     let Ok(_arg_lock) = lock_argument(device) else {
         return 1;
     };
@@ -66,7 +67,7 @@ fn add_maps(opts: &Options, kernel: &Kernel, resolved: &Resolved, update: bool) 
 }
 
 /// `-d`: returns the exit status.
-pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
+pub fn delete(opts: &Options, kernel: Kernel, device: &Path) -> i32 {
     let Ok(_arg_lock) = lock_argument(device) else {
         return 1;
     };
@@ -95,7 +96,7 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
 /// Locks an image file argument by inode, so that two runs on the same image cannot both
 /// attach a loop. Block devices are locked by [`lock_device`] once resolved (taking the same
 /// key twice would make a run wait for itself).
-fn lock_argument(device: &str) -> Result<Option<Lock>, ()> {
+fn lock_argument(device: &Path) -> Result<Option<Lock>, ()> {
     match fs::metadata(device) {
         Ok(m) if m.is_file() => take(&format!("f-{}-{}", m.dev(), m.ino())).map(Some),
         _ => Ok(None),
@@ -125,7 +126,7 @@ fn announce_renames(opts: &Options, plan: &Plan) {
 }
 
 /// Prints every step's outcome; returns the number of counted failures.
-fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> usize {
+fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &Path) -> usize {
     let verbose = opts.verbose > 0;
     let mut failures = 0;
     for ((step, result), counted) in plan.steps.iter().zip(results).zip(&plan.counted) {
@@ -165,12 +166,13 @@ fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> 
 }
 
 /// Prints why something was left alone; true when that counts as a failure.
-fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &str) -> bool {
+fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &Path) -> bool {
     let verbose = opts.verbose > 0;
     match reason {
         SkipReason::NameTaken(why) => eprintln!("{display} is already in use, and {why}"),
         SkipReason::PastEnd { device_sectors } => eprintln!(
-            "kpartx: {display}: partition ends beyond the end of {device} ({device_sectors} sectors); not mapped"
+            "kpartx: {display}: partition ends beyond the end of {} ({device_sectors} sectors); not mapped",
+            device.display()
         ),
         SkipReason::BadName(e) => eprintln!("kpartx: {display}: {e}"),
         SkipReason::InUse { open_count } => {

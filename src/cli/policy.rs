@@ -11,7 +11,7 @@ use crate::policy::{DeviceFacts, Policy};
 
 /// Validates the given policy files, or the system policy when none are given. Prints every
 /// error as `FILE:LINE:COLUMN: message`; returns 0 when there is none, else 1.
-pub fn check_config(files: &[String]) -> i32 {
+pub fn check_config(files: &[std::ffi::OsString]) -> i32 {
     let (errors, checked) = if files.is_empty() {
         match Policy::load_system() {
             Ok(policy) => (Vec::new(), policy.files().len()),
@@ -43,7 +43,7 @@ pub fn show_policy(opts: &Options) -> i32 {
     let dev = match fs::metadata(device) {
         Ok(m) if m.file_type().is_block_device() => DevNum::from_dev_t(m.rdev()),
         _ => {
-            eprintln!("kpartx: {device} is not a block device");
+            eprintln!("kpartx: {} is not a block device", device.display());
             return 1;
         }
     };

@@ -173,7 +173,9 @@ impl UdevEvent {
     /// The kernel name (`dm-3`, `loop0`), from `DEVNAME`.
     pub fn kernel_name(&self) -> Option<String> {
         let name = self.devname.as_deref()?;
-        Some(crate::target::basename(name))
+        crate::target::basename(std::ffi::OsStr::new(name))
+            .into_string()
+            .ok()
     }
 }
 

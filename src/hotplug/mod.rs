@@ -160,7 +160,7 @@ fn map(kernel: &mut Kernel, event: &UdevEvent, policy: &EffectivePolicy) -> i32 
         .clone()
         .map_or(TypeFilter::All, TypeFilter::Among);
     let req = MapRequest {
-        delimiter: policy.delimiter.as_deref(),
+        delimiter: policy.delimiter.as_deref().map(std::ffi::OsStr::new),
         read_only: policy.read_only,
         force_gpt: policy.force_gpt,
         filter: &filter,
@@ -197,13 +197,14 @@ fn unmap(kernel: &Kernel, event: &UdevEvent, flush: bool) -> i32 {
 /// The parent as the event describes it (its node may already be gone).
 fn event_parent(event: &UdevEvent) -> Parent {
     Parent {
-        path: event.devname.clone().unwrap_or_default(),
+        path: event.devname.clone().unwrap_or_default().into(),
         dev: event.dev,
         name: event
             .dm_name
             .clone()
             .or_else(|| event.kernel_name())
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         dm_uuid: event.dm_uuid.clone(),
         is_dm: event.dm_name.is_some(),
     }
