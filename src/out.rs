@@ -16,6 +16,8 @@ pub const EXIT_WRITE_ERROR: i32 = 1;
 
 /// Set once a write to stdout failed.
 static FAILED: AtomicBool = AtomicBool::new(false);
+/// Set when stdout is a pipe without reader (EPIPE).
+static BROKEN_PIPE: AtomicBool = AtomicBool::new(false);
 
 /// Restores SIGPIPE's default action (the Rust runtime ignores it) and holds the signal back
 /// until [`finish`]: a pipe without reader then ends the process by SIGPIPE like a C tool, but
@@ -53,15 +55,18 @@ pub fn print_bytes(bytes: &[u8]) {
 }
 
 /// Flushes stdout and returns the exit status: `status`, or [`EXIT_WRITE_ERROR`] when anything
-/// could not be written. This is the one place that decides it. A SIGPIPE held back by
-/// [`defer_sigpipe`] is delivered here, ending the process.
+/// could not be written. This is the one place that decides it. When stdout's pipe lost its
+/// reader, the SIGPIPE held back by [`defer_sigpipe`] is delivered here and ends the process;
+/// a SIGPIPE raised by anything else (a socket) stays blocked and is discarded at exit.
 pub fn finish(status: i32) -> i32 {
     if !FAILED.load(Ordering::Relaxed)
         && let Err(e) = io::stdout().lock().flush()
     {
         failed(&e);
     }
-    let _ = sigpipe().thread_unblock();
+    if BROKEN_PIPE.load(Ordering::Relaxed) {
+        let _ = sigpipe().thread_unblock();
+    }
     if FAILED.load(Ordering::Relaxed) {
         EXIT_WRITE_ERROR
     } else {
@@ -71,6 +76,9 @@ pub fn finish(status: i32) -> i32 {
 
 fn failed(e: &io::Error) {
     // A broken pipe is reported by the SIGPIPE that [`finish`] lets through, not in words.
+    if e.raw_os_error() == Some(libc::EPIPE) {
+        BROKEN_PIPE.store(true, Ordering::Relaxed);
+    }
     if !FAILED.swap(true, Ordering::Relaxed) && e.raw_os_error() != Some(libc::EPIPE) {
         // Nothing sensible is left to do when stderr fails too.
         let _ = writeln!(

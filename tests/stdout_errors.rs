@@ -4,8 +4,9 @@
 //! Tests that attach loop devices are skipped when not run as root.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -103,4 +104,16 @@ fn listing_into_full_or_closed_stdout() {
     dos_image(&img);
     assert_write_error(&[OsStr::new("-l"), img.as_os_str()]);
     assert_closed_pipe(&[OsStr::new("-l"), img.as_os_str()]);
+    // SIGPIPE is delivered only after -l has detached its loop.
+    let real = fs::canonicalize(&img).expect("realpath");
+    let leaked: Vec<_> = fs::read_dir("/sys/block")
+        .expect("sysfs")
+        .flatten()
+        .filter(|e| {
+            fs::read(e.path().join("loop/backing_file"))
+                .is_ok_and(|b| b.strip_suffix(b"\n") == Some(real.as_os_str().as_bytes()))
+        })
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leaked.is_empty(), "leaked {leaked:?}");
 }
