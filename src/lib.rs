@@ -17,6 +17,7 @@ pub mod lock;
 pub mod logging;
 pub mod mapping;
 pub mod naming;
+pub mod out;
 pub mod plan;
 pub mod policy;
 pub mod probe;

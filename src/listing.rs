@@ -1,5 +1,8 @@
 //! `-l` output: the reference's text lines, and a stable JSON form for scripts.
 
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
 use serde::Serialize;
 
 use crate::naming::Naming;
@@ -11,8 +14,10 @@ use crate::table::{Slice, Table};
 /// `NAME : 0 SIZE DEVICE START`. Contained slices (DOS logicals, nested BSD/Sun slices) follow in
 /// the legacy stacked form `NAME : 0 SIZE /dev/dm-K OFFSET`, where K is the position of the
 /// containing slice among the lines printed before and OFFSET is relative to its start.
-pub fn render_text(naming: &Naming, device: &str, slices: &[Slice]) -> String {
-    let mut out = String::new();
+///
+/// Names and the device path are bytes and are printed as they are, UTF-8 or not.
+pub fn render_text(naming: &Naming, device: &Path, slices: &[Slice]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut ordinal: Vec<Option<usize>> = vec![None; slices.len()];
     let mut next = 0;
     for (i, slice) in slices.iter().enumerate() {
@@ -21,7 +26,7 @@ pub fn render_text(naming: &Naming, device: &str, slices: &[Slice]) -> String {
         }
         ordinal[i] = Some(next);
         next += 1;
-        out.push_str(&line(naming, i, slice.size, device, slice.start));
+        line(&mut out, naming, i, slice.size, device, slice.start);
     }
     for (i, slice) in slices.iter().enumerate() {
         let Some(k) = slice.container else { continue };
@@ -33,19 +38,23 @@ pub fn render_text(naming: &Naming, device: &str, slices: &[Slice]) -> String {
         ordinal[i] = Some(next);
         next += 1;
         let offset = slice.start.wrapping_sub(container_start);
-        out.push_str(&line(naming, i, slice.size, &stacked_on, offset));
+        line(
+            &mut out,
+            naming,
+            i,
+            slice.size,
+            Path::new(&stacked_on),
+            offset,
+        );
     }
     out
 }
 
-fn line(naming: &Naming, index: usize, size: u64, device: &str, start: u64) -> String {
-    format!(
-        "{} : 0 {} {} {}\n",
-        naming.display_name(index + 1),
-        size,
-        device,
-        start
-    )
+fn line(out: &mut Vec<u8>, naming: &Naming, index: usize, size: u64, device: &Path, start: u64) {
+    out.extend_from_slice(naming.name(index + 1).as_bytes());
+    out.extend_from_slice(format!(" : 0 {size} ").as_bytes());
+    out.extend_from_slice(device.as_os_str().as_bytes());
+    out.extend_from_slice(format!(" {start}\n").as_bytes());
 }
 
 /// The `--json` listing of one device.
@@ -85,37 +94,45 @@ pub struct JsonPartition {
     pub uuid: Option<String>,
 }
 
-/// Builds the `--json` listing.
+/// Builds the `--json` listing. JSON strings are Unicode, so a device path or a map name that
+/// is not UTF-8 cannot be listed: the error names it (quoted, with escapes).
 pub fn json_listing(
     naming: &Naming,
-    device: &str,
+    device: &Path,
     sector_size: u32,
     table: Option<&Table>,
-) -> JsonListing {
+) -> Result<JsonListing, String> {
+    let not_utf8 = |what: &dyn std::fmt::Debug| {
+        format!("{what:?} is not valid UTF-8 and cannot be listed as JSON")
+    };
+    let device = device.to_str().ok_or_else(|| not_utf8(&device))?;
     let partitions = table
         .map(|t| t.slices.as_slice())
         .unwrap_or_default()
         .iter()
         .enumerate()
         .filter(|(_, s)| s.size > 0)
-        .map(|(i, s)| JsonPartition {
-            number: i + 1,
-            name: naming.display_name(i + 1),
-            start: s.start,
-            size: s.size,
-            parent: device.to_string(),
-            container: s.container.map(|k| k + 1),
-            part_type: s.part_type.clone(),
-            label: s.label.clone(),
-            uuid: s.uuid.clone(),
+        .map(|(i, s)| {
+            let name = naming.name(i + 1);
+            Ok(JsonPartition {
+                number: i + 1,
+                name: name.to_str().ok_or_else(|| not_utf8(&name))?.to_string(),
+                start: s.start,
+                size: s.size,
+                parent: device.to_string(),
+                container: s.container.map(|k| k + 1),
+                part_type: s.part_type.clone(),
+                label: s.label.clone(),
+                uuid: s.uuid.clone(),
+            })
         })
-        .collect();
-    JsonListing {
+        .collect::<Result<_, String>>()?;
+    Ok(JsonListing {
         device: device.to_string(),
         table: table.map(|t| t.kind.name()),
         sector_size,
         partitions,
-    }
+    })
 }
 
 /// Renders the `--json` listing as one line of JSON.
@@ -147,9 +164,13 @@ mod tests {
             contained(14336, 4096, 1),
             contained(20480, 4096, 1),
         ];
-        let text = render_text(&Naming::new("loop0", None), "/dev/loop0", &slices);
+        let text = render_text(
+            &Naming::new("loop0", None),
+            Path::new("/dev/loop0"),
+            &slices,
+        );
         assert_eq!(
-            text,
+            String::from_utf8(text).unwrap(),
             "loop0p1 : 0 10240 /dev/loop0 2048\n\
              loop0p2 : 0 2 /dev/loop0 12288\n\
              loop0p5 : 0 4096 /dev/dm-1 2048\n\
@@ -160,8 +181,12 @@ mod tests {
     #[test]
     fn empty_slots_keep_numbers() {
         let slices = vec![Slice::new(0, 0), Slice::new(34, 100)];
-        let text = render_text(&Naming::new("sdb", Some("-part")), "/dev/sdb", &slices);
-        assert_eq!(text, "sdb-part2 : 0 100 /dev/sdb 34\n");
+        let text = render_text(
+            &Naming::new("sdb", Some("-part")),
+            Path::new("/dev/sdb"),
+            &slices,
+        );
+        assert_eq!(text, b"sdb-part2 : 0 100 /dev/sdb 34\n");
     }
 
     #[test]
@@ -174,7 +199,8 @@ mod tests {
                 Slice::new(0, 0),
             ],
         };
-        let listing = json_listing(&Naming::new("loop0", None), "/dev/loop0", 512, Some(&table));
+        let naming = Naming::new("loop0", None);
+        let listing = json_listing(&naming, Path::new("/dev/loop0"), 512, Some(&table)).unwrap();
         assert_eq!(listing.table, Some("dos"));
         assert_eq!(listing.partitions.len(), 2);
         assert_eq!(listing.partitions[1].start, 14336);
@@ -182,5 +208,30 @@ mod tests {
         let text = render_json(&listing);
         assert!(text.starts_with("{\"device\":\"/dev/loop0\",\"table\":\"dos\""));
         assert!(text.ends_with("}\n"));
+    }
+
+    #[test]
+    fn non_utf8_names_and_paths() {
+        use std::ffi::OsStr;
+        let slices = vec![Slice::new(2048, 2048)];
+        let naming = Naming::from_os(OsStr::from_bytes(b"caf\xe9"), None);
+        let text = render_text(
+            &naming,
+            Path::new(OsStr::from_bytes(b"/dev/caf\xe9")),
+            &slices,
+        );
+        assert_eq!(text, b"caf\xe91 : 0 2048 /dev/caf\xe9 2048\n");
+        let table = Table {
+            kind: TableKind::Dos,
+            slices,
+        };
+        let err = json_listing(&naming, Path::new("/dev/x"), 512, Some(&table)).unwrap_err();
+        assert_eq!(
+            err,
+            "\"caf\\xE91\" is not valid UTF-8 and cannot be listed as JSON"
+        );
+        let plain = Naming::new("x", None);
+        let odd_path = Path::new(OsStr::from_bytes(b"/dev/\xff"));
+        assert!(json_listing(&plain, odd_path, 512, None).is_err());
     }
 }

@@ -2,6 +2,8 @@
 //! execute. Reporting is left to the caller (reference-style text for the CLI, log records for
 //! the udev helper).
 
+use std::ffi::OsStr;
+
 use crate::apply::{self, StepResult};
 use crate::device::blockdev::BlockDevice;
 use crate::dm::kernel::Kernel;
@@ -15,7 +17,7 @@ use crate::target::{self, Parent, Resolved};
 #[derive(Debug, Clone)]
 pub struct MapRequest<'a> {
     /// Delimiter between parent name and number (`None`: the default rule).
-    pub delimiter: Option<&'a str>,
+    pub delimiter: Option<&'a OsStr>,
     /// Create read-only maps.
     pub read_only: bool,
     /// Accept a GPT with an invalid protective MBR.
@@ -61,7 +63,10 @@ pub fn map_partitions(kernel: &Kernel, resolved: &Resolved, req: &MapRequest<'_>
     let parent = &resolved.parent;
     let found = match BlockDevice::open(parent.path.as_ref()) {
         Ok(disk) => probe::read_table(&disk, parent, req.force_gpt, req.filter),
-        Err(e) => return MapOutcome::Failed(format!("{}: {}", parent.path, target::strerror(&e))),
+        Err(e) => {
+            let path = parent.path.display();
+            return MapOutcome::Failed(format!("{path}: {}", target::strerror(&e)));
+        }
     };
     let Some(table) = &found.table else {
         return MapOutcome::NoTable(found);
@@ -70,7 +75,7 @@ pub fn map_partitions(kernel: &Kernel, resolved: &Resolved, req: &MapRequest<'_>
         Ok(maps) => maps,
         Err(e) => return MapOutcome::Failed(e),
     };
-    let naming = Naming::new(&parent.name, req.delimiter);
+    let naming = Naming::from_os(&parent.name, req.delimiter);
     let info = parent_info(parent, true);
     let image_ro = resolved.image.as_ref().is_some_and(|i| i.device.read_only);
     let input = AddInput {
@@ -82,7 +87,7 @@ pub fn map_partitions(kernel: &Kernel, resolved: &Resolved, req: &MapRequest<'_>
         read_only: req.read_only || image_ro,
     };
     let plan = plan::plan_add(&input, req.update);
-    tracing::debug!(parent = %parent.path, steps = plan.steps.len(), "planned partition maps");
+    tracing::debug!(parent = %parent.path.display(), steps = plan.steps.len(), "planned partition maps");
     let results = apply::execute(&plan, kernel);
     MapOutcome::Done(found, Executed { plan, results })
 }
@@ -117,7 +122,12 @@ pub fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
         ownership_uuid,
         dm_name: parent
             .is_dm
-            .then(|| naming::to_dm_name(&parent.name).ok())
+            .then(|| {
+                parent
+                    .name
+                    .to_str()
+                    .and_then(|n| naming::to_dm_name(n).ok())
+            })
             .flatten(),
     }
 }

@@ -5,7 +5,9 @@
 //! * UUID: `part<N>-<parent uuid>`, where a parent without a DM UUID gets the synthetic
 //!   `devnode_<major>:<minor>_Wh5pYvM`.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 
 /// Longest device-mapper name the kernel accepts (excluding the NUL).
 pub const DM_NAME_MAX: usize = 127;
@@ -46,8 +48,12 @@ impl fmt::Display for DevNum {
 }
 
 /// The delimiter used when `-p` is not given: `p` after a trailing ASCII digit, else none.
-pub fn default_delimiter(parent_name: &str) -> &'static str {
-    if parent_name.ends_with(|c: char| c.is_ascii_digit()) {
+pub fn default_delimiter(parent_name: &OsStr) -> &'static str {
+    if parent_name
+        .as_bytes()
+        .last()
+        .is_some_and(u8::is_ascii_digit)
+    {
         "p"
     } else {
         ""
@@ -55,32 +61,55 @@ pub fn default_delimiter(parent_name: &str) -> &'static str {
 }
 
 /// How the partition maps of one parent are named.
+///
+/// Names are bytes, like the paths they may come from (the basename of a device argument, a
+/// `-p` delimiter): `-l` prints them as they are. Device-mapper names must be text, so
+/// [`Naming::dm_name`] refuses a name that is not UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Naming {
     /// The parent's name: its DM name, or the basename of the device path as given.
-    pub parent: String,
+    pub parent: OsString,
     /// Text between the parent name and the partition number.
-    pub delimiter: String,
+    pub delimiter: OsString,
 }
 
 impl Naming {
     /// Naming with an explicit delimiter, or the default one for `parent` when `None`.
     pub fn new(parent: &str, delimiter: Option<&str>) -> Self {
-        let delimiter = delimiter.unwrap_or_else(|| default_delimiter(parent));
+        Naming::from_os(OsStr::new(parent), delimiter.map(OsStr::new))
+    }
+
+    /// [`Naming::new`] for names and delimiters that need not be UTF-8.
+    pub fn from_os(parent: &OsStr, delimiter: Option<&OsStr>) -> Self {
+        let delimiter = delimiter.unwrap_or_else(|| OsStr::new(default_delimiter(parent)));
         Naming {
-            parent: parent.to_string(),
-            delimiter: delimiter.to_string(),
+            parent: parent.to_owned(),
+            delimiter: delimiter.to_owned(),
         }
     }
 
-    /// The name printed by `-l` and `-v` for partition `number` (1-based).
-    pub fn display_name(&self, number: usize) -> String {
-        format!("{}{}{}", self.parent, self.delimiter, number)
+    /// The exact name of partition `number` (1-based), as `-l` prints it.
+    pub fn name(&self, number: usize) -> OsString {
+        let mut name = self.parent.clone();
+        name.push(&self.delimiter);
+        name.push(number.to_string());
+        name
     }
 
-    /// The name as device-mapper receives it (see [`to_dm_name`]).
+    /// The name for messages (`-v`, errors, logs): [`Naming::name`], with bytes that are not
+    /// UTF-8 shown as U+FFFD (such a name is never given to device-mapper).
+    pub fn display_name(&self, number: usize) -> String {
+        self.name(number).to_string_lossy().into_owned()
+    }
+
+    /// The name as device-mapper receives it (see [`to_dm_name`]); an error when the name is
+    /// not UTF-8.
     pub fn dm_name(&self, number: usize) -> Result<String, NameError> {
-        to_dm_name(&self.display_name(number))
+        let name = self.name(number);
+        match name.to_str() {
+            Some(text) => to_dm_name(text),
+            None => Err(NameError::NotUtf8(format!("{name:?}"))),
+        }
     }
 }
 
@@ -93,6 +122,9 @@ pub enum NameError {
     UuidTooLong(String),
     /// The name is empty, `.` or `..`.
     Invalid(String),
+    /// The name (shown quoted, with escapes) is not UTF-8: it comes from a device path or a
+    /// delimiter that is not.
+    NotUtf8(String),
 }
 
 impl fmt::Display for NameError {
@@ -105,6 +137,10 @@ impl fmt::Display for NameError {
                 write!(f, "map uuid {u} is longer than {DM_UUID_MAX} bytes")
             }
             NameError::Invalid(n) => write!(f, "{n:?} is not a valid map name"),
+            NameError::NotUtf8(n) => write!(
+                f,
+                "map name {n} is not valid UTF-8 (device-mapper names must be text)"
+            ),
         }
     }
 }
@@ -210,6 +246,29 @@ mod tests {
             "mpatha-part2"
         );
         assert_eq!(Naming::new("loop0", Some("")).display_name(12), "loop012");
+    }
+
+    #[test]
+    fn non_utf8_names_are_kept_but_not_given_to_device_mapper() {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = Naming::from_os(OsStr::from_bytes(b"caf\xe9"), None);
+        assert_eq!(odd.name(1).as_bytes(), b"caf\xe91");
+        assert_eq!(odd.display_name(1), "caf\u{fffd}1");
+        let err = odd.dm_name(1).unwrap_err();
+        assert_eq!(err, NameError::NotUtf8("\"caf\\xE91\"".into()));
+        assert_eq!(
+            err.to_string(),
+            "map name \"caf\\xE91\" is not valid UTF-8 (device-mapper names must be text)"
+        );
+        let delim = Naming::from_os(OsStr::new("loop0"), Some(OsStr::from_bytes(b"\xff")));
+        assert_eq!(delim.name(2).as_bytes(), b"loop0\xff2");
+        assert!(matches!(delim.dm_name(2), Err(NameError::NotUtf8(_))));
+        assert_eq!(
+            Naming::from_os(OsStr::from_bytes(b"d\xe99"), None)
+                .name(1)
+                .as_bytes(),
+            b"d\xe99p1"
+        );
     }
 
     #[test]

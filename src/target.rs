@@ -5,12 +5,17 @@
 //! a device-mapper parent is named by its DM name and owns maps through its DM UUID; any other
 //! device is named after the basename of the path as given and owns maps through the synthetic
 //! `devnode_<maj>:<min>_Wh5pYvM` UUID.
+//!
+//! Paths and names are bytes: a device argument that is not UTF-8 works like any other (a
+//! name derived from it is refused only when a device-mapper name has to be built).
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::device::loopdev::{self, LoopDevice};
 use crate::device::sysfs;
@@ -34,11 +39,11 @@ pub enum Purpose {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parent {
     /// The path printed in listings: as given for block devices, `/dev/loopN` for files.
-    pub path: String,
+    pub path: PathBuf,
     /// Its device number.
     pub dev: DevNum,
     /// The name partition maps are derived from (DM name or basename).
-    pub name: String,
+    pub name: OsString,
     /// Its own device-mapper UUID, when it is a DM device that has one.
     pub dm_uuid: Option<String>,
     /// Whether it is a device-mapper device.
@@ -76,13 +81,13 @@ pub struct Resolved {
 #[derive(Debug)]
 pub enum ResolveError {
     /// `stat()` failed.
-    Stat(String),
+    Stat(PathBuf),
     /// The image file's real path could not be computed.
-    Realpath(String, io::Error),
+    Realpath(PathBuf, io::Error),
     /// No loop device could be attached.
     LoopSetup(io::Error),
     /// Neither a regular file nor a block device.
-    NotBlock(String),
+    NotBlock(PathBuf),
     /// `-d` on an image file that no loop device backs: nothing to do.
     NoLoopForDelete,
 }
@@ -90,10 +95,12 @@ pub enum ResolveError {
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ResolveError::Stat(dev) => write!(f, "failed to stat() {dev}"),
-            ResolveError::Realpath(dev, e) => write!(f, "Error: {dev}: {}", strerror(e)),
+            ResolveError::Stat(dev) => write!(f, "failed to stat() {}", dev.display()),
+            ResolveError::Realpath(dev, e) => {
+                write!(f, "Error: {}: {}", dev.display(), strerror(e))
+            }
             ResolveError::LoopSetup(_) => f.write_str("can't set up loop"),
-            ResolveError::NotBlock(dev) => write!(f, "invalid device: {dev}"),
+            ResolveError::NotBlock(dev) => write!(f, "invalid device: {}", dev.display()),
             ResolveError::NoLoopForDelete => f.write_str("no loop device backs the file"),
         }
     }
@@ -109,20 +116,21 @@ pub fn strerror(e: &io::Error) -> String {
 
 /// Resolves the device argument as the reference does (stat follows symlinks; the name uses
 /// the path as given, not resolved).
-pub fn resolve(arg: &str, purpose: Purpose) -> Result<Resolved, ResolveError> {
-    let meta = fs::metadata(arg).map_err(|_| ResolveError::Stat(arg.to_string()))?;
+pub fn resolve(arg: impl AsRef<Path>, purpose: Purpose) -> Result<Resolved, ResolveError> {
+    let arg = arg.as_ref();
+    let meta = fs::metadata(arg).map_err(|_| ResolveError::Stat(arg.to_path_buf()))?;
     if meta.file_type().is_file() {
         return resolve_image(arg, purpose);
     }
     if !meta.file_type().is_block_device() {
-        return Err(ResolveError::NotBlock(arg.to_string()));
+        return Err(ResolveError::NotBlock(arg.to_path_buf()));
     }
     let dev = DevNum::from_dev_t(meta.rdev());
     let parent = match sysfs::dm_name(dev) {
         Some(name) => Parent {
-            path: arg.to_string(),
+            path: arg.to_path_buf(),
             dev,
-            name,
+            name: name.into(),
             dm_uuid: sysfs::dm_uuid(dev),
             is_dm: true,
         },
@@ -134,8 +142,8 @@ pub fn resolve(arg: &str, purpose: Purpose) -> Result<Resolved, ResolveError> {
     })
 }
 
-fn resolve_image(arg: &str, purpose: Purpose) -> Result<Resolved, ResolveError> {
-    let real = fs::canonicalize(arg).map_err(|e| ResolveError::Realpath(arg.to_string(), e))?;
+fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
+    let real = fs::canonicalize(arg).map_err(|e| ResolveError::Realpath(arg.to_path_buf(), e))?;
     let image = match (loopdev::find_by_backing_file(&real), purpose) {
         (Some(device), _) => ImageLoop {
             device,
@@ -145,9 +153,9 @@ fn resolve_image(arg: &str, purpose: Purpose) -> Result<Resolved, ResolveError> 
         (None, Purpose::List) => attached(&real, true)?,
         (None, Purpose::Map { read_only }) => attached(&real, read_only)?,
     };
-    let path = image.device.path.to_string_lossy().into_owned();
-    let meta = fs::metadata(&image.device.path).map_err(|_| ResolveError::Stat(path.clone()))?;
-    let parent = plain_parent(&path, DevNum::from_dev_t(meta.rdev()));
+    let path = &image.device.path;
+    let meta = fs::metadata(path).map_err(|_| ResolveError::Stat(path.clone()))?;
+    let parent = plain_parent(path, DevNum::from_dev_t(meta.rdev()));
     Ok(Resolved {
         parent,
         image: Some(image),
@@ -162,27 +170,28 @@ fn attached(file: &Path, read_only: bool) -> Result<ImageLoop, ResolveError> {
     })
 }
 
-fn plain_parent(path: &str, dev: DevNum) -> Parent {
+fn plain_parent(path: &Path, dev: DevNum) -> Parent {
     Parent {
-        path: path.to_string(),
+        path: path.to_path_buf(),
         dev,
-        name: basename(path),
+        name: basename(path.as_os_str()),
         dm_uuid: None,
         is_dm: false,
     }
 }
 
-/// POSIX `basename`: the last component, ignoring trailing slashes.
-pub fn basename(path: &str) -> String {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return if path.is_empty() {
-            ".".into()
-        } else {
-            "/".into()
-        };
+/// POSIX `basename`: the last component, ignoring trailing slashes (bytes, like the path).
+pub fn basename(path: &OsStr) -> OsString {
+    let bytes = path.as_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    if end == 0 {
+        return if bytes.is_empty() { "." } else { "/" }.into();
     }
-    trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
+    let start = bytes[..end]
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |i| i + 1);
+    OsStr::from_bytes(&bytes[start..end]).to_owned()
 }
 
 #[cfg(test)]
@@ -191,15 +200,22 @@ mod tests {
 
     #[test]
     fn basename_is_posix() {
-        assert_eq!(basename("/dev/sda"), "sda");
-        assert_eq!(basename("my link"), "my link");
-        assert_eq!(basename("/dev/mapper/x/"), "x");
-        assert_eq!(basename("/"), "/");
+        let base = |p: &str| basename(OsStr::new(p));
+        assert_eq!(base("/dev/sda"), "sda");
+        assert_eq!(base("my link"), "my link");
+        assert_eq!(base("/dev/mapper/x/"), "x");
+        assert_eq!(base("/"), "/");
+        assert_eq!(base("//"), "/");
+        assert_eq!(base(""), ".");
+        assert_eq!(
+            basename(OsStr::from_bytes(b"/dev/disk/caf\xe9/")).as_bytes(),
+            b"caf\xe9"
+        );
     }
 
     #[test]
     fn ownership_uuid_falls_back_to_devnode() {
-        let p = plain_parent("/dev/loop0", DevNum::new(7, 0));
+        let p = plain_parent(Path::new("/dev/loop0"), DevNum::new(7, 0));
         assert_eq!(p.ownership_uuid(), "devnode_7:0_Wh5pYvM");
         let dm = Parent {
             dm_uuid: Some("mpath-3600".into()),

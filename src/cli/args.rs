@@ -3,6 +3,7 @@
 //! last action flag wins. Long forms are extensions.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::table::{TableKind, TypeFilter};
@@ -28,8 +29,9 @@ pub struct Options {
     pub action: Action,
     /// `-r`: create read-only maps.
     pub read_only: bool,
-    /// `-p`: explicit delimiter (may be empty).
-    pub delimiter: Option<String>,
+    /// `-p`: explicit delimiter (may be empty). Bytes: one that is not UTF-8 is refused only
+    /// when a device-mapper name is built from it.
+    pub delimiter: Option<OsString>,
     /// `-f`: with `-d`, skip the UUID ownership check for parents without a DM UUID.
     pub force: bool,
     /// `-g`: accept a GPT whose protective MBR is invalid.
@@ -44,8 +46,8 @@ pub struct Options {
     pub json: bool,
     /// `--udev-timeout`: longest wait for udev per operation.
     pub udev_timeout: Option<Duration>,
-    /// Positional arguments, in order.
-    pub positionals: Vec<String>,
+    /// Positional arguments, in order (paths: bytes, not necessarily UTF-8).
+    pub positionals: Vec<OsString>,
 }
 
 impl Default for Options {
@@ -69,9 +71,9 @@ impl Default for Options {
 impl Options {
     /// The device argument: the first of one or two positionals (the second is the legacy
     /// partx "wholedisk" form and is ignored), `None` for any other count.
-    pub fn device(&self) -> Option<&str> {
+    pub fn device(&self) -> Option<&Path> {
         match self.positionals.as_slice() {
-            [dev] | [dev, _] => Some(dev),
+            [dev] | [dev, _] => Some(Path::new(dev)),
             _ => None,
         }
     }
@@ -94,7 +96,7 @@ pub enum Command {
     /// disk in the environment.
     UdevDelPartNodes(Options),
     /// `--check-config [FILE…]`: validate policy files.
-    CheckConfig(Vec<String>),
+    CheckConfig(Vec<OsString>),
     /// `--show-policy DEVICE`: print the effective policy for a device.
     ShowPolicy(Options),
 }
@@ -130,7 +132,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
             Short('n') | Long("nosync") => opts.sync = false,
             Short('v') | Long("verbose") => opts.verbose = opts.verbose.saturating_add(1),
             Short('p') | Long("delimiter") | Long("part-postfix") => {
-                opts.delimiter = Some(text(parser.value().map_err(invalid)?)?);
+                opts.delimiter = Some(parser.value().map_err(invalid)?);
             }
             Short('t') | Long("type") => {
                 opts.filter = TypeFilter::parse(&text(parser.value().map_err(invalid)?)?);
@@ -148,7 +150,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
             Long("show-policy") => mode = Mode::ShowPolicy,
             Long("help") => return Ok(Command::Help),
             Long("version") => return Ok(Command::Version),
-            Value(v) => opts.positionals.push(text(v)?),
+            Value(v) => opts.positionals.push(v),
             Short(c) => return Err(ArgError::Invalid(format!("invalid option -- '{c}'"))),
             Long(name) => {
                 return Err(ArgError::Invalid(format!("unrecognized option '--{name}'")));
@@ -209,6 +211,7 @@ fn invalid(err: lexopt::Error) -> ArgError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
 
     fn run(args: &[&str]) -> Options {
         match parse(args.iter().map(OsString::from).collect()).unwrap() {
@@ -229,8 +232,8 @@ mod tests {
         let o = run(&["-un", "-p", "-part", "/dev/dm-0"]);
         assert_eq!(o.action, Action::Update);
         assert!(!o.sync);
-        assert_eq!(o.delimiter.as_deref(), Some("-part"));
-        assert_eq!(o.device(), Some("/dev/dm-0"));
+        assert_eq!(o.delimiter.as_deref(), Some(OsStr::new("-part")));
+        assert_eq!(o.device(), Some(Path::new("/dev/dm-0")));
     }
 
     #[test]
@@ -238,24 +241,27 @@ mod tests {
         let o = run(&["-avp", "-part", "img"]);
         assert_eq!(o.action, Action::Add);
         assert_eq!(o.verbose, 1);
-        assert_eq!(o.delimiter.as_deref(), Some("-part"));
+        assert_eq!(o.delimiter.as_deref(), Some(OsStr::new("-part")));
         assert_eq!(o.positionals, vec!["img"]);
         assert_eq!(
             run(&["-a", "-p-part", "img"]).delimiter.as_deref(),
-            Some("-part")
+            Some(OsStr::new("-part"))
         );
-        assert_eq!(run(&["-p", "", "img"]).delimiter.as_deref(), Some(""));
+        assert_eq!(
+            run(&["-p", "", "img"]).delimiter.as_deref(),
+            Some(OsStr::new(""))
+        );
     }
 
     #[test]
     fn options_after_device_and_last_action_wins() {
         let o = run(&["img", "-a", "-d", "-l", "-u"]);
         assert_eq!(o.action, Action::Update);
-        assert_eq!(o.device(), Some("img"));
+        assert_eq!(o.device(), Some(Path::new("img")));
         assert!(run(&["-n", "-s", "x"]).sync);
         assert_eq!(
             run(&["-p", "a", "-p", "b", "x"]).delimiter.as_deref(),
-            Some("b")
+            Some(OsStr::new("b"))
         );
     }
 
@@ -268,7 +274,7 @@ mod tests {
 
     #[test]
     fn positional_counts() {
-        assert_eq!(run(&["a", "b"]).device(), Some("a"));
+        assert_eq!(run(&["a", "b"]).device(), Some(Path::new("a")));
         assert_eq!(run(&["a", "b", "c"]).device(), None);
         assert_eq!(run(&["-a"]).device(), None);
     }
@@ -297,6 +303,21 @@ mod tests {
         assert_eq!(
             run(&["--udev-timeout", "2.5", "x"]).udev_timeout,
             Some(Duration::from_millis(2500))
+        );
+    }
+
+    #[test]
+    fn non_utf8_device_and_delimiter_are_bytes() {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let odd = |b: &[u8]| OsString::from_vec(b.to_vec());
+        let args = vec![odd(b"-p"), odd(b"\xe9"), odd(b"/tmp/caf\xe9.img")];
+        let Ok(Command::Run(o)) = parse(args) else {
+            panic!("refused");
+        };
+        assert_eq!(o.delimiter.as_deref().unwrap().as_bytes(), b"\xe9");
+        assert_eq!(
+            o.device().unwrap().as_os_str().as_bytes(),
+            b"/tmp/caf\xe9.img"
         );
     }
 

@@ -1,6 +1,7 @@
 //! `-l`: print the maps that `-a` would create.
 
-use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use super::args::Options;
 use crate::device::blockdev::BlockDevice;
@@ -11,7 +12,7 @@ use crate::probe::{self, Found};
 use crate::target::{self, ImageLoop, Purpose, ResolveError, Resolved};
 
 /// Lists the partitions of `device`; returns the exit status.
-pub fn run(opts: &Options, device: &str) -> i32 {
+pub fn run(opts: &Options, device: &Path) -> i32 {
     let resolved = match target::resolve(device, Purpose::List) {
         Ok(r) => r,
         Err(e) => return report_resolve_error(&e),
@@ -26,13 +27,13 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
     let disk = match BlockDevice::open(parent.path.as_ref()) {
         Ok(disk) => disk,
         Err(e) => {
-            eprintln!("{}: {}", parent.path, target::strerror(&e));
+            crate::errln!("{}: {}", parent.path.display(), target::strerror(&e));
             return 1;
         }
     };
     let found = probe::read_table(&disk, parent, opts.force_gpt, &opts.filter);
     print_diagnostics(&found);
-    let naming = Naming::new(&parent.name, opts.delimiter.as_deref());
+    let naming = Naming::from_os(&parent.name, opts.delimiter.as_deref());
     let text = if opts.json {
         let listing = listing::json_listing(
             &naming,
@@ -40,29 +41,28 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
             found.sector_size,
             found.table.as_ref(),
         );
-        listing::render_json(&listing)
+        match listing {
+            Ok(listing) => listing::render_json(&listing).into_bytes(),
+            Err(e) => {
+                crate::errln!("kpartx: {e}");
+                return 1;
+            }
+        }
     } else {
         let slices = found.table.as_ref().map(|t| t.slices.as_slice());
         listing::render_text(&naming, &parent.path, slices.unwrap_or_default())
     };
     for warning in probe::past_end_warnings(&naming, &found) {
-        eprintln!("{warning}");
+        crate::errln!("{warning}");
     }
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        return 1;
-    }
+    crate::out::print_bytes(&text);
     0
 }
 
 /// Prints the readers' warning lines on stderr, as the reference does.
 pub fn print_diagnostics(found: &Found) {
     for line in found.diagnostics.lines() {
-        eprintln!("{line}");
+        crate::errln!("{line}");
     }
 }
 
@@ -78,15 +78,15 @@ fn release_loop(opts: &Options, resolved: &Resolved) -> bool {
 pub fn detach(opts: &Options, image: &ImageLoop) -> bool {
     let path = &image.device.path;
     let result = loopdev::detach(path, || {
-        eprintln!(
+        crate::errln!(
             "loop: device {} still in use, retrying delete",
             path.display()
         );
     });
     if opts.verbose > 0 {
         match result {
-            Ok(()) => eprintln!("loop deleted : {}", path.display()),
-            Err(_) => eprintln!("can't del loop : {}", path.display()),
+            Ok(()) => crate::errln!("loop deleted : {}", path.display()),
+            Err(_) => crate::errln!("can't del loop : {}", path.display()),
         }
     }
     result.is_ok()
@@ -95,13 +95,17 @@ pub fn detach(opts: &Options, image: &ImageLoop) -> bool {
 /// Prints a resolution error on the stream the reference uses; returns the exit status.
 pub fn report_resolve_error(err: &ResolveError) -> i32 {
     match err {
-        ResolveError::Stat(_) => println!("{err}"),
+        ResolveError::Stat(path) => {
+            // The path exactly as given, like the reference (it need not be UTF-8).
+            let line = [b"failed to stat() ", path.as_os_str().as_bytes(), b"\n"].concat();
+            crate::out::print_bytes(&line);
+        }
         ResolveError::NoLoopForDelete => return 0,
         ResolveError::LoopSetup(e) => {
-            eprintln!("kpartx: {}", target::strerror(e));
-            eprintln!("{err}");
+            crate::errln!("kpartx: {}", target::strerror(e));
+            crate::errln!("{err}");
         }
-        _ => eprintln!("{err}"),
+        _ => crate::errln!("{err}"),
     }
     1
 }

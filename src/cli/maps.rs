@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use super::args::Options;
 use super::list::{detach, print_diagnostics, report_resolve_error};
@@ -15,7 +16,7 @@ use crate::plan::{Plan, SkipReason, Step, WhenBusy};
 use crate::target::{self, Parent, Purpose, Resolved};
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
-pub fn add(opts: &Options, mut kernel: Kernel, device: &str, update: bool) -> i32 {
+pub fn add(opts: &Options, mut kernel: Kernel, device: &Path, update: bool) -> i32 {
     let Ok(_arg_lock) = lock_argument(device) else {
         return 1;
     };
@@ -47,7 +48,7 @@ fn settle(kernel: &Kernel) -> bool {
     match kernel.settle() {
         Ok(()) => true,
         Err(e) => {
-            eprintln!("kpartx: {e}");
+            crate::errln!("kpartx: {e}");
             false
         }
     }
@@ -64,7 +65,7 @@ fn add_maps(opts: &Options, kernel: &Kernel, resolved: &Resolved, update: bool) 
     };
     match mapping::map_partitions(kernel, resolved, &req) {
         MapOutcome::Failed(e) => {
-            eprintln!("kpartx: {e}");
+            crate::errln!("kpartx: {e}");
             (1, 0)
         }
         MapOutcome::NoTable(found) => {
@@ -81,7 +82,7 @@ fn add_maps(opts: &Options, kernel: &Kernel, resolved: &Resolved, update: bool) 
 }
 
 /// `-d`: returns the exit status.
-pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
+pub fn delete(opts: &Options, kernel: Kernel, device: &Path) -> i32 {
     let Ok(_arg_lock) = lock_argument(device) else {
         return 1;
     };
@@ -96,7 +97,7 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
     let done = match mapping::unmap_partitions(&kernel, &info, true, WhenBusy::RemoveNone) {
         Ok(done) => done,
         Err(e) => {
-            eprintln!("kpartx: {e}");
+            crate::errln!("kpartx: {e}");
             return 1;
         }
     };
@@ -112,7 +113,7 @@ pub fn delete(opts: &Options, kernel: Kernel, device: &str) -> i32 {
 /// Locks an image file argument by inode, so that two runs on the same image cannot both
 /// attach a loop. Block devices are locked by [`lock_device`] once resolved (taking the same
 /// key twice would make a run wait for itself).
-fn lock_argument(device: &str) -> Result<Option<Lock>, ()> {
+fn lock_argument(device: &Path) -> Result<Option<Lock>, ()> {
     match fs::metadata(device) {
         Ok(m) if m.is_file() => take(&format!("f-{}-{}", m.dev(), m.ino())).map(Some),
         _ => Ok(None),
@@ -124,7 +125,8 @@ fn lock_device(parent: &Parent) -> Result<Lock, ()> {
 }
 
 fn take(key: &str) -> Result<Lock, ()> {
-    lock::acquire(key, lock::LOCK_TIMEOUT).map_err(|e| eprintln!("kpartx: cannot lock {key}: {e}"))
+    lock::acquire(key, lock::LOCK_TIMEOUT)
+        .map_err(|e| crate::errln!("kpartx: cannot lock {key}: {e}"))
 }
 
 fn announce_renames(opts: &Options, plan: &Plan) {
@@ -133,16 +135,18 @@ fn announce_renames(opts: &Options, plan: &Plan) {
     }
     for step in &plan.steps {
         if let Step::RenameReload { from, spec } = step {
-            eprintln!(
+            crate::errln!(
                 "found map {} for uuid {}, renaming to {}",
-                from, spec.uuid, spec.display
+                from,
+                spec.uuid,
+                spec.display
             );
         }
     }
 }
 
 /// Prints every step's outcome; returns the number of counted failures.
-fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> usize {
+fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &Path) -> usize {
     let verbose = opts.verbose > 0;
     let mut failures = 0;
     for ((step, result), counted) in plan.steps.iter().zip(results).zip(&plan.counted) {
@@ -150,7 +154,7 @@ fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> 
             (Step::Create(s) | Step::Reload(s), StepResult::Mapped(dev))
             | (Step::RenameReload { spec: s, .. }, StepResult::Mapped(dev)) => {
                 if verbose {
-                    println!(
+                    crate::outln!(
                         "add map {} ({}:{}): 0 {} linear {}",
                         s.display,
                         dev.major,
@@ -163,7 +167,7 @@ fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> 
             }
             (Step::Remove { display, .. }, StepResult::Removed) => {
                 if verbose {
-                    println!("del devmap : {display}");
+                    crate::outln!("del devmap : {display}");
                 }
                 false
             }
@@ -182,29 +186,30 @@ fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &str) -> 
 }
 
 /// Prints why something was left alone; true when that counts as a failure.
-fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &str) -> bool {
+fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &Path) -> bool {
     let verbose = opts.verbose > 0;
     match reason {
-        SkipReason::NameTaken(why) => eprintln!("{display} is already in use, and {why}"),
-        SkipReason::PastEnd { device_sectors } => eprintln!(
-            "kpartx: {display}: partition ends beyond the end of {device} ({device_sectors} sectors); not mapped"
+        SkipReason::NameTaken(why) => crate::errln!("{display} is already in use, and {why}"),
+        SkipReason::PastEnd { device_sectors } => crate::errln!(
+            "kpartx: {display}: partition ends beyond the end of {} ({device_sectors} sectors); not mapped",
+            device.display()
         ),
-        SkipReason::BadName(e) => eprintln!("kpartx: {display}: {e}"),
+        SkipReason::BadName(e) => crate::errln!("kpartx: {display}: {e}"),
         SkipReason::InUse { open_count } => {
             if verbose {
-                println!("{display} is in use. Not removing");
+                crate::outln!("{display} is in use. Not removing");
             }
-            eprintln!("{display} is in use (open count {open_count}), not removed");
+            crate::errln!("{display} is in use (open count {open_count}), not removed");
         }
         SkipReason::NotLinear => {
             if verbose {
-                println!("{display}: is not a linear target. Not removing");
+                crate::outln!("{display}: is not a linear target. Not removing");
             }
             return false;
         }
         SkipReason::NotOurs => {
             if verbose {
-                println!("{display}: is not a kpartx partition. Not removing");
+                crate::outln!("{display}: is not a kpartx partition. Not removing");
             }
             return false;
         }
@@ -219,22 +224,22 @@ fn report_failure(opts: &Options, step: &Step, err: &OpError) {
         Step::Remove { display, .. } | Step::Skip { display, .. } => (display.as_str(), None),
     };
     match (err.stage, step) {
-        (Stage::Load, _) => eprintln!("create/reload failed on {display}"),
-        (Stage::Resume, _) => eprintln!("resume failed on {display}"),
+        (Stage::Load, _) => crate::errln!("create/reload failed on {display}"),
+        (Stage::Resume, _) => crate::errln!("resume failed on {display}"),
         (Stage::Rename, _) => {
             if opts.verbose > 0 {
-                eprintln!("renaming {}->{} failed", from.unwrap_or("?"), display);
+                crate::errln!("renaming {}->{} failed", from.unwrap_or("?"), display);
             }
         }
         (Stage::Remove, _) => {
             if opts.verbose > 0 && matches!(step, Step::Remove { flush: true, .. }) {
-                println!("{display}: failed to remove");
+                crate::outln!("{display}: failed to remove");
             }
-            eprintln!("failed to remove {display}");
+            crate::errln!("failed to remove {display}");
         }
         (Stage::Udev, _) => {}
     }
-    eprintln!("kpartx: {display}: {err}");
+    crate::errln!("kpartx: {display}: {err}");
 }
 
 /// Detaches a loop this run attached and did not use.

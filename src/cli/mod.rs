@@ -7,7 +7,6 @@ pub mod policy;
 pub mod usage;
 
 use std::ffi::OsString;
-use std::io::Write;
 
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
@@ -16,30 +15,35 @@ use crate::policy::DEFAULT_UDEV_TIMEOUT;
 use args::{Action, ArgError, Command, Options};
 
 /// Runs kpartx with the arguments after the program name; returns the exit status.
+///
+/// Everything printed on stdout goes through [`crate::out`]; the status returned is the one
+/// [`crate::out::finish`] decides once stdout has been flushed.
 pub fn main(args: Vec<OsString>) -> i32 {
+    crate::out::finish(dispatch(args))
+}
+
+fn dispatch(args: Vec<OsString>) -> i32 {
     let command = match args::parse(args) {
         Ok(command) => command,
         Err(ArgError::NoArguments) => return usage_error(),
         Err(ArgError::Invalid(msg)) => {
-            eprintln!("kpartx: {msg}");
+            crate::errln!("kpartx: {msg}");
             return usage_error();
         }
     };
     match command {
         Command::Help => {
-            print!("{}", usage::usage());
+            crate::out::print(&usage::usage());
             0
         }
         Command::Version => {
-            println!("{}", usage::version());
+            crate::outln!("{}", usage::version());
             0
         }
         Command::Run(opts) => run(&opts),
         Command::Udev(opts) => crate::hotplug::run(opts.verbose, opts.udev_timeout),
         Command::UdevId => crate::hotplug::id::run(),
-        Command::UdevDelPartNodes(opts) => {
-            crate::hotplug::del_parts::run(&crate::hotplug::udev_env(), opts.verbose)
-        }
+        Command::UdevDelPartNodes(opts) => crate::hotplug::del_parts::run(opts.verbose),
         Command::CheckConfig(files) => policy::check_config(&files),
         Command::ShowPolicy(opts) => policy::show_policy(&opts),
     }
@@ -47,8 +51,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 /// Prints the usage on stdout, as the reference does on errors, and returns 1.
 pub(crate) fn usage_error() -> i32 {
-    print!("{}", usage::usage());
-    let _ = std::io::stdout().flush();
+    crate::out::print(&usage::usage());
     1
 }
 
@@ -69,8 +72,8 @@ fn run(opts: &Options) -> i32 {
     let kernel = match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
         Ok(kernel) => kernel,
         Err(e) => {
-            eprintln!("kpartx: {e}");
-            eprintln!("device mapper prerequisites not met");
+            crate::errln!("kpartx: {e}");
+            crate::errln!("device mapper prerequisites not met");
             return 1;
         }
     };

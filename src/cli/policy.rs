@@ -11,7 +11,7 @@ use crate::policy::{DeviceFacts, Policy};
 
 /// Validates the given policy files, or the system policy when none are given. Prints every
 /// error as `FILE:LINE:COLUMN: message`; returns 0 when there is none, else 1.
-pub fn check_config(files: &[String]) -> i32 {
+pub fn check_config(files: &[std::ffi::OsString]) -> i32 {
     let (errors, checked) = if files.is_empty() {
         match Policy::load_system() {
             Ok(policy) => (Vec::new(), policy.files().len()),
@@ -21,13 +21,13 @@ pub fn check_config(files: &[String]) -> i32 {
         (Policy::check_files(files), files.len())
     };
     for err in &errors {
-        eprintln!("{err}");
+        crate::errln!("{err}");
     }
     if errors.is_empty() {
-        println!("kpartx: policy is valid ({checked} file(s) read)");
+        crate::outln!("kpartx: policy is valid ({checked} file(s) read)");
         0
     } else {
-        eprintln!(
+        crate::errln!(
             "kpartx: {} error(s); helper mode would use the built-in defaults",
             errors.len()
         );
@@ -43,19 +43,19 @@ pub fn show_policy(opts: &Options) -> i32 {
     let dev = match fs::metadata(device) {
         Ok(m) if m.file_type().is_block_device() => DevNum::from_dev_t(m.rdev()),
         _ => {
-            eprintln!("kpartx: {device} is not a block device");
+            crate::errln!("kpartx: {} is not a block device", device.display());
             return 1;
         }
     };
     let (policy, errors) = Policy::load_or_builtin();
     for err in &errors {
-        eprintln!("{err}");
+        crate::errln!("{err}");
     }
     if !errors.is_empty() {
-        eprintln!("kpartx: policy is invalid; showing the built-in defaults");
+        crate::errln!("kpartx: policy is invalid; showing the built-in defaults");
     }
     let facts = facts_of(dev);
-    print!("{}", policy.evaluate(&facts).render(&facts));
+    crate::out::print(&policy.evaluate(&facts).render(&facts));
     0
 }
 

@@ -1,6 +1,8 @@
 //! Facts about block devices read from sysfs (works without udev's `/dev/block` links).
 
+use std::ffi::OsString;
 use std::fs;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::naming::{DevNum, unmangle_dm_name};
@@ -54,15 +56,18 @@ pub fn size_sectors(dev: DevNum) -> Option<u64> {
     read_trimmed(&dev_dir(dev).join("size"))?.parse().ok()
 }
 
-/// Backing file of a loop device named `name` (`loop0`), if bound.
+/// Backing file of a loop device named `name` (`loop0`), if bound. The path is read as bytes:
+/// it need not be UTF-8.
 pub fn loop_backing_file(name: &str) -> Option<PathBuf> {
-    read_trimmed(
-        &Path::new(SYSFS)
-            .join("block")
-            .join(name)
-            .join("loop/backing_file"),
-    )
-    .map(PathBuf::from)
+    let file = Path::new(SYSFS)
+        .join("block")
+        .join(name)
+        .join("loop/backing_file");
+    let mut bytes = fs::read(file).ok()?;
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    (!bytes.is_empty()).then(|| PathBuf::from(OsString::from_vec(bytes)))
 }
 
 /// Kernel names of the devices that hold the device-mapper map stored as `name` open

@@ -4,27 +4,27 @@
 //! `68-del-part-nodes.rules`, once per disk; the disk's contents are never touched (the
 //! `BLKPG` ioctl only changes the kernel's view of it).
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
 use tracing::level_filters::LevelFilter;
 use tracing::{error, info};
 
-use super::event::UdevEvent;
+use super::event::{self, UdevEvent};
 use super::{EXIT_BAD_EVENT, identity};
 use crate::device::blkpg;
 use crate::device::sysfs::SYSFS;
 use crate::logging;
 
-/// Runs on the udev event in the environment; 0 when every partition device is gone, 1 when
-/// one could not be removed (in use), 2 when the event is unusable.
-pub fn run(env: &HashMap<String, String>, verbose: u8) -> i32 {
+/// Runs on the udev event in the process environment; 0 when every partition device is gone,
+/// 1 when one could not be removed (in use), 2 when the event is unusable.
+pub fn run(verbose: u8) -> i32 {
     logging::init(
         logging::Sink::JournalAndStderr,
         logging::level_for(LevelFilter::INFO, verbose),
     );
-    let event = match UdevEvent::parse(env) {
+    let event = match event::environment(std::env::vars_os()).and_then(|env| UdevEvent::parse(&env))
+    {
         Ok(event) => event,
         Err(e) => {
             error!("ignoring malformed udev event: {e}");

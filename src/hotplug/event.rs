@@ -1,6 +1,7 @@
 //! The udev event a RUN program receives as its environment.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fmt;
 
 use crate::naming::DevNum;
@@ -71,6 +72,67 @@ impl fmt::Display for EventError {
 
 impl std::error::Error for EventError {}
 
+/// Variables the helper reads whose value must be exact: a non-UTF-8 value makes the event
+/// malformed.
+const EXACT_VARS: &[&str] = &[
+    "ACTION",
+    "MAJOR",
+    "MINOR",
+    "DEVNAME",
+    "DEVPATH",
+    "DEVTYPE",
+    "DM_NAME",
+    "DM_UUID",
+    "DM_SUBSYSTEM_UDEV_FLAG1",
+    "DM_UDEV_DISABLE_OTHER_RULES_FLAG",
+    "DM_NOSCAN",
+    "DM_SUSPENDED",
+    "MPATH_UNCHANGED",
+];
+
+/// Free-text variables the helper reads, taken lossily when not UTF-8.
+const FREE_TEXT_VARS: &[&str] = &["ID_SERIAL", "ID_SERIAL_SHORT", "ID_WWN", "ID_FS_TYPE"];
+
+/// Builds the map the helper reads the event from out of the raw process environment
+/// (`std::env::vars_os()`), never failing on bytes it does not need to understand.
+///
+/// * UTF-8 variables are kept as they are.
+/// * A variable the helper never reads is dropped when its name or value is not UTF-8.
+/// * A non-UTF-8 value of a free-text variable (`ID_SERIAL`, `ID_SERIAL_SHORT`, `ID_WWN`,
+///   `ID_FS_TYPE`) is converted lossily (invalid bytes become U+FFFD): these only feed policy
+///   globs and the RAID-member check, where a replacement character is harmless and a prefix
+///   still matches.
+/// * A non-UTF-8 value of any other variable the helper reads (`ACTION`, `MAJOR`, `MINOR`,
+///   `DEVNAME`, `DEVPATH`, `DEVTYPE`, `DM_NAME`, `DM_UUID`, the DM flags) makes the event
+///   malformed: those name devices and maps, and a guess could act on the wrong one.
+pub fn environment(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<HashMap<String, String>, EventError> {
+    let mut env = HashMap::new();
+    for (key, value) in vars {
+        let Ok(key) = key.into_string() else {
+            continue;
+        };
+        let value = match value.into_string() {
+            Ok(value) => value,
+            Err(raw) => {
+                if let Some(var) = EXACT_VARS.iter().find(|v| **v == key) {
+                    return Err(EventError::Malformed(
+                        var,
+                        raw.to_string_lossy().into_owned(),
+                    ));
+                }
+                if !FREE_TEXT_VARS.contains(&key.as_str()) {
+                    continue;
+                }
+                raw.to_string_lossy().into_owned()
+            }
+        };
+        env.insert(key, value);
+    }
+    Ok(env)
+}
+
 impl UdevEvent {
     /// Reads an event from environment variables.
     pub fn parse(env: &HashMap<String, String>) -> Result<UdevEvent, EventError> {
@@ -111,7 +173,9 @@ impl UdevEvent {
     /// The kernel name (`dm-3`, `loop0`), from `DEVNAME`.
     pub fn kernel_name(&self) -> Option<String> {
         let name = self.devname.as_deref()?;
-        Some(crate::target::basename(name))
+        crate::target::basename(std::ffi::OsStr::new(name))
+            .into_string()
+            .ok()
     }
 }
 
@@ -165,6 +229,59 @@ mod tests {
             UdevEvent::parse(&env(&[("ACTION", "add"), ("MAJOR", "x"), ("MINOR", "0")])),
             Err(EventError::Malformed("MAJOR", "x".into()))
         );
+    }
+
+    fn raw(pairs: &[(&str, &[u8])]) -> Vec<(OsString, OsString)> {
+        use std::os::unix::ffi::OsStringExt;
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from_vec(v.to_vec())))
+            .collect()
+    }
+
+    #[test]
+    fn unread_non_utf8_variables_do_not_matter() {
+        use std::os::unix::ffi::OsStringExt;
+        let mut vars = raw(&[
+            ("ACTION", b"add"),
+            ("MAJOR", b"7"),
+            ("MINOR", b"0"),
+            ("ID_FS_LABEL", b"caf\xe9"),
+        ]);
+        vars.push((OsString::from_vec(b"X\xff".to_vec()), OsString::from("1")));
+        let env = environment(vars).unwrap();
+        assert!(!env.contains_key("ID_FS_LABEL"));
+        assert_eq!(env.len(), 3);
+        assert_eq!(UdevEvent::parse(&env).unwrap().dev, DevNum::new(7, 0));
+    }
+
+    #[test]
+    fn non_utf8_free_text_is_lossy() {
+        let env =
+            environment(raw(&[("ID_SERIAL", b"WD-\xff1"), ("ID_FS_TYPE", b"x\xe9")])).unwrap();
+        assert_eq!(env["ID_SERIAL"], "WD-\u{fffd}1");
+        assert_eq!(env["ID_FS_TYPE"], "x\u{fffd}");
+    }
+
+    #[test]
+    fn non_utf8_exact_variables_make_the_event_malformed() {
+        for key in [
+            "ACTION",
+            "MAJOR",
+            "DEVNAME",
+            "DM_NAME",
+            "DM_UUID",
+            "DM_NOSCAN",
+        ] {
+            let err = environment(raw(&[("ACTION", b"add"), (key, b"mp\xe9")])).unwrap_err();
+            assert_eq!(
+                err,
+                EventError::Malformed(
+                    EXACT_VARS.iter().find(|v| **v == key).unwrap(),
+                    "mp\u{fffd}".into()
+                )
+            );
+        }
     }
 
     #[test]

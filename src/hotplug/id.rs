@@ -107,8 +107,9 @@ pub fn properties(facts: &IdFacts) -> Vec<(String, String)> {
 }
 
 /// `kpartx --udev-id`: prints the properties for the map described by `DM_UUID`, `MAJOR` and
-/// `MINOR` in the environment; prints nothing when they are missing. Always succeeds, so that
-/// a lookup problem never fails the udev event.
+/// `MINOR` in the environment; prints nothing when they are missing or not UTF-8 (other
+/// variables are never looked at). Always succeeds, so that a lookup problem never fails the
+/// udev event.
 pub fn run() -> i32 {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let dev = var("MAJOR")
@@ -116,7 +117,7 @@ pub fn run() -> i32 {
         .and_then(|(major, minor)| DevNum::parse(&format!("{major}:{minor}")));
     if let (Some(uuid), Some(dev)) = (var("DM_UUID"), dev) {
         for (key, value) in properties(&IdFacts::gather(dev, &uuid)) {
-            println!("{key}={value}");
+            crate::outln!("{key}={value}");
         }
     }
     0

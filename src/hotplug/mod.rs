@@ -39,9 +39,10 @@ pub const EXIT_BAD_EVENT: i32 = 2;
 /// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
 /// given, overrides the policy's udev wait.
 pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
-    let env = udev_env();
+    let env = event::environment(std::env::vars_os());
     let (policy, policy_errors) = Policy::load_or_builtin();
-    let parsed = UdevEvent::parse(&env).map(|event| {
+    let parsed = env.and_then(|env| Ok((UdevEvent::parse(&env)?, env)));
+    let parsed = parsed.map(|(event, env)| {
         let mut effective = policy.evaluate(&device_facts(&env, &event));
         if let Some(timeout) = timeout {
             effective.udev_timeout = timeout;
@@ -68,13 +69,6 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
             EXIT_BAD_EVENT
         }
     }
-}
-
-/// The process environment as udev passed it (variables that are not UTF-8 are left out).
-pub fn udev_env() -> HashMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
 }
 
 /// Acts on one parsed event; returns the exit status.
@@ -199,7 +193,7 @@ fn map(kernel: &mut Kernel, event: &UdevEvent, path: &str, policy: &EffectivePol
         .clone()
         .map_or(TypeFilter::All, TypeFilter::Among);
     let req = MapRequest {
-        delimiter: policy.delimiter.as_deref(),
+        delimiter: policy.delimiter.as_deref().map(std::ffi::OsStr::new),
         read_only: policy.read_only,
         force_gpt: policy.force_gpt,
         filter: &filter,
@@ -236,13 +230,14 @@ fn unmap(kernel: &Kernel, event: &UdevEvent, flush: bool) -> i32 {
 /// The parent as the event describes it (its node may already be gone).
 fn event_parent(event: &UdevEvent) -> Parent {
     Parent {
-        path: event.devname.clone().unwrap_or_default(),
+        path: event.devname.clone().unwrap_or_default().into(),
         dev: event.dev,
         name: event
             .dm_name
             .clone()
             .or_else(|| event.kernel_name())
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         dm_uuid: event.dm_uuid.clone(),
         is_dm: event.dm_name.is_some(),
     }

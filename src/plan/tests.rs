@@ -1418,6 +1418,34 @@ fn update_does_not_remove_map_of_partition_with_bad_name() {
 }
 
 #[test]
+fn non_utf8_names_fail_per_map() {
+    // A device path or delimiter that is not UTF-8 yields names device-mapper cannot take:
+    // each partition is a counted failure naming the problem, the run goes on.
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let fx = loop0()
+        .naming(Naming::from_os(
+            OsStr::new("loop0"),
+            Some(OsStr::from_bytes(b"\xe9")),
+        ))
+        .slices(vec![slice(2048, 100), slice(4096, 100)]);
+    let plan = fx.add();
+    assert_eq!(plan.steps.len(), 2, "{:?}", plan.steps);
+    for (step, counted) in plan.steps.iter().zip(&plan.counted) {
+        let Step::Skip {
+            display,
+            reason: SkipReason::BadName(NameError::NotUtf8(name)),
+        } = step
+        else {
+            panic!("{step:?}");
+        };
+        assert!(display.starts_with("loop0\u{fffd}"), "{display}");
+        assert!(name.starts_with("\"loop0\\xE9"), "{name}");
+        assert!(*counted);
+    }
+}
+
+#[test]
 fn update_never_reloads_and_removes_the_same_map() {
     // loop0p1 carries partition 2's UUID (a renumbered table). Slice 1 claims it by name and
     // reloads it; partition 2 is gone, so the removal pass deletes the map just reloaded.

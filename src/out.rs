@@ -1,0 +1,112 @@
+//! Standard output that never panics.
+//!
+//! Every line kpartx prints on stdout goes through [`print`] or [`print_bytes`]. A write error
+//! (a full disk, EIO, …) is reported once on stderr as `kpartx: write error: <reason>`, further
+//! output is dropped, and [`finish`] turns the run's status into [`EXIT_WRITE_ERROR`], as the
+//! reference does. A pipe without reader ends the process by SIGPIPE instead, like a C tool
+//! (see [`defer_sigpipe`]).
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::sys::signal::{SigSet, Signal};
+
+/// Exit status of a run whose standard output could not be written.
+pub const EXIT_WRITE_ERROR: i32 = 1;
+
+/// Set once a write to stdout failed.
+static FAILED: AtomicBool = AtomicBool::new(false);
+/// Set when stdout is a pipe without reader (EPIPE).
+static BROKEN_PIPE: AtomicBool = AtomicBool::new(false);
+
+/// Restores SIGPIPE's default action (the Rust runtime ignores it) and holds the signal back
+/// until [`finish`]: a pipe without reader then ends the process by SIGPIPE like a C tool, but
+/// only once the run has cleaned up after itself (loop devices detached, locks released,
+/// device-mapper operations complete). Call it first thing in `main`, before any thread exists.
+pub fn defer_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler; nothing else in the process handles SIGPIPE, and
+    // this runs at the start of main before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Cannot fail for a valid signal; at worst SIGPIPE stays deliverable at once.
+    let _ = sigpipe().thread_block();
+}
+
+fn sigpipe() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    set
+}
+
+/// Writes `text` on stdout (see the module documentation for errors).
+pub fn print(text: &str) {
+    print_bytes(text.as_bytes());
+}
+
+/// Writes raw bytes on stdout (names and paths need not be UTF-8).
+pub fn print_bytes(bytes: &[u8]) {
+    if FAILED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = io::stdout().lock().write_all(bytes) {
+        failed(&e);
+    }
+}
+
+/// Flushes stdout and returns the exit status: `status`, or [`EXIT_WRITE_ERROR`] when anything
+/// could not be written. This is the one place that decides it. When stdout's pipe lost its
+/// reader, the SIGPIPE held back by [`defer_sigpipe`] is delivered here and ends the process;
+/// a SIGPIPE raised by anything else (a socket) stays blocked and is discarded at exit.
+pub fn finish(status: i32) -> i32 {
+    if !FAILED.load(Ordering::Relaxed)
+        && let Err(e) = io::stdout().lock().flush()
+    {
+        failed(&e);
+    }
+    if BROKEN_PIPE.load(Ordering::Relaxed) {
+        let _ = sigpipe().thread_unblock();
+    }
+    if FAILED.load(Ordering::Relaxed) {
+        EXIT_WRITE_ERROR
+    } else {
+        status
+    }
+}
+
+fn failed(e: &io::Error) {
+    // A broken pipe is reported by the SIGPIPE that [`finish`] lets through, not in words.
+    if e.raw_os_error() == Some(libc::EPIPE) {
+        BROKEN_PIPE.store(true, Ordering::Relaxed);
+    }
+    if !FAILED.swap(true, Ordering::Relaxed) && e.raw_os_error() != Some(libc::EPIPE) {
+        // Nothing sensible is left to do when stderr fails too.
+        let _ = writeln!(
+            io::stderr(),
+            "kpartx: write error: {}",
+            crate::target::strerror(e)
+        );
+    }
+}
+
+/// `println!` through [`out::print`](crate::out::print): never panics.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out::print(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes `text` on stderr; a failure is ignored (there is nowhere left to report it), so a
+/// closed or full stderr never ends the run early.
+pub fn eprint(text: &str) {
+    let _ = io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `eprintln!` through [`out::eprint`](crate::out::eprint): never panics.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::out::eprint(&format!("{}\n", format_args!($($arg)*)))
+    };
+}

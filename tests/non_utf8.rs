@@ -1,0 +1,240 @@
+//! Paths, delimiters and udev environment variables that are not UTF-8: handled as bytes where
+//! the reference does, refused with a clear message where a string is needed, never a panic.
+//!
+//! Tests that attach loop devices are skipped when not run as root.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A 2 MiB image with a DOS table holding one Linux partition (sectors 2048..4095).
+fn dos_image(path: &Path) {
+    let mut mbr = vec![0u8; 512];
+    mbr[0x1BE + 4] = 0x83;
+    mbr[0x1BE + 8..0x1BE + 12].copy_from_slice(&2048u32.to_le_bytes());
+    mbr[0x1BE + 12..0x1BE + 16].copy_from_slice(&2048u32.to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xAA;
+    let mut file = File::create(path).expect("create image");
+    file.write_all(&mbr).expect("write MBR");
+    file.set_len(2 * 1024 * 1024).expect("size image");
+}
+
+fn run_with_stdout(args: &[&OsStr], stdout: Stdio) -> Output {
+    Command::new(KPARTX)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run kpartx")
+}
+
+fn assert_no_panic(out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert_ne!(out.status.code(), Some(101), "stderr: {stderr}");
+}
+
+/// Replaces every `loop<digits>` by `loopN`: other processes may attach loops meanwhile.
+fn without_loop_numbers(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(b"loop") {
+            out.extend_from_slice(b"loopN");
+            i += 4;
+            while i < text.len() && text[i].is_ascii_digit() {
+                i += 1;
+            }
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn list(args: &[&OsStr]) -> Output {
+    let out = run_with_stdout(args, Stdio::piped());
+    assert_no_panic(&out);
+    out
+}
+
+#[test]
+fn non_utf8_image_path_lists_like_a_plain_one() {
+    if !is_root() {
+        eprintln!("skipped: needs root for loop devices");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("plain.img");
+    let odd = dir.path().join(OsStr::from_bytes(b"caf\xe9.img"));
+    dos_image(&plain);
+    dos_image(&odd);
+    let expected = list(&[OsStr::new("-l"), plain.as_os_str()]);
+    assert_eq!(expected.status.code(), Some(0));
+    assert!(
+        expected.stdout.starts_with(b"loop"),
+        "{:?}",
+        String::from_utf8_lossy(&expected.stdout)
+    );
+    let got = list(&[OsStr::new("-l"), odd.as_os_str()]);
+    assert_eq!(
+        got.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&without_loop_numbers(&got.stdout)),
+        String::from_utf8_lossy(&without_loop_numbers(&expected.stdout))
+    );
+}
+
+#[test]
+fn non_utf8_delimiter_is_listed_as_given() {
+    if !is_root() {
+        eprintln!("skipped: needs root for loop devices");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("disk.img");
+    dos_image(&img);
+    let delimiter = OsString::from_vec(b"-\xe9".to_vec());
+    let out = list(&[
+        OsStr::new("-l"),
+        OsStr::new("-p"),
+        &delimiter,
+        img.as_os_str(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        without_loop_numbers(&out.stdout),
+        b"loopN-\xe91 : 0 2048 /dev/loopN 2048\n".to_vec()
+    );
+}
+
+/// Runs helper mode with exactly these environment variables.
+fn helper(vars: &[(&str, &OsStr)]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(KPARTX);
+    cmd.arg("--udev").env_clear().current_dir(dir.path());
+    for (key, value) in vars {
+        cmd.env(key, value);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run kpartx --udev");
+    assert_no_panic(&out);
+    out
+}
+
+#[test]
+fn helper_ignores_unread_non_utf8_variables() {
+    let label = OsString::from_vec(b"caf\xe9".to_vec());
+    let out = helper(&[
+        ("ACTION", OsStr::new("add")),
+        ("MAJOR", OsStr::new("7")),
+        ("MINOR", OsStr::new("0")),
+        ("DEVNAME", OsStr::new("/dev/loop0")),
+        ("ID_FS_LABEL", &label),
+    ]);
+    // The built-in policy gives loop devices no partitions: nothing to do.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn helper_refuses_a_non_utf8_variable_it_reads() {
+    let name = OsString::from_vec(b"mpath\xe9".to_vec());
+    let out = helper(&[
+        ("ACTION", OsStr::new("add")),
+        ("MAJOR", OsStr::new("254")),
+        ("MINOR", OsStr::new("0")),
+        ("DEVNAME", OsStr::new("/dev/dm-0")),
+        ("DM_NAME", &name),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn udev_id_survives_non_utf8_variables() {
+    let mut cmd = Command::new(KPARTX);
+    cmd.arg("--udev-id")
+        .env_clear()
+        .env("MAJOR", "254")
+        .env("MINOR", "1")
+        .env("DM_UUID", "part1-mpath-3600a0b8")
+        .env("ID_FS_LABEL", OsStr::from_bytes(b"caf\xe9"));
+    let out = cmd.output().expect("run kpartx --udev-id");
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn existing_loop_of_a_non_utf8_image_is_found() {
+    if !is_root() {
+        eprintln!("skipped: needs root for loop devices");
+        return;
+    }
+    let Some(losetup) = ["/usr/sbin/losetup", "/sbin/losetup"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("skipped: no losetup");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let odd = dir.path().join(OsStr::from_bytes(b"caf\xe9.img"));
+    dos_image(&odd);
+    let attached = Command::new(losetup)
+        .args([OsStr::new("-f"), OsStr::new("--show"), odd.as_os_str()])
+        .output()
+        .expect("losetup");
+    assert!(attached.status.success(), "{attached:?}");
+    let device = String::from_utf8_lossy(&attached.stdout).trim().to_string();
+    let out = list(&[OsStr::new("-l"), odd.as_os_str()]);
+    let _ = Command::new(losetup).args(["-d", &device]).status();
+    let name = device.trim_start_matches("/dev/");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{name}p1 : 0 2048 {device} 2048\n")
+    );
+}
+
+#[test]
+fn missing_non_utf8_path_is_reported_as_given() {
+    let out = list(&[
+        OsStr::new("-l"),
+        OsStr::from_bytes(b"/nonexistent/caf\xe9.img"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"failed to stat() /nonexistent/caf\xe9.img\n");
+}

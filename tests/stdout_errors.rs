@@ -1,0 +1,119 @@
+//! The binary never panics when stdout cannot be written: a full device gives `kpartx: write
+//! error: …` and exit status 1, a pipe without reader ends it by SIGPIPE.
+//!
+//! Tests that attach loop devices are skipped when not run as root.
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A 2 MiB image with a DOS table holding one Linux partition (sectors 2048..4095).
+fn dos_image(path: &Path) {
+    let mut mbr = vec![0u8; 512];
+    mbr[0x1BE + 4] = 0x83;
+    mbr[0x1BE + 8..0x1BE + 12].copy_from_slice(&2048u32.to_le_bytes());
+    mbr[0x1BE + 12..0x1BE + 16].copy_from_slice(&2048u32.to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xAA;
+    let mut file = File::create(path).expect("create image");
+    file.write_all(&mbr).expect("write MBR");
+    file.set_len(2 * 1024 * 1024).expect("size image");
+}
+
+fn run_with_stdout(args: &[&OsStr], stdout: Stdio) -> Output {
+    Command::new(KPARTX)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run kpartx")
+}
+
+fn assert_no_panic(out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert_ne!(out.status.code(), Some(101), "stderr: {stderr}");
+}
+
+/// Runs with stdout on /dev/full: exit 1 and one `write error` line, no panic.
+fn assert_write_error(args: &[&OsStr]) {
+    let full = File::options()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let out = run_with_stdout(args, Stdio::from(full));
+    assert_no_panic(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(
+        stderr
+            .matches("kpartx: write error: No space left on device\n")
+            .count(),
+        1,
+        "{args:?}: {stderr}"
+    );
+}
+
+/// Runs with stdout on a pipe whose read end is already closed: SIGPIPE (or exit 1), no panic.
+fn assert_closed_pipe(args: &[&OsStr]) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = run_with_stdout(args, Stdio::from(writer));
+    assert_no_panic(&out);
+    assert!(
+        out.status.signal() == Some(libc::SIGPIPE) || out.status.code() == Some(1),
+        "{args:?}: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn full_stdout_is_a_write_error() {
+    assert_write_error(&[OsStr::new("--version")]);
+    assert_write_error(&[OsStr::new("--help")]);
+    // Argument errors print the usage on stdout too.
+    assert_write_error(&[OsStr::new("-x"), OsStr::new("img")]);
+}
+
+#[test]
+fn closed_pipe_ends_by_sigpipe() {
+    assert_closed_pipe(&[OsStr::new("--version")]);
+    assert_closed_pipe(&[OsStr::new("--help")]);
+}
+
+#[test]
+fn listing_into_full_or_closed_stdout() {
+    if !is_root() {
+        eprintln!("skipped: needs root for loop devices");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = dir.path().join("disk.img");
+    dos_image(&img);
+    assert_write_error(&[OsStr::new("-l"), img.as_os_str()]);
+    assert_closed_pipe(&[OsStr::new("-l"), img.as_os_str()]);
+    // SIGPIPE is delivered only after -l has detached its loop.
+    let real = fs::canonicalize(&img).expect("realpath");
+    let leaked: Vec<_> = fs::read_dir("/sys/block")
+        .expect("sysfs")
+        .flatten()
+        .filter(|e| {
+            fs::read(e.path().join("loop/backing_file"))
+                .is_ok_and(|b| b.strip_suffix(b"\n") == Some(real.as_os_str().as_bytes()))
+        })
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leaked.is_empty(), "leaked {leaked:?}");
+}
