@@ -17,14 +17,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::device::loopdev::{self, LoopDevice};
+use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice, LoopHandle};
 use crate::device::sysfs;
 use crate::naming::{DevNum, devnode_uuid};
 
 /// Why the device is being resolved; decides whether a loop may be attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// `-l`: attach a read-only loop if needed; it is detached again afterwards.
+    /// `-l`: attach a read-only, auto-clearing loop if needed; it is detached again
+    /// afterwards, and the kernel detaches it should this process die first.
     List,
     /// `-a`/`-u`: attach a loop if needed (read-only when asked).
     Map {
@@ -60,16 +61,19 @@ impl Parent {
 }
 
 /// How a loop device came to back an image file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ImageLoop {
     /// The loop device.
     pub device: LoopDevice,
     /// True when this run attached it (and so must not leak it).
     pub created: bool,
+    /// For a loop `-l` attached (auto-clearing): keeps it bound until dropped. Drop it only
+    /// after the loop has been detached or is no longer needed.
+    pub handle: Option<LoopHandle>,
 }
 
 /// A resolved device argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Resolved {
     /// The parent device.
     pub parent: Parent,
@@ -84,8 +88,13 @@ pub enum ResolveError {
     Stat(PathBuf),
     /// The image file's real path could not be computed.
     Realpath(PathBuf, io::Error),
-    /// No loop device could be attached.
-    LoopSetup(io::Error),
+    /// No loop device could be attached to the image.
+    LoopSetup {
+        /// The image as given on the command line.
+        file: PathBuf,
+        /// What failed.
+        error: AttachError,
+    },
     /// Neither a regular file nor a block device.
     NotBlock(PathBuf),
     /// `-d` on an image file that no loop device backs: nothing to do.
@@ -99,10 +108,28 @@ impl fmt::Display for ResolveError {
             ResolveError::Realpath(dev, e) => {
                 write!(f, "Error: {}: {}", dev.display(), strerror(e))
             }
-            ResolveError::LoopSetup(_) => f.write_str("can't set up loop"),
+            ResolveError::LoopSetup { .. } => f.write_str("can't set up loop"),
             ResolveError::NotBlock(dev) => write!(f, "invalid device: {}", dev.display()),
             ResolveError::NoLoopForDelete => f.write_str("no loop device backs the file"),
         }
+    }
+}
+
+impl ResolveError {
+    /// A line naming the file and the cause, printed before the reference's terse line
+    /// (`can't set up loop`); `None` when the reference's line says it all.
+    pub fn detail(&self) -> Option<String> {
+        let ResolveError::LoopSetup { file, error } = self else {
+            return None;
+        };
+        let cause = strerror(&error.source);
+        Some(match &error.context {
+            Some(context) => format!(
+                "{}: cannot set up a loop device: {context}: {cause}",
+                file.display()
+            ),
+            None => format!("{}: cannot set up a loop device: {cause}", file.display()),
+        })
     }
 }
 
@@ -148,25 +175,63 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
         (Some(device), _) => ImageLoop {
             device,
             created: false,
+            handle: None,
         },
         (None, Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
-        (None, Purpose::List) => attached(&real, true)?,
-        (None, Purpose::Map { read_only }) => attached(&real, read_only)?,
+        (None, Purpose::List) => {
+            let opts = AttachOptions {
+                read_only: true,
+                autoclear: true,
+            };
+            attached(arg, &real, opts)?
+        }
+        // Maps keep the loop open, but between runs (`-a` now, `-d` later) nothing does: an
+        // auto-clearing loop would vanish when this run exits without maps.
+        (None, Purpose::Map { read_only }) => {
+            let opts = AttachOptions {
+                read_only,
+                autoclear: false,
+            };
+            attached(arg, &real, opts)?
+        }
     };
-    let path = &image.device.path;
-    let meta = fs::metadata(path).map_err(|_| ResolveError::Stat(path.clone()))?;
-    let parent = plain_parent(path, DevNum::from_dev_t(meta.rdev()));
+    let path = image.device.path.clone();
+    let meta = match fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(_) if !image.created => return Err(ResolveError::Stat(path)),
+        Err(source) => {
+            // Best effort: a loop bound a moment ago must not leak (an auto-clearing one goes
+            // away with its handle anyway).
+            if image.handle.is_none() {
+                let _ = loopdev::detach(&path, || {});
+            }
+            return Err(ResolveError::LoopSetup {
+                file: arg.to_path_buf(),
+                error: AttachError {
+                    context: Some(path.display().to_string()),
+                    source,
+                },
+            });
+        }
+    };
+    let parent = plain_parent(&path, DevNum::from_dev_t(meta.rdev()));
     Ok(Resolved {
         parent,
         image: Some(image),
     })
 }
 
-fn attached(file: &Path, read_only: bool) -> Result<ImageLoop, ResolveError> {
-    let device = loopdev::attach(file, read_only).map_err(ResolveError::LoopSetup)?;
+/// Attaches a loop to `real` (the resolved path of `arg`). The handle is kept only for an
+/// auto-clearing loop, which needs it to stay bound.
+fn attached(arg: &Path, real: &Path, opts: AttachOptions) -> Result<ImageLoop, ResolveError> {
+    let loop_ = loopdev::attach(real, opts).map_err(|error| ResolveError::LoopSetup {
+        file: arg.to_path_buf(),
+        error,
+    })?;
     Ok(ImageLoop {
-        device,
+        device: loop_.device,
         created: true,
+        handle: opts.autoclear.then_some(loop_.handle),
     })
 }
 
@@ -229,6 +294,34 @@ mod tests {
     fn missing_device_is_a_stat_error() {
         let err = resolve("/nonexistent/disk.img", Purpose::List).unwrap_err();
         assert_eq!(err.to_string(), "failed to stat() /nonexistent/disk.img");
+    }
+
+    #[test]
+    fn loop_setup_errors_name_the_file_and_the_cause() {
+        let err = ResolveError::LoopSetup {
+            file: "disk.img".into(),
+            error: AttachError {
+                context: Some("/dev/loop-control".into()),
+                source: io::Error::from_raw_os_error(libc::EACCES),
+            },
+        };
+        assert_eq!(err.to_string(), "can't set up loop");
+        assert_eq!(
+            err.detail().as_deref(),
+            Some("disk.img: cannot set up a loop device: /dev/loop-control: Permission denied")
+        );
+        let err = ResolveError::LoopSetup {
+            file: "disk.img".into(),
+            error: AttachError {
+                context: None,
+                source: io::Error::from_raw_os_error(libc::EACCES),
+            },
+        };
+        assert_eq!(
+            err.detail().as_deref(),
+            Some("disk.img: cannot set up a loop device: Permission denied")
+        );
+        assert_eq!(ResolveError::NotBlock("/".into()).detail(), None);
     }
 
     #[test]

@@ -512,7 +512,9 @@ fn check_json(args: &[OsString], text: &[u8], losetup: &Path, dir: &Path) -> Res
             .find(|l| l.name == name)
             .or_else(|| match alike.as_slice() {
                 [only] => Some(*only),
-                _ => lines.get(index).filter(|l| unlooped(&l.name) == unlooped(name)),
+                _ => lines
+                    .get(index)
+                    .filter(|l| unlooped(&l.name) == unlooped(name)),
             })
             .ok_or_else(|| format!("--json has {name}, the text listing does not"))?;
         if line.size != size {

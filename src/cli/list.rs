@@ -18,7 +18,7 @@ pub fn run(opts: &Options, device: &Path) -> i32 {
         Err(e) => return report_resolve_error(&e),
     };
     let status = list(opts, &resolved);
-    let detached = release_loop(opts, &resolved);
+    let detached = release_loop(opts, resolved);
     if detached { status } else { 1 }
 }
 
@@ -66,12 +66,16 @@ pub fn print_diagnostics(found: &Found) {
     }
 }
 
-/// Detaches the loop device `-l` attached; false when that failed.
-fn release_loop(opts: &Options, resolved: &Resolved) -> bool {
-    match resolved.image.as_ref().filter(|i| i.created) {
-        Some(image) => detach(opts, image),
-        None => true,
-    }
+/// Detaches the loop device `-l` attached; false when that failed. The loop is auto-clearing
+/// and still held open by its handle here, so the kernel finishes the detach when the handle
+/// is dropped (at the latest when the process exits).
+fn release_loop(opts: &Options, resolved: Resolved) -> bool {
+    let Some(mut image) = resolved.image.filter(|i| i.created) else {
+        return true;
+    };
+    let detached = detach(opts, &image);
+    drop(image.handle.take());
+    detached
 }
 
 /// Detaches an image's loop device, reporting like the reference; false when that failed.
@@ -101,11 +105,12 @@ pub fn report_resolve_error(err: &ResolveError) -> i32 {
             crate::out::print_bytes(&line);
         }
         ResolveError::NoLoopForDelete => return 0,
-        ResolveError::LoopSetup(e) => {
-            crate::errln!("kpartx: {}", target::strerror(e));
+        _ => {
+            if let Some(detail) = err.detail() {
+                crate::errln!("kpartx: {detail}");
+            }
             crate::errln!("{err}");
         }
-        _ => crate::errln!("{err}"),
     }
     1
 }

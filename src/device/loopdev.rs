@@ -3,6 +3,12 @@
 //!
 //! Unlike the reference, an existing loop is found through sysfs (`loop/backing_file`) alone,
 //! so it works without udev's `/dev/block/MAJ:MIN` links (containers, initramfs).
+//!
+//! A new loop is bound with `LOOP_CONFIGURE` (one call: file, status and flags), falling back
+//! to `LOOP_SET_FD` + `LOOP_SET_STATUS64` on kernels before 5.8. A loop may be bound with
+//! `LO_FLAGS_AUTOCLEAR`, so that the kernel detaches it when its last opener closes it: with
+//! `LOOP_CONFIGURE` there is no moment at which a killed process leaves it bound (with the
+//! fallback, only the instant between the two calls).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -16,20 +22,27 @@ use super::sysfs;
 
 /// Raw loop-device ioctls.
 mod sys {
-    use super::LoopInfo64;
+    use super::{LoopConfig, LoopInfo64};
     nix::ioctl_write_int_bad!(loop_set_fd, 0x4C00);
     nix::ioctl_none_bad!(loop_clr_fd, 0x4C01);
     nix::ioctl_write_ptr_bad!(loop_set_status64, 0x4C04, LoopInfo64);
+    nix::ioctl_write_ptr_bad!(loop_configure, 0x4C0A, LoopConfig);
     nix::ioctl_none_bad!(loop_ctl_get_free, 0x4C82);
 }
-use sys::{loop_clr_fd, loop_ctl_get_free, loop_set_fd, loop_set_status64};
+use sys::{loop_clr_fd, loop_configure, loop_ctl_get_free, loop_set_fd, loop_set_status64};
 
 /// How many times a detach is retried while the device is busy (one second apart).
 pub const DETACH_RETRIES: u32 = 5;
 /// How many free loop devices are tried when another process grabs ours first.
-const ATTACH_ATTEMPTS: u32 = 16;
+pub const ATTACH_ATTEMPTS: u32 = 16;
+
+/// `LO_FLAGS_READ_ONLY` from `<linux/loop.h>`.
+const LO_FLAGS_READ_ONLY: u32 = 1;
+/// `LO_FLAGS_AUTOCLEAR`: the kernel detaches the loop when its last opener closes it.
+const LO_FLAGS_AUTOCLEAR: u32 = 4;
 
 /// `struct loop_info64` from `<linux/loop.h>` (232 bytes).
+#[derive(Clone)]
 #[repr(C)]
 pub struct LoopInfo64 {
     lo_device: u64,
@@ -47,6 +60,15 @@ pub struct LoopInfo64 {
     lo_init: [u64; 2],
 }
 
+/// `struct loop_config` from `<linux/loop.h>` (304 bytes), the argument of `LOOP_CONFIGURE`.
+#[repr(C)]
+pub struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: LoopInfo64,
+    reserved: [u64; 8],
+}
+
 /// A loop device bound to an image file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoopDevice {
@@ -59,15 +81,7 @@ pub struct LoopDevice {
 /// Finds a loop device whose backing file is `file` (an absolute, resolved path).
 /// When several are bound to it, the lowest-numbered one wins.
 pub fn find_by_backing_file(file: &Path) -> Option<LoopDevice> {
-    let mut found: Vec<(u32, String)> = fs::read_dir(Path::new(sysfs::SYSFS).join("block"))
-        .ok()?
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter_map(|name| Some((name.strip_prefix("loop")?.parse().ok()?, name)))
-        .filter(|(_, name)| sysfs::loop_backing_file(name).as_deref() == Some(file))
-        .collect();
-    found.sort();
-    let (_, name) = found.into_iter().next()?;
+    let name = bound_to(file).into_iter().next()?;
     let read_only =
         fs::read_to_string(Path::new(sysfs::SYSFS).join("block").join(&name).join("ro"))
             .is_ok_and(|ro| ro.trim() == "1");
@@ -77,27 +91,121 @@ pub fn find_by_backing_file(file: &Path) -> Option<LoopDevice> {
     })
 }
 
-/// Binds a free loop device to `file`. Opens the file read-write unless `read_only`; when
+/// Kernel names (`loop3`) of every loop device whose backing file is `file`, lowest number
+/// first.
+pub fn bound_to(file: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(Path::new(sysfs::SYSFS).join("block")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, String)> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|name| Some((name.strip_prefix("loop")?.parse().ok()?, name)))
+        .filter(|(_, name)| sysfs::loop_backing_file(name).as_deref() == Some(file))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, name)| name).collect()
+}
+
+/// How a new loop device is bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// Open the image read-only (else read-write, falling back to read-only when refused).
+    pub read_only: bool,
+    /// Set `LO_FLAGS_AUTOCLEAR`: the kernel detaches the loop when its last opener closes it,
+    /// so a process that dies (even by `SIGKILL`) cannot leave it bound. The loop then stays
+    /// bound only while the returned [`LoopHandle`] (or another opener) keeps it open.
+    pub autoclear: bool,
+}
+
+/// An open descriptor of a loop device this process bound. It keeps an auto-clearing loop
+/// bound; dropping it (or the process dying) lets the kernel detach such a loop.
+#[derive(Debug)]
+pub struct LoopHandle {
+    _file: File,
+}
+
+/// A loop device this process bound, with the descriptor it was bound through.
+#[derive(Debug)]
+pub struct AttachedLoop {
+    /// The device.
+    pub device: LoopDevice,
+    /// Keeps the device open; see [`LoopHandle`].
+    pub handle: LoopHandle,
+}
+
+/// Why a loop device could not be bound: what was being done and the system's answer.
+#[derive(Debug)]
+pub struct AttachError {
+    /// The object or step that failed (`/dev/loop-control`, `/dev/loop3: LOOP_CONFIGURE`),
+    /// `None` when opening the image file itself failed.
+    pub context: Option<String>,
+    /// The error the system returned.
+    pub source: io::Error,
+}
+
+impl AttachError {
+    fn at(context: impl Into<String>, source: impl Into<io::Error>) -> AttachError {
+        AttachError {
+            context: Some(context.into()),
+            source: source.into(),
+        }
+    }
+}
+
+/// Binds a free loop device to `file`. Opens the file read-write unless `opts.read_only`; when
 /// that is refused (EROFS, EACCES) it falls back to read-only and says so in the result.
-pub fn attach(file: &Path, read_only: bool) -> io::Result<LoopDevice> {
-    let (backing, read_only) = open_backing(file, read_only)?;
+/// When another process binds the free device first, another one is tried, at most
+/// [`ATTACH_ATTEMPTS`] in all.
+pub fn attach(file: &Path, opts: AttachOptions) -> Result<AttachedLoop, AttachError> {
+    let (backing, read_only) =
+        open_backing(file, opts.read_only).map_err(|source| AttachError {
+            context: None,
+            source,
+        })?;
     let control = OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
-        .open("/dev/loop-control")?;
-    let mut last_err = io::Error::other("no free loop device");
-    for _ in 0..ATTACH_ATTEMPTS {
+        .open("/dev/loop-control")
+        .map_err(|e| AttachError::at("/dev/loop-control", e))?;
+    let next_free = || {
         // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a device number.
-        let number = unsafe { loop_ctl_get_free(control.as_raw_fd()) }?;
-        let path = PathBuf::from(format!("/dev/loop{number}"));
-        match bind(&path, &backing, file, read_only) {
-            Ok(()) => return Ok(LoopDevice { path, read_only }),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => last_err = e,
+        unsafe { loop_ctl_get_free(control.as_raw_fd()) }
+            .map(|number| PathBuf::from(format!("/dev/loop{number}")))
+            .map_err(|e| AttachError::at("/dev/loop-control: LOOP_CTL_GET_FREE", e))
+    };
+    let info = loop_info(file, read_only, opts.autoclear);
+    let (path, dev) = retry_busy(ATTACH_ATTEMPTS, next_free, |path| {
+        bind(path, &backing, &info, read_only)
+    })?;
+    Ok(AttachedLoop {
+        device: LoopDevice { path, read_only },
+        handle: LoopHandle { _file: dev },
+    })
+}
+
+/// Asks `next_free` for a device and `bind`s it, again while the bind fails with EBUSY
+/// (another process bound that device between the two calls), at most `attempts` times.
+fn retry_busy<T>(
+    attempts: u32,
+    mut next_free: impl FnMut() -> Result<PathBuf, AttachError>,
+    mut bind: impl FnMut(&Path) -> Result<T, AttachError>,
+) -> Result<(PathBuf, T), AttachError> {
+    let mut last: Option<PathBuf> = None;
+    for _ in 0..attempts {
+        let path = next_free()?;
+        match bind(&path) {
+            Ok(bound) => return Ok((path, bound)),
+            Err(e) if e.source.raw_os_error() == Some(libc::EBUSY) => last = Some(path),
             Err(e) => return Err(e),
         }
     }
-    Err(last_err)
+    let last = last.map_or_else(String::new, |p| format!(", the last {}", p.display()));
+    Err(AttachError::at(
+        format!("{attempts} free loop devices in a row were taken by another process{last}"),
+        io::Error::from_raw_os_error(libc::EBUSY),
+    ))
 }
 
 fn open_backing(file: &Path, read_only: bool) -> io::Result<(File, bool)> {
@@ -120,29 +228,61 @@ fn open_backing(file: &Path, read_only: bool) -> io::Result<(File, bool)> {
     }
 }
 
-fn bind(loop_path: &Path, backing: &File, name: &Path, read_only: bool) -> io::Result<()> {
+/// Binds the loop device at `loop_path` to `backing`; returns the descriptor it was bound
+/// through, which an auto-clearing loop needs open to stay bound.
+fn bind(
+    loop_path: &Path,
+    backing: &File,
+    info: &LoopInfo64,
+    read_only: bool,
+) -> Result<File, AttachError> {
+    let shown = loop_path.display();
     let dev = OpenOptions::new()
         .read(true)
         .write(!read_only)
         .custom_flags(libc::O_CLOEXEC)
-        .open(loop_path)?;
+        .open(loop_path)
+        .map_err(|e| AttachError::at(shown.to_string(), e))?;
+    let config = LoopConfig {
+        fd: backing.as_raw_fd().unsigned_abs(),
+        block_size: 0,
+        info: info.clone(),
+        reserved: [0; 8],
+    };
+    // SAFETY: the pointer refers to a fully initialised loop_config that outlives the call;
+    // the descriptor it names stays open for the call.
+    match unsafe { loop_configure(dev.as_raw_fd(), &config) } {
+        Ok(_) => return Ok(dev),
+        // Kernels before 5.8 do not know LOOP_CONFIGURE: bind in two steps.
+        Err(nix::errno::Errno::ENOTTY | nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(AttachError::at(format!("{shown}: LOOP_CONFIGURE"), e)),
+    }
     // SAFETY: LOOP_SET_FD takes the backing file descriptor, which stays open for the call.
-    unsafe { loop_set_fd(dev.as_raw_fd(), backing.as_raw_fd()) }?;
-    let info = loop_info(name);
+    unsafe { loop_set_fd(dev.as_raw_fd(), backing.as_raw_fd()) }
+        .map_err(|e| AttachError::at(format!("{shown}: LOOP_SET_FD"), e))?;
     // SAFETY: the pointer refers to a fully initialised loop_info64 that outlives the call.
-    if let Err(e) = unsafe { loop_set_status64(dev.as_raw_fd(), &info) } {
+    if let Err(e) = unsafe { loop_set_status64(dev.as_raw_fd(), info) } {
         // SAFETY: LOOP_CLR_FD takes no argument; it undoes the SET_FD above.
         let _ = unsafe { loop_clr_fd(dev.as_raw_fd()) };
-        return Err(e.into());
+        return Err(AttachError::at(format!("{shown}: LOOP_SET_STATUS64"), e));
     }
-    Ok(())
+    Ok(dev)
 }
 
-fn loop_info(name: &Path) -> LoopInfo64 {
+/// The status a new loop gets: the file's name, no offset, and the flags asked for
+/// (`LOOP_SET_STATUS64` ignores the read-only flag; the mode of the backing file decides).
+fn loop_info(name: &Path, read_only: bool, autoclear: bool) -> LoopInfo64 {
     let mut lo_file_name = [0u8; 64];
     let bytes = name.as_os_str().as_encoded_bytes();
     let n = bytes.len().min(63);
     lo_file_name[..n].copy_from_slice(&bytes[..n]);
+    let mut lo_flags = 0;
+    if read_only {
+        lo_flags |= LO_FLAGS_READ_ONLY;
+    }
+    if autoclear {
+        lo_flags |= LO_FLAGS_AUTOCLEAR;
+    }
     LoopInfo64 {
         lo_device: 0,
         lo_inode: 0,
@@ -152,7 +292,7 @@ fn loop_info(name: &Path) -> LoopInfo64 {
         lo_number: 0,
         lo_encrypt_type: 0,
         lo_encrypt_key_size: 0,
-        lo_flags: 0,
+        lo_flags,
         lo_file_name,
         lo_crypt_name: [0; 64],
         lo_encrypt_key: [0; 32],
@@ -191,10 +331,95 @@ mod tests {
     }
 
     #[test]
+    fn loop_config_has_kernel_layout() {
+        assert_eq!(std::mem::size_of::<LoopConfig>(), 304);
+        assert_eq!(std::mem::offset_of!(LoopConfig, info), 8);
+    }
+
+    #[test]
     fn loop_info_truncates_long_names() {
         let long = PathBuf::from(format!("/{}", "a".repeat(100)));
-        let info = loop_info(&long);
+        let info = loop_info(&long, false, false);
         assert_eq!(info.lo_file_name[62], b'a');
         assert_eq!(info.lo_file_name[63], 0);
+    }
+
+    #[test]
+    fn loop_info_carries_the_flags_asked_for() {
+        let name = Path::new("/img");
+        assert_eq!(loop_info(name, false, false).lo_flags, 0);
+        assert_eq!(loop_info(name, true, false).lo_flags, LO_FLAGS_READ_ONLY);
+        assert_eq!(loop_info(name, false, true).lo_flags, LO_FLAGS_AUTOCLEAR);
+        assert_eq!(loop_info(name, true, true).lo_flags, 5);
+    }
+
+    /// A `next_free` that hands out /dev/loop0, /dev/loop1, ...
+    fn counter() -> impl FnMut() -> Result<PathBuf, AttachError> {
+        let mut n = 0;
+        move || {
+            n += 1;
+            Ok(PathBuf::from(format!("/dev/loop{}", n - 1)))
+        }
+    }
+
+    fn busy(path: &Path) -> AttachError {
+        AttachError::at(path.display().to_string(), nix::errno::Errno::EBUSY)
+    }
+
+    #[test]
+    fn busy_devices_are_skipped() {
+        let mut calls = 0;
+        let (path, ()) = retry_busy(16, counter(), |p| {
+            calls += 1;
+            if calls < 3 { Err(busy(p)) } else { Ok(()) }
+        })
+        .expect("third device binds");
+        assert_eq!(path, Path::new("/dev/loop2"));
+    }
+
+    #[test]
+    fn retries_are_bounded_and_say_why() {
+        let mut calls = 0;
+        let err = retry_busy(4, counter(), |p| -> Result<(), _> {
+            calls += 1;
+            Err(busy(p))
+        })
+        .expect_err("every device is busy");
+        assert_eq!(calls, 4);
+        assert_eq!(err.source.raw_os_error(), Some(libc::EBUSY));
+        let context = err.context.expect("context");
+        assert!(context.contains("4 free loop devices"), "{context}");
+        assert!(context.contains("/dev/loop3"), "{context}");
+    }
+
+    #[test]
+    fn other_bind_errors_stop_at_once() {
+        let mut calls = 0;
+        let err = retry_busy(16, counter(), |p| -> Result<(), _> {
+            calls += 1;
+            Err(AttachError::at(
+                p.display().to_string(),
+                nix::errno::Errno::EPERM,
+            ))
+        })
+        .expect_err("EPERM is final");
+        assert_eq!(calls, 1);
+        assert_eq!(err.source.raw_os_error(), Some(libc::EPERM));
+    }
+
+    #[test]
+    fn a_failing_get_free_stops_at_once() {
+        let err = retry_busy(
+            16,
+            || {
+                Err(AttachError::at(
+                    "/dev/loop-control",
+                    nix::errno::Errno::ENOSPC,
+                ))
+            },
+            |_| Ok(()),
+        )
+        .expect_err("no free device");
+        assert_eq!(err.source.raw_os_error(), Some(libc::ENOSPC));
     }
 }

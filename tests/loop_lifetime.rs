@@ -1,0 +1,407 @@
+//! Loop devices that `kpartx -l` attaches for itself never outlive it, even when it is killed,
+//! and loop setup failures name the file and the cause.
+//!
+//! These tests need root and `/dev/loop-control`; without them they print a `SKIP` line on
+//! stderr and pass. Other processes may attach loop devices at the same time: nothing here
+//! assumes a loop number, loops are recognised by their backing file (a fresh image per test).
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kpartx::device::loopdev::{self, AttachOptions};
+
+/// Ours.
+const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
+/// Longest we wait for the kernel to bind or unbind a loop, or for a child to get going.
+const WAIT: Duration = Duration::from_secs(10);
+/// GPT entries (and partitions) in the test image: kpartx lists at most 256 slices, and
+/// their listing is about twice the size of a one-page pipe.
+const PARTS: u64 = 256;
+const SECTOR: u64 = 512;
+/// Image size in sectors (8 MiB).
+const SECTORS: u64 = 16384;
+/// Size of each partition in sectors, the first one starting at 2048.
+const PART_SECTORS: u64 = 8;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Why the tests cannot run here, if they cannot.
+fn unsupported() -> Option<&'static str> {
+    if !is_root() {
+        return Some("not running as root (loop devices are needed)");
+    }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("/dev/loop-control is missing");
+    }
+    None
+}
+
+macro_rules! require_loops {
+    ($name:expr) => {
+        if let Some(why) = unsupported() {
+            eprintln!("SKIP {}: {why}", $name);
+            return;
+        }
+    };
+}
+
+/// A GPT image (protective MBR, both headers, `PARTS` partitions) in its own directory,
+/// readable by everybody (for the unprivileged test).
+struct Image {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Image {
+    fn new() -> Image {
+        let dir = tempfile::Builder::new()
+            .prefix("kpartx-loop-")
+            .tempdir_in(std::env::temp_dir())
+            .expect("temporary directory");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod dir");
+        let path = dir.path().join("disk.img");
+        fs::write(&path, gpt_image()).expect("write image");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod image");
+        let path = fs::canonicalize(&path).expect("realpath");
+        Image { _dir: dir, path }
+    }
+
+    /// Loop devices currently bound to this image.
+    fn loops(&self) -> Vec<String> {
+        loopdev::bound_to(&self.path)
+    }
+
+    /// Waits (bounded) until `done` holds for the loops bound to the image; returns them.
+    fn wait_loops(&self, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let loops = self.loops();
+            if done(&loops) {
+                return loops;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "{what}: still {loops:?} bound to {} after {WAIT:?}",
+                self.path.display()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_unbound(&self, what: &str) {
+        self.wait_loops(what, |l| l.is_empty());
+    }
+}
+
+impl Drop for Image {
+    /// Best effort: never leave a loop bound to the image behind, whatever failed.
+    fn drop(&mut self) {
+        for name in self.loops() {
+            let _ = loopdev::detach(&Path::new("/dev").join(name), || {});
+        }
+    }
+}
+
+fn gpt_image() -> Vec<u8> {
+    let mut img = vec![0u8; (SECTORS * SECTOR) as usize];
+    let last = SECTORS - 1;
+    // Protective MBR.
+    img[0x1BE + 4] = 0xEE;
+    img[0x1BE + 8..0x1BE + 12].copy_from_slice(&1u32.to_le_bytes());
+    img[0x1BE + 12..0x1BE + 16].copy_from_slice(&(last as u32).to_le_bytes());
+    img[510..512].copy_from_slice(&[0x55, 0xAA]);
+    // Entries: Linux filesystem type, unique GUIDs, consecutive small partitions.
+    let linux: [u8; 16] = [
+        0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D,
+        0xE4,
+    ];
+    let mut entries = vec![0u8; (PARTS * 128) as usize];
+    for i in 0..PARTS {
+        let e = &mut entries[(i * 128) as usize..((i + 1) * 128) as usize];
+        e[0..16].copy_from_slice(&linux);
+        e[16..24].copy_from_slice(&(i + 1).to_le_bytes());
+        e[24..32].copy_from_slice(&0x6b70_6172_7478_u64.to_le_bytes());
+        let first = 2048 + i * PART_SECTORS;
+        e[32..40].copy_from_slice(&first.to_le_bytes());
+        e[40..48].copy_from_slice(&(first + PART_SECTORS - 1).to_le_bytes());
+    }
+    let entry_sectors = PARTS * 128 / SECTOR;
+    let entries_crc = crc32fast::hash(&entries);
+    let mut header = |my: u64, alternate: u64, entry_lba: u64| {
+        let mut h = [0u8; 92];
+        h[0..8].copy_from_slice(b"EFI PART");
+        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+        h[12..16].copy_from_slice(&92u32.to_le_bytes());
+        h[24..32].copy_from_slice(&my.to_le_bytes());
+        h[32..40].copy_from_slice(&alternate.to_le_bytes());
+        h[40..48].copy_from_slice(&(2 + entry_sectors).to_le_bytes());
+        h[48..56].copy_from_slice(&(last - entry_sectors - 1).to_le_bytes());
+        h[56..72].copy_from_slice(b"kpartx-loop-test");
+        h[72..80].copy_from_slice(&entry_lba.to_le_bytes());
+        h[80..84].copy_from_slice(&(PARTS as u32).to_le_bytes());
+        h[84..88].copy_from_slice(&128u32.to_le_bytes());
+        h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
+        let crc = crc32fast::hash(&h);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        let at = (my * SECTOR) as usize;
+        img[at..at + 92].copy_from_slice(&h);
+        let at = (entry_lba * SECTOR) as usize;
+        img[at..at + entries.len()].copy_from_slice(&entries);
+    };
+    header(1, last, 2);
+    header(last, 1, last - entry_sectors);
+    img
+}
+
+fn kpartx(args: &[&str], image: &Path) -> Output {
+    Command::new(KPARTX)
+        .args(args)
+        .arg(image)
+        .output()
+        .expect("run kpartx")
+}
+
+fn sysfs_flag(loop_name: &str, file: &str) -> String {
+    fs::read_to_string(format!("/sys/block/{loop_name}/{file}"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Kills the child (if still running) and reaps it whatever happens to the test.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn list_leaves_no_loop_bound_to_the_image() {
+    require_loops!("list_leaves_no_loop_bound_to_the_image");
+    let image = Image::new();
+    let out = kpartx(&["-l"], &image.path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), PARTS as usize, "{stdout}");
+    image.wait_unbound("after kpartx -l");
+}
+
+#[test]
+fn killed_list_does_not_leave_its_loop() {
+    require_loops!("killed_list_does_not_leave_its_loop");
+    let image = Image::new();
+    // kpartx -l writes its listing while its loop is attached and detaches it afterwards. With
+    // stdout a one-page pipe that nobody reads and a listing larger than that, it blocks in
+    // the write with the loop attached: a deterministic moment to kill it.
+    let (mut reader, writer) = io::pipe().expect("pipe");
+    // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own.
+    let size = unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    assert!(size > 0, "F_SETPIPE_SZ: {}", io::Error::last_os_error());
+    let listing = kpartx(&["-l"], &image.path);
+    assert!(listing.status.success());
+    assert!(
+        listing.stdout.len() > size as usize,
+        "listing ({} bytes) must not fit the pipe ({size} bytes)",
+        listing.stdout.len()
+    );
+    image.wait_unbound("after the sizing run");
+
+    let child = Command::new(KPARTX)
+        .arg("-l")
+        .arg(&image.path)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn kpartx -l");
+    let mut child = Reaper(child);
+    let bound = image.wait_loops("kpartx -l attaching its loop", |l| !l.is_empty());
+    assert_eq!(bound.len(), 1, "{bound:?}");
+    assert_eq!(sysfs_flag(&bound[0], "loop/autoclear"), "1");
+    assert_eq!(sysfs_flag(&bound[0], "ro"), "1");
+    // Still blocked in the write (the pipe is full), so still holding the loop.
+    assert!(
+        child.0.try_wait().expect("try_wait").is_none(),
+        "kpartx -l exited before it could be killed"
+    );
+    child.0.kill().expect("SIGKILL");
+    child.0.wait().expect("reap");
+    image.wait_unbound("after SIGKILL of kpartx -l");
+    // Killed while reading the table or blocked writing the listing: never finished it.
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).expect("read pipe");
+    assert!(got.len() < listing.stdout.len());
+}
+
+#[test]
+fn list_attaches_an_autoclear_loop_that_dies_with_its_handle() {
+    require_loops!("list_attaches_an_autoclear_loop_that_dies_with_its_handle");
+    let image = Image::new();
+    let opts = AttachOptions {
+        read_only: true,
+        autoclear: true,
+    };
+    let attached = loopdev::attach(&image.path, opts).expect("attach");
+    let name = attached
+        .device
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("loop name")
+        .to_string();
+    assert!(attached.device.read_only);
+    assert!(
+        image.loops().contains(&name),
+        "{name} not bound to the image"
+    );
+    assert_eq!(sysfs_flag(&name, "loop/autoclear"), "1");
+    assert_eq!(sysfs_flag(&name, "ro"), "1");
+    drop(attached);
+    image.wait_unbound("after dropping the handle");
+}
+
+#[test]
+fn map_attach_does_not_autoclear() {
+    require_loops!("map_attach_does_not_autoclear");
+    let image = Image::new();
+    let opts = AttachOptions {
+        read_only: false,
+        autoclear: false,
+    };
+    let attached = loopdev::attach(&image.path, opts).expect("attach");
+    let path = attached.device.path.clone();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("loop name")
+        .to_string();
+    assert!(!attached.device.read_only);
+    drop(attached);
+    // `-a` relies on the loop staying bound between runs, with no opener.
+    thread::sleep(Duration::from_millis(100));
+    assert!(image.loops().contains(&name), "{name} vanished");
+    assert_eq!(sysfs_flag(&name, "loop/autoclear"), "0");
+    loopdev::detach(&path, || {}).expect("detach");
+    image.wait_unbound("after detach");
+}
+
+#[test]
+fn list_keeps_a_loop_it_did_not_create() {
+    require_loops!("list_keeps_a_loop_it_did_not_create");
+    let image = Image::new();
+    let opts = AttachOptions {
+        read_only: true,
+        autoclear: false,
+    };
+    let attached = loopdev::attach(&image.path, opts).expect("attach");
+    let path = attached.device.path.clone();
+    drop(attached);
+    let out = kpartx(&["-lv"], &image.path);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.contains(&format!(" {} ", path.display())),
+        "listing is not of {}: {first}",
+        path.display()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("loop deleted"), "{stderr}");
+    let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(image.loops().contains(&name.to_string()));
+    loopdev::detach(&path, || {}).expect("detach");
+    image.wait_unbound("after detach");
+}
+
+/// Runs `kpartx -l` on the image as user and group 65534, without supplementary groups.
+fn list_unprivileged(image: &Path) -> Option<Output> {
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())?;
+    let out = Command::new(setpriv)
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            KPARTX,
+            "-l",
+        ])
+        .arg(image)
+        .output()
+        .expect("run setpriv");
+    Some(out)
+}
+
+fn assert_setup_failure(out: &Output, image: &Path, cause: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    let prefix = format!("kpartx: {}: cannot set up a loop device: ", image.display());
+    assert!(
+        lines.len() == 2 && lines[0].starts_with(&prefix) && lines[0].ends_with(cause),
+        "{stderr}"
+    );
+    // The reference's line, which scripts may match.
+    assert_eq!(lines[1], "can't set up loop");
+}
+
+#[test]
+fn unprivileged_list_names_the_file_and_the_cause() {
+    require_loops!("unprivileged_list_names_the_file_and_the_cause");
+    let image = Image::new();
+    let Some(out) = list_unprivileged(&image.path) else {
+        eprintln!("SKIP unprivileged_list_names_the_file_and_the_cause: no setpriv");
+        return;
+    };
+    // The image is readable: what fails is a loop step (opening /dev/loop-control, or the
+    // bind ioctl where loop-control is open to everybody).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Permission denied") || stderr.contains("Operation not permitted"),
+        "{stderr}"
+    );
+    let cause = stderr
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(": ").next())
+        .unwrap_or_default();
+    assert_setup_failure(&out, &image.path, cause);
+    assert!(image.loops().is_empty());
+
+    // An image the user cannot read: the cause is the file itself.
+    fs::set_permissions(&image.path, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = list_unprivileged(&image.path).expect("setpriv");
+    assert_setup_failure(&out, &image.path, "Permission denied");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            format!(
+                "kpartx: {}: cannot set up a loop device: Permission denied",
+                image.path.display()
+            )
+            .as_str()
+        )
+    );
+}
