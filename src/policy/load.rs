@@ -223,7 +223,8 @@ impl Loader {
             .filter_map(|d| self.check_dir(d).err())
             .collect();
         let mut files: Vec<PathBuf> = vec![dir.join(MAIN_FILE)];
-        files.retain(|f| f.exists());
+        // A dangling symbolic link is kept, so that reading it reports it.
+        files.retain(|f| f.symlink_metadata().is_ok());
         match fs::read_dir(&drop_in) {
             Ok(entries) => {
                 let mut names: Vec<OsString> = entries
@@ -256,7 +257,7 @@ impl Loader {
     }
 
     /// The file's text after the type, ownership and size checks; `None` when it does not
-    /// exist. The file is checked by
+    /// exist. A dangling symbolic link is an error, not a missing file. The file is checked by
     /// name before it is opened (so that a device or FIFO is never opened) and again once open
     /// (in case it was replaced in between), and at most [`MAX_FILE_BYTES`] + 1 bytes are read
     /// (in case it grew).
@@ -264,7 +265,7 @@ impl Loader {
         let io_err = |e: std::io::Error| PolicyError::whole(path, format!("cannot read: {e}"));
         match fs::metadata(path) {
             Ok(meta) => self.check_file(path, &meta)?,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => return dangling_link(path).map(|()| None),
             Err(e) => return Err(io_err(e)),
         }
         let file = fs::OpenOptions::new()
@@ -324,6 +325,21 @@ impl Loader {
             return Err(PolicyError::whole(path, msg));
         }
         Ok(())
+    }
+}
+
+/// `Ok` when nothing is at `path` (a missing file); an error naming the target when `path` is
+/// a symbolic link to nothing, which would otherwise make a drop-in vanish without a word.
+fn dangling_link(path: &Path) -> Result<(), PolicyError> {
+    match fs::read_link(path) {
+        Ok(target) => Err(PolicyError::whole(
+            path,
+            format!(
+                "dangling symbolic link: its target {} does not exist",
+                target.display()
+            ),
+        )),
+        Err(_) => Ok(()),
     }
 }
 

@@ -334,6 +334,47 @@ fn files_in_dir_lists_in_application_order() {
 }
 
 #[test]
+fn dangling_symlinks_are_reported_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("kpartx.d/10-ok.toml"), "");
+    let link = dir.path().join("kpartx.d/20-gone.toml");
+    std::os::unix::fs::symlink(dir.path().join("nowhere.toml"), &link).unwrap();
+    let errs = loader().load_dir(dir.path()).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0].to_string(),
+        format!(
+            "{}:1:1: dangling symbolic link: its target {} does not exist",
+            link.display(),
+            dir.path().join("nowhere.toml").display()
+        )
+    );
+    // Helper mode falls back to the built-in policy, as for any bad file.
+    let (policy, errs) = loader().load_dir_or_builtin(dir.path());
+    assert_eq!(errs.len(), 1);
+    assert!(policy.files().is_empty());
+    // `--check-config FILE` says the same.
+    let errs = Loader::ROOT.load(&[&link], false).unwrap_err();
+    assert!(
+        errs[0].message.starts_with("dangling symbolic link"),
+        "{errs:?}"
+    );
+    // A dangling main file too.
+    fs::remove_file(&link).unwrap();
+    let main = dir.path().join("kpartx.toml");
+    std::os::unix::fs::symlink("nowhere.toml", &main).unwrap();
+    let errs = loader().load_dir(dir.path()).unwrap_err();
+    assert_eq!(errs[0].path, main);
+    // A good symlink is followed.
+    write(
+        &dir.path().join("nowhere.toml"),
+        "[defaults]\nread_only = true\n",
+    );
+    let policy = loader().load_dir(dir.path()).unwrap();
+    assert!(policy.evaluate(&mpath()).read_only);
+}
+
+#[test]
 fn non_regular_files_are_refused_without_being_opened() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("kpartx.d/10-fifo.toml");
