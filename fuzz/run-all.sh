@@ -12,12 +12,12 @@ secs=${1:-60}
 jobs=${JOBS:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-targets="gpt dos bsd solaris unixware dasd mac sun ps3 probe"
+targets="gpt dos bsd solaris unixware dasd mac sun ps3 probe policy udev_event"
 
 make_seeds() {
     # Small valid labels, each prefixed with the facts byte (0 = 512-byte sectors).
     command -v python3 >/dev/null 2>&1 || { echo "python3 missing: no seed inputs" >&2; return 0; }
-    python3 - "$here/corpus" <<'PY'
+    python3 - "$here/corpus" "$here/../config/kpartx.toml" <<'PY'
 import os, struct, sys, zlib
 root = sys.argv[1]
 def save(target, name, disk, facts=0):
@@ -128,6 +128,40 @@ put(d, 16, struct.pack(">QQ", 0x0FACE0FF, 0xDEADFACE))
 for k, (start, size) in enumerate([(8, 100), (0, 5), (200, 40)]):
     put(d, 0x30 + 144 * k, struct.pack(">QQ", start, size))
 save("ps3", "label", d)
+# policy: a policy file, NUL, then NUL-separated device facts (see fuzz_targets/policy.rs).
+def save_raw(target, name, data):
+    d = os.path.join(root, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+with open(sys.argv[2], "rb") as f:
+    shipped = f.read()
+save_raw("policy", "shipped-mpath", shipped + b"\0dm-3\0mpatha\0mpath-3600a0b8\0\0\0")
+save_raw("policy", "shipped-loop", shipped + b"\0loop0\0\0\0\0\0/var/lib/images/a.img")
+rules = b"""[defaults]
+udev_timeout = 90.5
+log_level = "debug"
+[[device]]
+name = "guests"
+match = { kind = ["dm", "loop"], dm_name = "vm[!x-z]-guest-*", dm_uuid = "LVM-*" }
+partitions = "enabled"
+delimiter = "p"
+tables = ["gpt", "dos"]
+[[device]]
+read_only = true
+[device.match]
+wwid = ["36006016*", "3600[0-4]?\\\\*"]
+serial = "S?N"
+backing_file = "/var/lib/images/*"
+"""
+save_raw("policy", "rules", rules + b"\0dm-4\0vmw-guest-1\0LVM-abc\0" b"3600601612\0SXN\0")
+# udev_event: verdict bits, then KEY=VALUE lines (see fuzz_targets/udev_event.rs).
+save_raw("udev_event", "mpath-change", b"\x03ACTION=change\nMAJOR=254\nMINOR=3\nDEVNAME=/dev/dm-3\n"
+         b"DM_NAME=mpatha\nDM_UUID=mpath-3600a0b8\nDM_SUBSYSTEM_UDEV_FLAG1=1\nDM_NOSCAN=0")
+save_raw("udev_event", "loop-add", b"\x01ACTION=add\nMAJOR=7\nMINOR=0\nDEVNAME=/dev/loop0\n"
+         b"DEVTYPE=disk\nID_FS_TYPE=linux_raid_member\nID_SERIAL=x")
+save_raw("udev_event", "part-remove", b"\x06ACTION=remove\nMAJOR=254\nMINOR=9\n"
+         b"DM_UUID=part1-mpath-3600\nDEVTYPE=partition\nDM_SUSPENDED=1")
 PY
 }
 

@@ -1,6 +1,7 @@
 //! Shared glue for the fuzz targets.
 //!
-//! Input layout: the first byte picks the device's facts, the rest is the disk.
+//! Partition table readers' input layout: the first byte picks the device's facts, the rest is
+//! the disk. (The `policy` and `udev_event` targets describe their own layouts.)
 //!
 //! | Bits of byte 0 | Meaning |
 //! |---|---|
@@ -61,5 +62,14 @@ pub fn run(data: &[u8], read: Reader) {
     if let Some((src, ctx)) = setup(data) {
         let mut diag = Diagnostics::default();
         check(&read(&src, &ctx, &mut diag));
+    }
+}
+
+/// `data` split at the first `byte` (which belongs to neither part); all of it and an empty
+/// rest when there is none.
+pub fn split_at_byte(data: &[u8], byte: u8) -> (&[u8], &[u8]) {
+    match data.iter().position(|&b| b == byte) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[]),
     }
 }

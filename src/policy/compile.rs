@@ -10,31 +10,36 @@ use crate::table::TableKind;
 
 use super::MAX_UDEV_TIMEOUT_SECS;
 use super::glob::Glob;
-use super::load::PolicyError;
+use super::load::{LineIndex, PolicyError};
 use super::matching::{Criteria, DeviceKind, Rule, Settings};
 use super::model::{FileModel, LogLevelModel, MatchModel, PartitionsModel, SettingsModel, StrList};
 
 struct Ctx<'a> {
     path: &'a Path,
-    text: &'a str,
+    lines: &'a LineIndex<'a>,
     errors: &'a mut Vec<PolicyError>,
 }
 
 impl Ctx<'_> {
     fn error(&mut self, offset: usize, message: impl Into<String>) {
         self.errors
-            .push(PolicyError::at(self.path, self.text, offset, message));
+            .push(PolicyError::at(self.path, self.lines, offset, message));
     }
 }
 
-/// The file's `[defaults]` layer and rules; problems go to `errors`.
+/// The file's `[defaults]` layer and rules; problems go to `errors`. `lines` indexes the
+/// file's text, so that every position costs a lookup, not a scan.
 pub(crate) fn compile(
     model: FileModel,
     path: &Path,
-    text: &str,
+    lines: &LineIndex<'_>,
     errors: &mut Vec<PolicyError>,
 ) -> (Option<Settings>, Vec<Rule>) {
-    let mut ctx = Ctx { path, text, errors };
+    let mut ctx = Ctx {
+        path,
+        lines,
+        errors,
+    };
     let defaults = model.defaults.map(|d| {
         if let Some(name) = &d.name {
             ctx.error(
@@ -56,7 +61,7 @@ pub(crate) fn compile(
         .enumerate()
         .map(|(i, rule)| {
             let start = rule.span().start;
-            let (line, _) = super::load::line_column(text, start);
+            let (line, _) = lines.locate(start);
             let criteria = match &rule.get_ref().criteria {
                 Some(m) => criteria(&mut ctx, m),
                 None => {

@@ -1,14 +1,19 @@
-//! Reading policy files: listing, ownership and mode checks, parsing, error positions.
+//! Reading policy files: listing, ownership, mode and size checks, parsing, error positions.
+//!
+//! Loading is linear in the size of the files: error and rule positions come from a
+//! [`LineIndex`] built once per file, and the limits ([`MAX_FILE_BYTES`], [`MAX_TOTAL_BYTES`],
+//! [`MAX_RULES`]) bound the memory and time the udev helper spends on every event.
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io::ErrorKind;
-use std::os::unix::fs::MetadataExt;
+use std::fs;
+use std::io::{ErrorKind, Read as _};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::compile::compile;
 use super::model::FileModel;
-use super::{DROP_IN_DIR, MAIN_FILE, Policy};
+use super::{DROP_IN_DIR, MAIN_FILE, MAX_FILE_BYTES, MAX_RULES, MAX_TOTAL_BYTES, Policy};
 
 /// A problem in a policy file, located GNU style.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +29,14 @@ pub struct PolicyError {
 }
 
 impl PolicyError {
-    /// An error at byte `offset` of `text`, the contents of `path`.
-    pub(crate) fn at(path: &Path, text: &str, offset: usize, message: impl Into<String>) -> Self {
-        let (line, column) = line_column(text, offset);
+    /// An error at byte `offset` of the text `lines` indexes, the contents of `path`.
+    pub(crate) fn at(
+        path: &Path,
+        lines: &LineIndex<'_>,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        let (line, column) = lines.locate(offset);
         PolicyError {
             path: path.to_path_buf(),
             line,
@@ -37,7 +47,12 @@ impl PolicyError {
 
     /// An error about the file as a whole (reported at 1:1).
     pub(crate) fn whole(path: &Path, message: impl Into<String>) -> Self {
-        PolicyError::at(path, "", 0, message)
+        PolicyError {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: message.into(),
+        }
     }
 }
 
@@ -50,36 +65,90 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// 1-based line and character column of byte `offset` (clamped to the text).
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+/// Where each line of a text starts, so that byte offsets become line and column without
+/// rescanning the text: built once per file in one pass, then each lookup is a binary search
+/// plus a scan of one line (a file with many rules or many errors stays linear to load).
+pub(crate) struct LineIndex<'a> {
+    text: &'a str,
+    /// Byte offset of the start of every line after the first.
+    starts: Vec<usize>,
 }
 
-/// Parses `text` (the contents of `path`) and layers it onto `policy`.
+impl<'a> LineIndex<'a> {
+    /// Indexes `text`.
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let starts = text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    /// 1-based line and character column of byte `offset` (clamped to the text).
+    pub fn locate(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // Lines that start at or before `offset`, after the first.
+        let later_lines = self.starts.partition_point(|&s| s <= offset);
+        let line_start = later_lines.checked_sub(1).map_or(0, |i| self.starts[i]);
+        let column = self.text[line_start..offset].chars().count() + 1;
+        (later_lines + 1, column)
+    }
+}
+
+/// Parses `text` (the contents of `path`) and layers it onto `policy`. A file that would take
+/// the policy past [`MAX_RULES`] rules from files is reported at its first rule over the limit
+/// and adds nothing.
 pub(crate) fn add_text(
     policy: &mut Policy,
     path: &Path,
     text: &str,
     errors: &mut Vec<PolicyError>,
 ) {
-    match toml::from_str::<FileModel>(text) {
-        Ok(model) => {
-            let (defaults, rules) = compile(model, path, text, errors);
-            policy.defaults.extend(defaults);
-            policy.rules.extend(rules);
-            policy.files.push(path.to_path_buf());
-        }
+    let lines = LineIndex::new(text);
+    let model = match toml::from_str::<FileModel>(text) {
+        Ok(model) => model,
         Err(e) => {
             let offset = e.span().map_or(0, |s| s.start);
-            errors.push(PolicyError::at(path, text, offset, e.message().trim_end()));
+            errors.push(PolicyError::at(
+                path,
+                &lines,
+                offset,
+                e.message().trim_end(),
+            ));
+            return;
         }
+    };
+    let room = MAX_RULES.saturating_sub(policy.file_rules);
+    if let Some(first_over) = model.device.get(room) {
+        let msg =
+            format!("too many [[device]] rules: policy files may hold at most {MAX_RULES} in all");
+        errors.push(PolicyError::at(path, &lines, first_over.span().start, msg));
+        return;
+    }
+    let (defaults, rules) = compile(model, path, &lines, errors);
+    policy.file_rules += rules.len();
+    policy.defaults.extend(defaults);
+    policy.rules.extend(rules);
+    policy.files.push(path.to_path_buf());
+}
+
+/// [`Policy::from_text`].
+pub(crate) fn from_text(path: &Path, text: &str) -> Result<Policy, Vec<PolicyError>> {
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(vec![too_large(path, Some(text.len() as u64))]);
+    }
+    let mut policy = Policy::builtin();
+    let mut errors = Vec::new();
+    add_text(&mut policy, path, text, &mut errors);
+    if errors.is_empty() {
+        Ok(policy)
+    } else {
+        Err(errors)
     }
 }
 
@@ -100,6 +169,7 @@ impl Loader {
     ) -> Result<Policy, Vec<PolicyError>> {
         let mut policy = Policy::builtin();
         let mut errors = Vec::new();
+        let mut total: u64 = 0;
         for path in paths.iter().map(AsRef::as_ref) {
             let text = match self.read(path) {
                 Ok(Some(text)) => text,
@@ -113,6 +183,15 @@ impl Loader {
                     continue;
                 }
             };
+            total = total.saturating_add(text.len() as u64);
+            if total > MAX_TOTAL_BYTES {
+                let msg = format!(
+                    "policy files may hold at most {MAX_TOTAL_BYTES} bytes in all; \
+                     this one takes them to {total}"
+                );
+                errors.push(PolicyError::whole(path, msg));
+                continue;
+            }
             add_text(&mut policy, path, &text, &mut errors);
         }
         if errors.is_empty() {
@@ -144,8 +223,9 @@ impl Loader {
             .filter_map(|d| self.check_dir(d).err())
             .collect();
         let mut files: Vec<PathBuf> = vec![dir.join(MAIN_FILE)];
-        files.retain(|f| f.exists());
-        match std::fs::read_dir(&drop_in) {
+        // A dangling symbolic link is kept, so that reading it reports it.
+        files.retain(|f| f.symlink_metadata().is_ok());
+        match fs::read_dir(&drop_in) {
             Ok(entries) => {
                 let mut names: Vec<OsString> = entries
                     .filter_map(Result::ok)
@@ -169,36 +249,66 @@ impl Loader {
     }
 
     fn check_dir(&self, dir: &Path) -> Result<(), PolicyError> {
-        match std::fs::metadata(dir) {
+        match fs::metadata(dir) {
             Ok(meta) => self.check_owner(dir, &meta),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(PolicyError::whole(dir, format!("cannot examine: {e}"))),
         }
     }
 
-    /// The file's text after the ownership check; `None` when it does not exist.
+    /// The file's text after the type, ownership and size checks; `None` when it does not
+    /// exist. A dangling symbolic link is an error, not a missing file. The file is checked by
+    /// name before it is opened (so that a device or FIFO is never opened) and again once open
+    /// (in case it was replaced in between), and at most [`MAX_FILE_BYTES`] + 1 bytes are read
+    /// (in case it grew).
     fn read(&self, path: &Path) -> Result<Option<String>, PolicyError> {
         let io_err = |e: std::io::Error| PolicyError::whole(path, format!("cannot read: {e}"));
-        let meta = match std::fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        match fs::metadata(path) {
+            Ok(meta) => self.check_file(path, &meta)?,
+            Err(e) if e.kind() == ErrorKind::NotFound => return dangling_link(path).map(|()| None),
             Err(e) => return Err(io_err(e)),
-        };
-        if !meta.is_file() {
-            return Err(PolicyError::whole(path, "not a regular file"));
         }
-        self.check_owner(path, &meta)?;
-        let bytes = std::fs::read(path).map_err(io_err)?;
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(io_err)?;
+        self.check_file(path, &file.metadata().map_err(io_err)?)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(path, None));
+        }
         String::from_utf8(bytes).map(Some).map_err(|e| {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
             let text = std::str::from_utf8(valid).unwrap_or_default();
-            PolicyError::at(path, text, text.len(), "file is not valid UTF-8")
+            PolicyError::at(
+                path,
+                &LineIndex::new(text),
+                text.len(),
+                "file is not valid UTF-8",
+            )
         })
+    }
+
+    /// A policy file must be a regular file of at most [`MAX_FILE_BYTES`] that only the
+    /// trusted owner can change.
+    fn check_file(&self, path: &Path, meta: &fs::Metadata) -> Result<(), PolicyError> {
+        if !meta.is_file() {
+            return Err(PolicyError::whole(path, "not a regular file"));
+        }
+        self.check_owner(path, meta)?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(too_large(path, Some(meta.len())));
+        }
+        Ok(())
     }
 
     /// Policy decides what untrusted guests' partition tables may do, so only the trusted
     /// owner may be able to change it.
-    fn check_owner(&self, path: &Path, meta: &std::fs::Metadata) -> Result<(), PolicyError> {
+    fn check_owner(&self, path: &Path, meta: &fs::Metadata) -> Result<(), PolicyError> {
         if meta.uid() != self.trusted_uid {
             let msg = format!(
                 "not owned by uid {} (owner is uid {})",
@@ -216,4 +326,28 @@ impl Loader {
         }
         Ok(())
     }
+}
+
+/// `Ok` when nothing is at `path` (a missing file); an error naming the target when `path` is
+/// a symbolic link to nothing, which would otherwise make a drop-in vanish without a word.
+fn dangling_link(path: &Path) -> Result<(), PolicyError> {
+    match fs::read_link(path) {
+        Ok(target) => Err(PolicyError::whole(
+            path,
+            format!(
+                "dangling symbolic link: its target {} does not exist",
+                target.display()
+            ),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The error for a file over [`MAX_FILE_BYTES`], with its size when known.
+fn too_large(path: &Path, size: Option<u64>) -> PolicyError {
+    let size = size.map_or_else(|| "more".to_string(), |s| s.to_string());
+    let msg = format!(
+        "file too large: {size} bytes; a policy file may hold at most {MAX_FILE_BYTES} bytes"
+    );
+    PolicyError::whole(path, msg)
 }

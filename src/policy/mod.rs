@@ -50,6 +50,15 @@ pub const DEFAULT_UDEV_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_UDEV_TIMEOUT_SECS: f64 = 600.0;
 /// Delimiter the built-in rule gives multipath maps (as the upstream udev rules pass `-p`).
 pub const MULTIPATH_DELIMITER: &str = "-part";
+/// Largest policy file, in bytes (1 MiB); a larger one is an error. Helper mode reads the policy
+/// on every udev event, so its size bounds the time and memory of each event.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Largest total size of the policy files read together (the main file and the drop-ins, or the
+/// files named to `--check-config`), in bytes (4 MiB).
+pub const MAX_TOTAL_BYTES: u64 = 4 << 20;
+/// Most `[[device]]` rules the policy files may hold together (built-in rules not counted);
+/// bounds the matching work per event.
+pub const MAX_RULES: usize = 50_000;
 
 /// The settings that apply to one device after all layers (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +119,8 @@ impl EffectivePolicy {
 pub struct Policy {
     defaults: Vec<Settings>,
     rules: Vec<Rule>,
+    /// How many of `rules` come from files (checked against [`MAX_RULES`]).
+    file_rules: usize,
     files: Vec<PathBuf>,
 }
 
@@ -149,6 +160,7 @@ impl Policy {
                 rule(3, "loop devices", DeviceKind::Loop, false, None),
                 rule(4, "disks", DeviceKind::Disk, false, None),
             ],
+            file_rules: 0,
             files: Vec::new(),
         }
     }
@@ -157,6 +169,13 @@ impl Policy {
     /// every problem in every file is reported (and then nothing is loaded).
     pub fn load<P: AsRef<Path>>(paths: &[P]) -> Result<Policy, Vec<PolicyError>> {
         load::Loader::ROOT.load(paths, true)
+    }
+
+    /// The built-in policy with `text`, the contents of a policy file called `path`, layered on
+    /// top: what loading that file does once it is read (the file is not looked at; the size
+    /// and rule limits apply). Every problem is reported.
+    pub fn from_text(path: &Path, text: &str) -> Result<Policy, Vec<PolicyError>> {
+        load::from_text(path, text)
     }
 
     /// Like [`Policy::load`] on `DIR/kpartx.toml` and `DIR/kpartx.d/*.toml`.

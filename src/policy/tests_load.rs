@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::load::{Loader, add_text, line_column};
+use super::load::{LineIndex, Loader, add_text};
 use super::tests::mpath;
 use super::*;
 
@@ -137,9 +137,15 @@ fn several_errors_in_one_file_are_all_reported() {
 
 #[test]
 fn columns_count_characters() {
-    assert_eq!(line_column("ab\ncdé f", 9), (2, 6));
-    assert_eq!(line_column("x", 100), (1, 2));
-    assert_eq!(line_column("", 0), (1, 1));
+    assert_eq!(LineIndex::new("ab\ncdé f").locate(9), (2, 6));
+    assert_eq!(LineIndex::new("x").locate(100), (1, 2));
+    assert_eq!(LineIndex::new("").locate(0), (1, 1));
+    let lines = LineIndex::new("a\n\nbc\n");
+    assert_eq!(lines.locate(0), (1, 1));
+    assert_eq!(lines.locate(1), (1, 2), "the newline ends its line");
+    assert_eq!(lines.locate(2), (2, 1));
+    assert_eq!(lines.locate(4), (3, 2));
+    assert_eq!(lines.locate(6), (4, 1));
     let e = one_error("# é\n[defaults]\n  é = 1\n");
     assert!(e.starts_with("3:3: "), "{e}");
 }
@@ -325,4 +331,161 @@ fn files_in_dir_lists_in_application_order() {
         policy.evaluate(&mpath()).delimiter.as_deref(),
         Some("-part")
     );
+}
+
+#[test]
+fn dangling_symlinks_are_reported_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("kpartx.d/10-ok.toml"), "");
+    let link = dir.path().join("kpartx.d/20-gone.toml");
+    std::os::unix::fs::symlink(dir.path().join("nowhere.toml"), &link).unwrap();
+    let errs = loader().load_dir(dir.path()).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0].to_string(),
+        format!(
+            "{}:1:1: dangling symbolic link: its target {} does not exist",
+            link.display(),
+            dir.path().join("nowhere.toml").display()
+        )
+    );
+    // Helper mode falls back to the built-in policy, as for any bad file.
+    let (policy, errs) = loader().load_dir_or_builtin(dir.path());
+    assert_eq!(errs.len(), 1);
+    assert!(policy.files().is_empty());
+    // `--check-config FILE` says the same.
+    let errs = Loader::ROOT.load(&[&link], false).unwrap_err();
+    assert!(
+        errs[0].message.starts_with("dangling symbolic link"),
+        "{errs:?}"
+    );
+    // A dangling main file too.
+    fs::remove_file(&link).unwrap();
+    let main = dir.path().join("kpartx.toml");
+    std::os::unix::fs::symlink("nowhere.toml", &main).unwrap();
+    let errs = loader().load_dir(dir.path()).unwrap_err();
+    assert_eq!(errs[0].path, main);
+    // A good symlink is followed.
+    write(
+        &dir.path().join("nowhere.toml"),
+        "[defaults]\nread_only = true\n",
+    );
+    let policy = loader().load_dir(dir.path()).unwrap();
+    assert!(policy.evaluate(&mpath()).read_only);
+}
+
+#[test]
+fn non_regular_files_are_refused_without_being_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("kpartx.d/10-fifo.toml");
+    fs::create_dir_all(fifo.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // Opening a FIFO with no writer would block; the loader must not.
+    let errs = loader().load_dir(dir.path()).unwrap_err();
+    assert_eq!(errs[0].path, fifo);
+    assert_eq!(errs[0].message, "not a regular file");
+}
+
+/// `n` rules, rule `i` matching DM name `vg-lv<i>` and setting delimiter `d<i>`.
+fn many_rules(n: usize) -> String {
+    (1..=n)
+        .map(|i| {
+            format!(
+                "[[device]]\nname = \"r{i}\"\nmatch = {{ dm_name = \"vg-lv{i}\" }}\n\
+                 partitions = \"enabled\"\ndelimiter = \"d{i}\"\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_large_file_loads_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir.path().join("big.toml"), &many_rules(10_000));
+    let policy = loader().load(&[&file], false).unwrap();
+    assert_eq!(policy.rule_count(), Policy::builtin().rule_count() + 10_000);
+    for i in [1, 4_321, 10_000] {
+        let lv = DeviceFacts {
+            kernel_name: "dm-7".into(),
+            dm_name: Some(format!("vg-lv{i}")),
+            ..DeviceFacts::default()
+        };
+        let eff = policy.evaluate(&lv);
+        assert!(eff.partitions_enabled);
+        assert_eq!(eff.delimiter, Some(format!("d{i}")));
+        // Built-in "dm" rule, then exactly the one rule, at its line (5 lines per rule).
+        assert_eq!(eff.matched_rules.len(), 2, "{:?}", eff.matched_rules);
+        let line = 5 * (i - 1) + 1;
+        let origin = format!("{}:{line} (rule {i}: r{i})", file.display());
+        assert_eq!(eff.matched_rules[1], origin);
+    }
+}
+
+#[test]
+fn size_limits_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = usize::try_from(MAX_FILE_BYTES).unwrap();
+    // A comment line padding a file to exactly `len` bytes.
+    let padded = |len: usize| format!("#{}\n", "x".repeat(len - 2));
+    let at_limit = write(&dir.path().join("at.toml"), &padded(limit));
+    assert!(loader().load(&[&at_limit], false).is_ok());
+    let over = write(&dir.path().join("over.toml"), &padded(limit + 1));
+    let errs = loader().load(&[&over], false).unwrap_err();
+    assert_eq!(
+        errs[0].to_string(),
+        format!(
+            "{}:1:1: file too large: {} bytes; a policy file may hold at most {limit} bytes",
+            over.display(),
+            limit + 1
+        )
+    );
+    let errs = Policy::from_text(Path::new("t.toml"), &padded(limit + 1)).unwrap_err();
+    assert!(errs[0].message.starts_with("file too large"), "{errs:?}");
+    // In all: five files at the limit are one too many for a 4 MiB total.
+    let total = usize::try_from(MAX_TOTAL_BYTES).unwrap();
+    let files: Vec<PathBuf> = (0..=total / limit)
+        .map(|i| {
+            write(
+                &dir.path().join(format!("kpartx.d/{i}.toml")),
+                &padded(limit),
+            )
+        })
+        .collect();
+    let errs = loader().load_dir(dir.path()).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].path, files[total / limit]);
+    assert!(
+        errs[0].message.contains("at most 4194304 bytes in all"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn rule_limit_is_enforced_across_files() {
+    // 20 bytes a rule: MAX_RULES + 1 of them still fit in one file.
+    let rule = "[[device]]\nmatch={}\n";
+    let text = rule.repeat(MAX_RULES);
+    let policy = Policy::from_text(Path::new("t.toml"), &text).unwrap();
+    assert_eq!(
+        policy.rule_count(),
+        Policy::builtin().rule_count() + MAX_RULES
+    );
+    let errs = Policy::from_text(Path::new("t.toml"), &format!("{text}{rule}")).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0].to_string(),
+        format!(
+            "t.toml:{}:1: too many [[device]] rules: policy files may hold at most {MAX_RULES} in all",
+            2 * MAX_RULES + 1
+        )
+    );
+    // The limit counts the rules of all files together.
+    let dir = tempfile::tempdir().unwrap();
+    let half = rule.repeat(MAX_RULES / 2);
+    write(&dir.path().join("kpartx.toml"), &half);
+    write(&dir.path().join("kpartx.d/a.toml"), &half);
+    assert!(loader().load_dir(dir.path()).is_ok());
+    let b = write(&dir.path().join("kpartx.d/b.toml"), rule);
+    let errs = loader().load_dir(dir.path()).unwrap_err();
+    assert_eq!((errs[0].path.as_path(), errs[0].line), (b.as_path(), 1));
 }
