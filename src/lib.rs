@@ -7,15 +7,14 @@
 
 #![warn(missing_docs)]
 
-pub mod apply;
 pub mod cli;
 pub mod device;
 pub mod dm;
+pub mod engine;
 pub mod hotplug;
 pub mod listing;
 pub mod lock;
 pub mod logging;
-pub mod mapping;
 pub mod naming;
 pub mod out;
 pub mod plan;

@@ -173,20 +173,26 @@ pub enum Step {
     },
 }
 
-/// An ordered list of steps; `counted[i]` tells whether step i's failure counts towards the
-/// exit status (the reference does not count the contained-slice pass).
+/// One step of a plan and whether its failure counts towards the exit status (the reference
+/// does not count the contained-slice pass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// What to do.
+    pub step: Step,
+    /// Whether a failure of it is counted.
+    pub counted: bool,
+}
+
+/// An ordered list of steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     /// Steps in output order.
-    pub steps: Vec<Step>,
-    /// Parallel to `steps`.
-    pub counted: Vec<bool>,
+    pub entries: Vec<Planned>,
 }
 
 impl Plan {
     fn push(&mut self, step: Step, counted: bool) {
-        self.steps.push(step);
-        self.counted.push(counted);
+        self.entries.push(Planned { step, counted });
     }
 }
 
@@ -237,7 +243,12 @@ pub fn plan_add(input: &AddInput<'_>, update: bool) -> Plan {
         }
     }
     if update {
-        let claimed: BTreeSet<&str> = plan.steps.iter().filter_map(claimed_map).collect();
+        let claimed: BTreeSet<&str> = plan
+            .entries
+            .iter()
+            .map(|e| &e.step)
+            .filter_map(claimed_map)
+            .collect();
         for step in plan_vanished(input, owner, &live, &claimed) {
             plan.push(step, true);
         }
@@ -407,7 +418,7 @@ pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap], when_busy: Whe
         };
         plan.push(step, true);
     }
-    let busy = plan.steps.iter().any(|s| {
+    let busy = plan.entries.iter().map(|e| &e.step).any(|s| {
         matches!(
             s,
             Step::Skip {
@@ -417,8 +428,8 @@ pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap], when_busy: Whe
         )
     });
     if busy && when_busy == WhenBusy::RemoveNone {
-        plan.steps.retain(|s| !matches!(s, Step::Remove { .. }));
-        plan.counted = vec![true; plan.steps.len()];
+        plan.entries
+            .retain(|e| !matches!(e.step, Step::Remove { .. }));
     }
     plan
 }

@@ -4,35 +4,31 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::args::Options;
-use crate::device::blockdev::BlockDevice;
-use crate::device::loopdev;
+use crate::engine::real::RealDevices;
+use crate::engine::{self, EngineError, LoopRelease};
 use crate::listing;
 use crate::naming::Naming;
 use crate::probe::{self, Found};
-use crate::target::{self, ImageLoop, Purpose, ResolveError, Resolved};
+use crate::target::{Parent, ResolveError};
 
 /// Lists the partitions of `device`; returns the exit status.
 pub fn run(opts: &Options, device: &Path) -> i32 {
-    let resolved = match target::resolve(device, Purpose::List) {
-        Ok(r) => r,
-        Err(e) => return report_resolve_error(&e),
+    let listing = match engine::list(&RealDevices, device, opts.force_gpt, &opts.filter) {
+        Ok(listing) => listing,
+        Err(e) => return report_engine_error(&e),
     };
-    let status = list(opts, &resolved);
-    let detached = release_loop(opts, resolved);
-    if detached { status } else { 1 }
+    let status = list(opts, &listing.resolved.parent, &listing.found);
+    match &listing.release {
+        Some(release) => {
+            report_release(opts, release);
+            if release.result.is_ok() { status } else { 1 }
+        }
+        None => status,
+    }
 }
 
-fn list(opts: &Options, resolved: &Resolved) -> i32 {
-    let parent = &resolved.parent;
-    let disk = match BlockDevice::open(parent.path.as_ref()) {
-        Ok(disk) => disk,
-        Err(e) => {
-            crate::errln!("{}: {}", parent.path.display(), target::strerror(&e));
-            return 1;
-        }
-    };
-    let found = probe::read_table(&disk, parent, opts.force_gpt, &opts.filter);
-    print_diagnostics(&found);
+fn list(opts: &Options, parent: &Parent, found: &Found) -> i32 {
+    print_diagnostics(found);
     let naming = Naming::from_os(&parent.name, opts.delimiter.as_deref());
     let text = if opts.json {
         let listing = listing::json_listing(
@@ -52,7 +48,7 @@ fn list(opts: &Options, resolved: &Resolved) -> i32 {
         let slices = found.table.as_ref().map(|t| t.slices.as_slice());
         listing::render_text(&naming, &parent.path, slices.unwrap_or_default())
     };
-    for warning in probe::past_end_warnings(&naming, &found) {
+    for warning in probe::past_end_warnings(&naming, found) {
         crate::errln!("{warning}");
     }
     crate::out::print_bytes(&text);
@@ -66,38 +62,34 @@ pub fn print_diagnostics(found: &Found) {
     }
 }
 
-/// Detaches the loop device `-l` attached; false when that failed. The loop is auto-clearing
-/// and still held open by its handle here, so the kernel finishes the detach when the handle
-/// is dropped (at the latest when the process exits).
-fn release_loop(opts: &Options, resolved: Resolved) -> bool {
-    let Some(mut image) = resolved.image.filter(|i| i.created) else {
-        return true;
-    };
-    let detached = detach(opts, &image);
-    drop(image.handle.take());
-    detached
-}
-
-/// Detaches an image's loop device, reporting like the reference; false when that failed.
-pub fn detach(opts: &Options, image: &ImageLoop) -> bool {
-    let path = &image.device.path;
-    let result = loopdev::detach(path, || {
-        crate::errln!(
-            "loop: device {} still in use, retrying delete",
-            path.display()
-        );
-    });
+/// Reports how releasing an image's loop device went, in the reference's words.
+pub fn report_release(opts: &Options, release: &LoopRelease) {
+    let path = release.path.display();
+    for _ in 0..release.retries {
+        crate::errln!("loop: device {path} still in use, retrying delete");
+    }
     if opts.verbose > 0 {
-        match result {
-            Ok(()) => crate::errln!("loop deleted : {}", path.display()),
-            Err(_) => crate::errln!("can't del loop : {}", path.display()),
+        match release.result {
+            Ok(()) => crate::errln!("loop deleted : {path}"),
+            Err(_) => crate::errln!("can't del loop : {path}"),
         }
     }
-    result.is_ok()
+}
+
+/// Prints why a use case could not run, on the streams the reference uses; returns the exit
+/// status.
+pub fn report_engine_error(err: &EngineError) -> i32 {
+    match err {
+        EngineError::Resolve(e) => report_resolve_error(e),
+        other => {
+            crate::errln!("kpartx: {other}");
+            1
+        }
+    }
 }
 
 /// Prints a resolution error on the stream the reference uses; returns the exit status.
-pub fn report_resolve_error(err: &ResolveError) -> i32 {
+fn report_resolve_error(err: &ResolveError) -> i32 {
     match err {
         ResolveError::Stat(path) => {
             // The path exactly as given, like the reference (it need not be UTF-8).

@@ -1,140 +1,77 @@
-//! `-a`, `-u` and `-d`: plan, execute, report in the reference's words.
+//! `-a`, `-u` and `-d`: run the engine's use case, report its outcome in the reference's words.
 
-use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::args::Options;
-use super::list::{detach, print_diagnostics, report_resolve_error};
-use crate::apply::StepResult;
-use crate::dm::kernel::Kernel;
-use crate::dm::nodes::NodeOwner;
-use crate::dm::{MapOps, OpError, Stage};
-use crate::lock::{self, Lock};
-use crate::mapping::{self, MapOutcome, MapRequest};
-use crate::plan::{Plan, SkipReason, Step, WhenBusy};
-use crate::target::{self, Parent, Purpose, Resolved};
+use super::list::{print_diagnostics, report_engine_error, report_release};
+use crate::dm::{OpError, Stage};
+use crate::engine::outcome::StepResult;
+use crate::engine::real::RealSystem;
+use crate::engine::{self, MapRequest, NoTable, Outcome, Record, UnmapRequest};
+use crate::lock;
+use crate::plan::{SkipReason, Step, WhenBusy};
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
-pub fn add(opts: &Options, mut kernel: Kernel, device: &Path, update: bool) -> i32 {
-    let Ok(_arg_lock) = lock_argument(device) else {
-        return 1;
-    };
-    let purpose = Purpose::Map {
-        read_only: opts.read_only,
-    };
-    let resolved = match target::resolve(device, purpose) {
-        Ok(r) => r,
-        Err(e) => return report_resolve_error(&e),
-    };
-    let Ok(dev_lock) = lock_device(&resolved.parent) else {
-        release_created(opts, &resolved);
-        return 1;
-    };
-    kernel.set_node_owner(NodeOwner::of(resolved.parent.path.as_ref()));
-    let (failures, mapped) = add_maps(opts, &kernel, &resolved, update);
-    drop(dev_lock);
-    let failures = failures + usize::from(!settle(&kernel));
-    if mapped == 0 {
-        release_created(opts, &resolved);
-    }
-    failures.min(255) as i32
-}
-
-/// Waits for udev to finish with this run's maps (after the device lock is released, so that
-/// the udev helper never waits for it while udev works); false, with a message, when it did
-/// not. The image lock stays: it only serialises runs on the same image file.
-fn settle(kernel: &Kernel) -> bool {
-    match kernel.settle() {
-        Ok(()) => true,
-        Err(e) => {
-            crate::errln!("kpartx: {e}");
-            false
-        }
-    }
-}
-
-/// Maps the partitions; returns (failures counted for the exit status, maps in place).
-fn add_maps(opts: &Options, kernel: &Kernel, resolved: &Resolved, update: bool) -> (usize, usize) {
+pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32 {
     let req = MapRequest {
+        device,
+        expect: None,
         delimiter: opts.delimiter.as_deref(),
         read_only: opts.read_only,
         force_gpt: opts.force_gpt,
         filter: &opts.filter,
         update,
+        no_table: NoTable::Leave,
+        lock_timeout: lock::LOCK_TIMEOUT,
     };
-    match mapping::map_partitions(kernel, resolved, &req) {
-        MapOutcome::Failed(e) => {
-            crate::errln!("kpartx: {e}");
-            (1, 0)
-        }
-        MapOutcome::NoTable(found) => {
-            print_diagnostics(&found);
-            (0, 0)
-        }
-        MapOutcome::Done(found, done) => {
-            print_diagnostics(&found);
-            announce_renames(opts, &done.plan);
-            let failures = report(opts, &done.plan, &done.results, &resolved.parent.path);
-            (failures, done.mapped())
-        }
+    let outcome = match engine::map(sys, &req) {
+        Ok(outcome) => outcome,
+        Err(e) => return report_engine_error(&e),
+    };
+    if let Some(found) = &outcome.found {
+        print_diagnostics(found);
     }
+    announce_renames(opts, &outcome.records);
+    report(opts, &outcome.records, &outcome.parent.path);
+    report_udev(&outcome);
+    if let Some(release) = &outcome.release {
+        report_release(opts, release);
+    }
+    outcome.failures().min(255) as i32
 }
 
 /// `-d`: returns the exit status.
-pub fn delete(opts: &Options, kernel: Kernel, device: &Path) -> i32 {
-    let Ok(_arg_lock) = lock_argument(device) else {
-        return 1;
+pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> i32 {
+    let req = UnmapRequest {
+        force: opts.force,
+        when_busy: WhenBusy::RemoveNone,
+        flush: true,
+        lock_timeout: lock::LOCK_TIMEOUT,
     };
-    let resolved = match target::resolve(device, Purpose::Delete) {
-        Ok(r) => r,
-        Err(e) => return report_resolve_error(&e),
+    let outcome = match engine::unmap(sys, device, req) {
+        Ok(outcome) => outcome,
+        Err(e) => return report_engine_error(&e),
     };
-    let Ok(dev_lock) = lock_device(&resolved.parent) else {
-        return 1;
-    };
-    let info = mapping::parent_info(&resolved.parent, !opts.force);
-    let done = match mapping::unmap_partitions(&kernel, &info, true, WhenBusy::RemoveNone) {
-        Ok(done) => done,
-        Err(e) => {
-            crate::errln!("kpartx: {e}");
-            return 1;
-        }
-    };
-    drop(dev_lock);
-    let failed = report(opts, &done.plan, &done.results, &resolved.parent.path) > 0;
-    let failed = !settle(&kernel) || failed;
-    match &resolved.image {
-        Some(image) if !failed => i32::from(!detach(opts, image)),
-        _ => i32::from(failed),
+    report(opts, &outcome.records, &outcome.parent.path);
+    report_udev(&outcome);
+    if let Some(release) = &outcome.release {
+        report_release(opts, release);
+    }
+    i32::from(outcome.failures() > 0 || outcome.release_failed())
+}
+
+fn report_udev(outcome: &Outcome) {
+    if let Some(e) = &outcome.udev {
+        crate::errln!("kpartx: {e}");
     }
 }
 
-/// Locks an image file argument by inode, so that two runs on the same image cannot both
-/// attach a loop. Block devices are locked by [`lock_device`] once resolved (taking the same
-/// key twice would make a run wait for itself).
-fn lock_argument(device: &Path) -> Result<Option<Lock>, ()> {
-    match fs::metadata(device) {
-        Ok(m) if m.is_file() => take(&format!("f-{}-{}", m.dev(), m.ino())).map(Some),
-        _ => Ok(None),
-    }
-}
-
-fn lock_device(parent: &Parent) -> Result<Lock, ()> {
-    take(&lock::device_key(parent.dev))
-}
-
-fn take(key: &str) -> Result<Lock, ()> {
-    lock::acquire(key, lock::LOCK_TIMEOUT)
-        .map_err(|e| crate::errln!("kpartx: cannot lock {key}: {e}"))
-}
-
-fn announce_renames(opts: &Options, plan: &Plan) {
+fn announce_renames(opts: &Options, records: &[Record]) {
     if opts.verbose == 0 {
         return;
     }
-    for step in &plan.steps {
-        if let Step::RenameReload { from, spec } = step {
+    for record in records {
+        if let Step::RenameReload { from, spec } = &record.step {
             crate::errln!(
                 "found map {} for uuid {}, renaming to {}",
                 from,
@@ -145,48 +82,37 @@ fn announce_renames(opts: &Options, plan: &Plan) {
     }
 }
 
-/// Prints every step's outcome; returns the number of counted failures.
-fn report(opts: &Options, plan: &Plan, results: &[StepResult], device: &Path) -> usize {
+/// Prints every step's outcome in the reference's words (whether it counts as a failure is
+/// the engine's decision, [`Record::failed`]).
+fn report(opts: &Options, records: &[Record], device: &Path) {
     let verbose = opts.verbose > 0;
-    let mut failures = 0;
-    for ((step, result), counted) in plan.steps.iter().zip(results).zip(&plan.counted) {
-        let failed = match (step, result) {
+    for record in records {
+        match (&record.step, &record.result) {
             (Step::Create(s) | Step::Reload(s), StepResult::Mapped(dev))
-            | (Step::RenameReload { spec: s, .. }, StepResult::Mapped(dev)) => {
-                if verbose {
-                    crate::outln!(
-                        "add map {} ({}:{}): 0 {} linear {}",
-                        s.display,
-                        dev.major,
-                        dev.minor,
-                        s.size,
-                        s.params()
-                    );
-                }
-                false
+            | (Step::RenameReload { spec: s, .. }, StepResult::Mapped(dev))
+                if verbose =>
+            {
+                crate::outln!(
+                    "add map {} ({}:{}): 0 {} linear {}",
+                    s.display,
+                    dev.major,
+                    dev.minor,
+                    s.size,
+                    s.params()
+                );
             }
-            (Step::Remove { display, .. }, StepResult::Removed) => {
-                if verbose {
-                    crate::outln!("del devmap : {display}");
-                }
-                false
+            (Step::Remove { display, .. }, StepResult::Removed) if verbose => {
+                crate::outln!("del devmap : {display}");
             }
             (Step::Skip { display, reason }, _) => report_skip(opts, display, reason, device),
-            (step, StepResult::Failed(err)) => {
-                report_failure(opts, step, err);
-                true
-            }
-            _ => false,
-        };
-        if failed && *counted {
-            failures += 1;
+            (step, StepResult::Failed(err)) => report_failure(opts, step, err),
+            _ => {}
         }
     }
-    failures
 }
 
-/// Prints why something was left alone; true when that counts as a failure.
-fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &Path) -> bool {
+/// Prints why something was left alone.
+fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &Path) {
     let verbose = opts.verbose > 0;
     match reason {
         SkipReason::NameTaken(why) => crate::errln!("{display} is already in use, and {why}"),
@@ -205,16 +131,13 @@ fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &Path
             if verbose {
                 crate::outln!("{display}: is not a linear target. Not removing");
             }
-            return false;
         }
         SkipReason::NotOurs => {
             if verbose {
                 crate::outln!("{display}: is not a kpartx partition. Not removing");
             }
-            return false;
         }
     }
-    true
 }
 
 fn report_failure(opts: &Options, step: &Step, err: &OpError) {
@@ -240,11 +163,4 @@ fn report_failure(opts: &Options, step: &Step, err: &OpError) {
         (Stage::Udev, _) => {}
     }
     crate::errln!("kpartx: {display}: {err}");
-}
-
-/// Detaches a loop this run attached and did not use.
-fn release_created(opts: &Options, resolved: &Resolved) {
-    if let Some(image) = resolved.image.as_ref().filter(|i| i.created) {
-        detach(opts, image);
-    }
 }

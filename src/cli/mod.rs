@@ -10,6 +10,7 @@ use std::ffi::OsString;
 
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
+use crate::engine::real::RealSystem;
 use crate::policy::DEFAULT_UDEV_TIMEOUT;
 
 use args::{Action, ArgError, Command, Options};
@@ -80,8 +81,9 @@ fn run(opts: &Options) -> i32 {
     let Some(device) = opts.device() else {
         return usage_error();
     };
+    let sys = RealSystem::new(kernel);
     match update {
-        Some(update) => maps::add(opts, kernel, device, update),
-        None => maps::delete(opts, kernel, device),
+        Some(update) => maps::add(opts, &sys, device, update),
+        None => maps::delete(opts, &sys, device),
     }
 }

@@ -1,9 +1,10 @@
 //! The real device-mapper, through the `devicemapper` crate plus [`super::raw`] for the
 //! cookie-carrying ioctls.
 
+use std::cell::{Cell, OnceCell, RefCell};
+use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::{Mutex, OnceLock};
 
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
 
@@ -22,9 +23,25 @@ use crate::plan::{ExistingMap, MapSpec, TargetLine};
 pub struct Kernel {
     dm: DM,
     mode: UdevMode,
-    owner: NodeOwner,
-    cookie: OnceLock<Result<Cookie, String>>,
-    touched: Mutex<Vec<Touched>>,
+    owner: Cell<NodeOwner>,
+    cookie: OnceCell<Result<Cookie, String>>,
+    touched: RefCell<Vec<Touched>>,
+}
+
+/// The maps could not be listed.
+#[derive(Debug)]
+pub struct ListError(pub devicemapper::DmError);
+
+impl fmt::Display for ListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot list device-mapper devices: {}", self.0)
+    }
+}
+
+impl std::error::Error for ListError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// A map whose node udev should have made or removed by the end of the run.
@@ -73,24 +90,21 @@ impl Kernel {
         Ok(Kernel {
             dm,
             mode,
-            owner: NodeOwner::default(),
-            cookie: OnceLock::new(),
-            touched: Mutex::new(Vec::new()),
+            owner: Cell::new(NodeOwner::default()),
+            cookie: OnceCell::new(),
+            touched: RefCell::new(Vec::new()),
         })
     }
 
     /// Uses `owner` for nodes this run creates itself.
-    pub fn set_node_owner(&mut self, owner: NodeOwner) {
-        self.owner = owner;
+    pub fn set_node_owner(&self, owner: NodeOwner) {
+        self.owner.set(owner);
     }
 
     /// Every map with its UUID, open count, read-only flag and table, in kernel list order.
     /// Maps that vanish while being looked at are left out.
-    pub fn snapshot(&self) -> Result<Vec<ExistingMap>, String> {
-        let list = self
-            .dm
-            .list_devices()
-            .map_err(|e| format!("cannot list device-mapper devices: {e}"))?;
+    pub fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
+        let list = self.dm.list_devices().map_err(ListError)?;
         let table_opts = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
         let mut maps = Vec::with_capacity(list.len());
         for (name, dev, _) in list {
@@ -185,13 +199,11 @@ impl Kernel {
     }
 
     fn touch(&self, what: Touched) {
-        if let Ok(mut touched) = self.touched.lock() {
-            touched.push(what);
-        }
+        self.touched.borrow_mut().push(what);
     }
 
     fn make_node(&self, name: &str, dev: DevNum) {
-        if let Err(e) = nodes::create_node(name, dev, self.owner) {
+        if let Err(e) = nodes::create_node(name, dev, self.owner.get()) {
             tracing::error!("cannot create {}: {e}", nodes::node_path(name).display());
         }
     }
@@ -290,7 +302,7 @@ impl MapOps for Kernel {
         let result = cookie.wait(timeout);
         // Whether udev finished or not, leave the nodes as the maps are (libdevmapper's
         // node check after a wait).
-        let touched = self.touched.lock().map(|t| t.clone()).unwrap_or_default();
+        let touched = self.touched.borrow().clone();
         for what in touched {
             match what {
                 Touched::Mapped(name, dev) if self.exists(&name) => self.make_node(&name, dev),

@@ -70,7 +70,7 @@ impl fmt::Display for OpError {
 }
 
 /// The operations the executor performs; implemented by [`kernel::Kernel`] and by test fakes.
-pub trait MapOps: Sync {
+pub trait MapOps {
     /// Creates a map, loads its table and resumes it; returns its device number.
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError>;
     /// Loads a new table into an existing map and resumes it.

@@ -11,25 +11,26 @@ pub mod id;
 pub mod identity;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use tracing::level_filters::LevelFilter;
 use tracing::{debug, error, info, warn};
 
-use crate::apply::StepResult;
+use std::ffi::OsStr;
+
 use crate::device::sysfs;
-use crate::dm::MapOps;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
-use crate::dm::nodes::NodeOwner;
-use crate::lock;
+use crate::engine::outcome::StepResult;
+use crate::engine::real::RealSystem;
+use crate::engine::{
+    self, EngineError, MapRequest, NoTable, Outcome, Record, System, UnmapRequest,
+};
 use crate::logging;
-use crate::mapping::{self, Executed, MapOutcome, MapRequest};
 use crate::naming::{self, DevNum};
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::table::TypeFilter;
-use crate::target::{self, Parent, Purpose};
+use crate::target::Parent;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
 
@@ -80,51 +81,91 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
 /// starve udev's bounded worker pool under an event storm. The only wait left, for another
 /// kpartx working on the same device, is bounded by the policy's `udev_timeout`.
 pub fn handle(event: &UdevEvent, policy: &EffectivePolicy) -> i32 {
-    let verdict = PolicyVerdict {
-        partitions_enabled: policy.partitions_enabled,
-        remove_on_change: policy.remove_on_change,
-    };
-    let mut decision = decide::decide(event, verdict, false);
+    let decision = decide::decide(event, verdict(policy), false);
     if let Decision::Ignore(why) = &decision {
         info!(dev = %event.dev, "nothing to do: {why}");
         return 0;
     }
-    let mut kernel = match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
-        Ok(kernel) => kernel,
+    match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
+        Ok(kernel) => act(
+            &RealSystem::new(kernel),
+            event,
+            policy,
+            decision,
+            identity::observe,
+        ),
         Err(e) if decision == Decision::Map => {
             error!(dev = %event.dev, "device-mapper is not available: {e}");
-            return 1;
+            1
         }
-        Err(_) => return 0,
-    };
-    if decision == Decision::Map && legacy_no_partitions(&kernel, event.dev) {
-        decision = decide::decide(event, verdict, true);
+        Err(_) => 0,
     }
-    let path = match &decision {
-        Decision::Map => match verified_node(event) {
-            Ok(path) => path,
-            Err(status) => return status,
-        },
-        _ => String::new(),
-    };
-    let lock = match lock::acquire(&lock::device_key(event.dev), policy.udev_timeout) {
-        Ok(l) => l,
-        Err(e) => {
-            error!(dev = %event.dev, "cannot lock the device: {e}");
-            return 1;
+}
+
+/// Carries out a map or unmap decision on `sys`; `observe` looks at the device the event
+/// names (sysfs and its node) before anything is read from it.
+pub fn act<S: System>(
+    sys: &S,
+    event: &UdevEvent,
+    policy: &EffectivePolicy,
+    mut decision: Decision,
+    observe: impl FnOnce(&UdevEvent) -> identity::Observed,
+) -> i32 {
+    if decision == Decision::Map && legacy_no_partitions(sys, event.dev) {
+        decision = decide::decide(event, verdict(policy), true);
+    }
+    let outcome = match decision {
+        Decision::Ignore(why) => {
+            info!(dev = %event.dev, "nothing to do: {why}");
+            return 0;
         }
-    };
-    let status = match decision {
-        Decision::Map => map(&mut kernel, event, &path, policy),
+        Decision::Map => {
+            let seen = observe(event);
+            let path = match identity::check(event, &seen) {
+                Ok(path) => path,
+                Err(identity::Mismatch::Gone) => {
+                    info!(dev = %event.dev, "nothing to do: the device is gone");
+                    return 0;
+                }
+                Err(e) => {
+                    error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
+                    return EXIT_BAD_EVENT;
+                }
+            };
+            let filter = policy
+                .tables
+                .clone()
+                .map_or(TypeFilter::All, TypeFilter::Among);
+            let req = MapRequest {
+                device: path,
+                expect: Some(event.dev),
+                delimiter: policy.delimiter.as_deref().map(OsStr::new),
+                read_only: policy.read_only,
+                force_gpt: policy.force_gpt,
+                filter: &filter,
+                update: true,
+                no_table: NoTable::Unmap,
+                lock_timeout: policy.udev_timeout,
+            };
+            engine::map(sys, &req)
+        }
         Decision::Unmap { reason, flush } => {
             info!(dev = %event.dev, "removing partition maps: {reason}");
-            unmap(&kernel, event, flush)
+            let req = UnmapRequest {
+                force: false,
+                when_busy: WhenBusy::RemoveUnused,
+                flush,
+                lock_timeout: policy.udev_timeout,
+            };
+            engine::unmap_parent(sys, event_parent(event), req)
         }
-        Decision::Ignore(_) => 0,
     };
-    drop(lock);
-    match kernel.settle() {
-        Ok(()) => status,
+    match outcome {
+        Ok(outcome) => log_outcome(event, &outcome),
+        Err(e @ EngineError::Changed(_)) => {
+            error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
+            EXIT_BAD_EVENT
+        }
         Err(e) => {
             error!(dev = %event.dev, "{e}");
             1
@@ -132,20 +173,10 @@ pub fn handle(event: &UdevEvent, policy: &EffectivePolicy) -> i32 {
     }
 }
 
-/// The node to read for a map decision, after checking the event against the device its
-/// `MAJOR:MINOR` names; the exit status when it cannot be used.
-fn verified_node(event: &UdevEvent) -> Result<String, i32> {
-    let seen = identity::observe(event);
-    match identity::check(event, &seen) {
-        Ok(path) => Ok(path.to_string_lossy().into_owned()),
-        Err(identity::Mismatch::Gone) => {
-            info!(dev = %event.dev, "nothing to do: the device is gone");
-            Err(0)
-        }
-        Err(e) => {
-            error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
-            Err(EXIT_BAD_EVENT)
-        }
+fn verdict(policy: &EffectivePolicy) -> PolicyVerdict {
+    PolicyVerdict {
+        partitions_enabled: policy.partitions_enabled,
+        remove_on_change: policy.remove_on_change,
     }
 }
 
@@ -162,69 +193,14 @@ pub fn device_facts(env: &HashMap<String, String>, event: &UdevEvent) -> DeviceF
     facts
 }
 
-fn legacy_no_partitions(kernel: &Kernel, dev: DevNum) -> bool {
-    let Ok(maps) = kernel.snapshot() else {
+fn legacy_no_partitions<S: System>(sys: &S, dev: DevNum) -> bool {
+    let Ok(maps) = sys.snapshot() else {
         return false;
     };
     maps.iter()
         .filter(|m| m.dev == dev)
         .flat_map(|m| m.targets.first())
         .any(|t| t.kind == "multipath" && decide::has_no_partitions_feature(&t.params))
-}
-
-fn map(kernel: &mut Kernel, event: &UdevEvent, path: &str, policy: &EffectivePolicy) -> i32 {
-    let purpose = Purpose::Map {
-        read_only: policy.read_only,
-    };
-    let resolved = match target::resolve(path, purpose) {
-        Ok(r) if r.image.is_none() && r.parent.dev == event.dev => r,
-        Ok(_) => {
-            error!(dev = %event.dev, "ignoring inconsistent udev event: {path} changed under it");
-            return EXIT_BAD_EVENT;
-        }
-        Err(e) => {
-            error!(dev = %event.dev, "{path}: {e}");
-            return 1;
-        }
-    };
-    kernel.set_node_owner(NodeOwner::of(Path::new(path)));
-    let filter = policy
-        .tables
-        .clone()
-        .map_or(TypeFilter::All, TypeFilter::Among);
-    let req = MapRequest {
-        delimiter: policy.delimiter.as_deref().map(std::ffi::OsStr::new),
-        read_only: policy.read_only,
-        force_gpt: policy.force_gpt,
-        filter: &filter,
-        update: true,
-    };
-    match mapping::map_partitions(kernel, &resolved, &req) {
-        MapOutcome::Failed(e) => {
-            error!(dev = %event.dev, "{e}");
-            1
-        }
-        MapOutcome::NoTable(found) => {
-            log_diagnostics(found.diagnostics.lines());
-            info!(dev = %event.dev, "{path}: no partition table");
-            unmap(kernel, event, true)
-        }
-        MapOutcome::Done(found, done) => {
-            log_diagnostics(found.diagnostics.lines());
-            i32::from(log_steps(&done) > 0)
-        }
-    }
-}
-
-fn unmap(kernel: &Kernel, event: &UdevEvent, flush: bool) -> i32 {
-    let info = mapping::parent_info(&event_parent(event), true);
-    match mapping::unmap_partitions(kernel, &info, flush, WhenBusy::RemoveUnused) {
-        Ok(done) => i32::from(log_steps(&done) > 0),
-        Err(e) => {
-            error!(dev = %event.dev, "{e}");
-            1
-        }
-    }
 }
 
 /// The parent as the event describes it (its node may already be gone).
@@ -243,66 +219,77 @@ fn event_parent(event: &UdevEvent) -> Parent {
     }
 }
 
-fn log_diagnostics(lines: &[String]) {
-    for line in lines {
-        warn!("{}", line.trim());
-    }
-}
-
-/// Logs each step's outcome; returns the number of failures.
-fn log_steps(done: &Executed) -> usize {
-    let mut failures = 0;
-    for (step, result) in done.plan.steps.iter().zip(&done.results) {
-        match (step, result) {
-            (Step::Create(s), StepResult::Mapped(dev)) => {
-                info!(
-                    "created {} ({dev}): 0 {} linear {}",
-                    s.display,
-                    s.size,
-                    s.params()
-                );
-            }
-            (Step::Reload(s), StepResult::Mapped(dev)) => {
-                info!(
-                    "reloaded {} ({dev}): 0 {} linear {}",
-                    s.display,
-                    s.size,
-                    s.params()
-                );
-            }
-            (Step::RenameReload { from, spec }, StepResult::Mapped(dev)) => info!(
-                "renamed {} to {} ({dev}): 0 {} linear {}",
-                naming::unmangle_dm_name(from),
-                spec.display,
-                spec.size,
-                spec.params()
-            ),
-            (Step::Remove { display: name, .. }, StepResult::Removed) => info!("removed {name}"),
-            (
-                Step::Skip {
-                    display: name,
-                    reason,
-                },
-                _,
-            ) => match reason {
-                SkipReason::NotLinear | SkipReason::NotOurs => debug!("left {name}: {reason}"),
-                SkipReason::InUse { .. } => {
-                    warn!("left {name}: {reason}; {}", holders_text(name));
-                    failures += 1;
-                }
-                _ => {
-                    warn!("left {name}: {reason}");
-                    failures += 1;
-                }
-            },
-            (_, StepResult::Failed(err)) => {
-                error!("{}: {err}", step_name(step));
-                failures += 1;
-            }
-            _ => {}
+/// Logs what happened; returns the exit status (1 when anything counted as a failure).
+fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> i32 {
+    if let Some(found) = &outcome.found {
+        for line in found.diagnostics.lines() {
+            warn!("{}", line.trim());
+        }
+        if found.table.is_none() {
+            info!(dev = %event.dev, "{}: no partition table", outcome.parent.path.display());
         }
     }
-    failures
+    for record in &outcome.records {
+        log_record(record);
+    }
+    if let Some(e) = &outcome.udev {
+        error!(dev = %event.dev, "{e}");
+    }
+    i32::from(outcome.failures() > 0)
+}
+
+fn log_record(record: &Record) {
+    match (&record.step, &record.result) {
+        (Step::Create(s), StepResult::Mapped(dev)) => {
+            info!(
+                "created {} ({dev}): 0 {} linear {}",
+                s.display,
+                s.size,
+                s.params()
+            );
+        }
+        (Step::Reload(s), StepResult::Mapped(dev)) => {
+            info!(
+                "reloaded {} ({dev}): 0 {} linear {}",
+                s.display,
+                s.size,
+                s.params()
+            );
+        }
+        (Step::RenameReload { from, spec }, StepResult::Mapped(dev)) => info!(
+            "renamed {} to {} ({dev}): 0 {} linear {}",
+            naming::unmangle_dm_name(from),
+            spec.display,
+            spec.size,
+            spec.params()
+        ),
+        (Step::Remove { display: name, .. }, StepResult::Removed) => info!("removed {name}"),
+        (
+            Step::Skip {
+                display: name,
+                reason,
+            },
+            _,
+        ) if !record.failed() => {
+            debug!("left {name}: {reason}");
+        }
+        (
+            Step::Skip {
+                display: name,
+                reason: reason @ SkipReason::InUse { .. },
+            },
+            _,
+        ) => warn!("left {name}: {reason}; {}", holders_text(name)),
+        (
+            Step::Skip {
+                display: name,
+                reason,
+            },
+            _,
+        ) => warn!("left {name}: {reason}"),
+        (step, StepResult::Failed(err)) => error!("{}: {err}", step_name(step)),
+        _ => {}
+    }
 }
 
 /// Who holds a busy map open, as far as sysfs tells (mounts and processes do not show).
@@ -322,5 +309,141 @@ fn step_name(step: &Step) -> &str {
     match step {
         Step::Create(s) | Step::Reload(s) | Step::RenameReload { spec: s, .. } => &s.display,
         Step::Remove { display, .. } | Step::Skip { display, .. } => display,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::identity::{Node, Observed};
+    use super::*;
+    use crate::engine::fake::{FakeSystem, disk};
+    use crate::table::Slice;
+    use std::collections::HashMap;
+
+    const UUID: &str = "mpath-3600a0b8";
+
+    fn event(action: &str, devname: &str) -> UdevEvent {
+        let env: HashMap<String, String> = [
+            ("ACTION", action),
+            ("MAJOR", "254"),
+            ("MINOR", "0"),
+            ("DEVNAME", devname),
+            ("DM_NAME", "mpatha"),
+            ("DM_UUID", UUID),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        UdevEvent::parse(&env).unwrap()
+    }
+
+    fn seen(node: Node) -> impl FnOnce(&UdevEvent) -> Observed {
+        move |_| Observed {
+            kernel_name: Some("dm-0".into()),
+            path: "/dev/dm-0".into(),
+            node,
+            dm_name: Some("mpatha".into()),
+            dm_uuid: Some(UUID.into()),
+        }
+    }
+
+    fn system(slices: Option<Vec<Slice>>) -> FakeSystem {
+        FakeSystem::new(vec![disk(
+            "/dev/dm-0",
+            DevNum::new(254, 0),
+            Some(("mpatha", UUID)),
+            slices,
+        )])
+    }
+
+    fn policy() -> EffectivePolicy {
+        Policy::builtin().evaluate(&DeviceFacts {
+            kernel_name: "dm-0".into(),
+            dm_name: Some("mpatha".into()),
+            dm_uuid: Some(UUID.into()),
+            ..DeviceFacts::default()
+        })
+    }
+
+    #[test]
+    fn a_change_event_maps_the_partitions_without_waiting_inside_the_worker() {
+        let sys = system(Some(vec![Slice::new(2048, 100), Slice::new(4096, 100)]));
+        let e = event("change", "/dev/dm-0");
+        let status = act(&sys, &e, &policy(), Decision::Map, seen(Node::Block(e.dev)));
+        assert_eq!(status, 0);
+        assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
+        let events = sys.events();
+        assert_eq!(events.last().map(String::as_str), Some("settle"));
+        assert!(
+            events.iter().position(|x| x == "unlock b-254:0")
+                < events.iter().position(|x| x == "settle")
+        );
+    }
+
+    #[test]
+    fn an_event_whose_node_is_another_device_does_nothing() {
+        let sys = system(Some(vec![Slice::new(2048, 100)]));
+        let e = event("change", "/dev/dm-0");
+        let status = act(
+            &sys,
+            &e,
+            &policy(),
+            Decision::Map,
+            seen(Node::Block(DevNum::new(7, 0))),
+        );
+        assert_eq!(status, EXIT_BAD_EVENT);
+        assert!(sys.events().is_empty());
+    }
+
+    #[test]
+    fn a_vanished_table_removes_the_unused_maps_and_reports_the_busy_one() {
+        let sys = system(None);
+        sys.add_map(
+            "mpatha-part1",
+            Some(&format!("part1-{UUID}")),
+            Some("254:0 2048"),
+            0,
+        );
+        sys.add_map(
+            "mpatha-part2",
+            Some(&format!("part2-{UUID}")),
+            Some("254:0 4096"),
+            1,
+        );
+        let e = event("change", "/dev/dm-0");
+        let status = act(&sys, &e, &policy(), Decision::Map, seen(Node::Block(e.dev)));
+        assert_eq!(status, 1);
+        assert_eq!(sys.map_names(), ["mpatha-part2"]);
+    }
+
+    #[test]
+    fn a_remove_event_tears_down_without_reading_the_device() {
+        let sys = system(Some(vec![Slice::new(2048, 100)]));
+        sys.add_map(
+            "mpatha-part1",
+            Some(&format!("part1-{UUID}")),
+            Some("254:0 2048"),
+            0,
+        );
+        sys.add_map("vg-lv", Some("LVM-x"), Some("254:0 4096"), 0);
+        let e = event("remove", "/dev/dm-0");
+        let decision = decide::decide(&e, verdict(&policy()), false);
+        assert!(matches!(decision, Decision::Unmap { .. }));
+        let status = act(&sys, &e, &policy(), decision, |_| {
+            unreachable!("no device read on remove")
+        });
+        assert_eq!(status, 0);
+        assert_eq!(sys.map_names(), ["vg-lv"]);
+        assert!(!sys.events().iter().any(|x| x.starts_with("read")));
+    }
+
+    #[test]
+    fn a_held_lock_fails_the_event_and_changes_nothing() {
+        let mut sys = system(Some(vec![Slice::new(2048, 100)]));
+        sys.held = vec!["b-254:0".into()];
+        let e = event("change", "/dev/dm-0");
+        let status = act(&sys, &e, &policy(), Decision::Map, seen(Node::Block(e.dev)));
+        assert_eq!(status, 1);
+        assert!(sys.map_names().is_empty());
     }
 }

@@ -1,0 +1,118 @@
+//! Carrying out a [`Plan`]: steps run one after another, in plan order, so that device
+//! numbers are handed out in partition order as the reference does. No step waits for udev:
+//! with a udev wait, every operation carries the run's one cookie and the caller waits once,
+//! with [`MapOps::settle`], after releasing its locks; the udev round trips of all maps
+//! overlap without a thread per map.
+
+use super::outcome::{Record, StepResult};
+use crate::dm::MapOps;
+use crate::plan::{Plan, Step};
+
+/// Runs every step of `plan` against `ops`, in order.
+pub fn execute(plan: &Plan, ops: &dyn MapOps) -> Vec<Record> {
+    plan.entries
+        .iter()
+        .map(|e| Record {
+            step: e.step.clone(),
+            counted: e.counted,
+            result: run_step(&e.step, ops),
+        })
+        .collect()
+}
+
+fn run_step(step: &Step, ops: &dyn MapOps) -> StepResult {
+    let result = match step {
+        Step::Create(spec) => ops.create(spec).map(StepResult::Mapped),
+        Step::Reload(spec) => ops.reload(spec).map(StepResult::Mapped),
+        Step::RenameReload { from, spec } => ops
+            .rename(from, &spec.name)
+            .and_then(|()| ops.reload(spec))
+            .map(StepResult::Mapped),
+        Step::Remove { name, flush, .. } => ops.remove(name, *flush).map(|()| StepResult::Removed),
+        Step::Skip { .. } => Ok(StepResult::Skipped),
+    };
+    result.unwrap_or_else(StepResult::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::{FakeSystem, disk};
+    use crate::naming::DevNum;
+    use crate::plan::{MapSpec, Planned, SkipReason};
+
+    fn spec(number: usize, name: &str) -> MapSpec {
+        MapSpec {
+            number,
+            name: name.into(),
+            display: name.into(),
+            uuid: format!("part{number}-x"),
+            size: 10,
+            parent: DevNum::new(7, 0),
+            start: 0,
+            read_only: false,
+        }
+    }
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan {
+            entries: steps
+                .into_iter()
+                .map(|step| Planned {
+                    step,
+                    counted: true,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn results_follow_plan_order() {
+        let mut fake = FakeSystem::new(vec![disk("/dev/loop0", DevNum::new(7, 0), None, None)]);
+        fake.failing = vec!["bad2".into()];
+        fake.add_map("old3", Some("part3-x"), Some("7:0 0"), 0);
+        fake.add_map("p9", Some("part9-x"), Some("7:0 0"), 0);
+        let records = execute(
+            &plan(vec![
+                Step::Create(spec(1, "p1")),
+                Step::Create(spec(2, "bad2")),
+                Step::RenameReload {
+                    from: "old3".into(),
+                    spec: spec(3, "p3"),
+                },
+                Step::Skip {
+                    display: "p4".into(),
+                    reason: SkipReason::NotOurs,
+                },
+                Step::Remove {
+                    name: "p9".into(),
+                    display: "p9".into(),
+                    flush: true,
+                },
+            ]),
+            &fake,
+        );
+        assert!(matches!(records[0].result, StepResult::Mapped(_)));
+        assert!(matches!(records[1].result, StepResult::Failed(_)));
+        assert!(matches!(records[2].result, StepResult::Mapped(_)));
+        assert_eq!(records[3].result, StepResult::Skipped);
+        assert!(!records[3].failed());
+        assert_eq!(records[4].result, StepResult::Removed);
+        assert_eq!(
+            fake.events(),
+            [
+                "create p1 7:0 0",
+                "rename old3 p3",
+                "reload p3 7:0 0",
+                "remove p9"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_plan_is_fine() {
+        let fake = FakeSystem::new(Vec::new());
+        assert!(execute(&Plan::default(), &fake).is_empty());
+        assert!(fake.events().is_empty());
+    }
+}

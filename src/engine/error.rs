@@ -1,0 +1,64 @@
+//! Why a use case could not run at all (as opposed to a step failing: see [`super::Outcome`]).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::dm::kernel::ListError;
+use crate::target::{self, ResolveError};
+
+/// A use case that could not run, with its cause.
+#[derive(Debug)]
+pub enum EngineError {
+    /// The device argument could not be resolved (or a loop attached).
+    Resolve(ResolveError),
+    /// A lock could not be taken.
+    Lock(String, io::Error),
+    /// The device could not be read.
+    Read(PathBuf, io::Error),
+    /// The device-mapper maps could not be listed.
+    List(ListError),
+    /// The node no longer is the device the caller verified (helper mode).
+    Changed(PathBuf),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Resolve(e) => match e.detail() {
+                Some(detail) => write!(f, "{detail}"),
+                None => write!(f, "{e}"),
+            },
+            EngineError::Lock(what, e) => write!(f, "cannot lock {what}: {e}"),
+            EngineError::Read(path, e) => {
+                write!(f, "{}: {}", path.display(), target::strerror(e))
+            }
+            EngineError::List(e) => write!(f, "{e}"),
+            EngineError::Changed(path) => {
+                write!(f, "{} is no longer the event's device", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EngineError::Lock(_, e) | EngineError::Read(_, e) => Some(e),
+            EngineError::List(e) => Some(e),
+            EngineError::Resolve(_) | EngineError::Changed(_) => None,
+        }
+    }
+}
+
+impl From<ResolveError> for EngineError {
+    fn from(e: ResolveError) -> Self {
+        EngineError::Resolve(e)
+    }
+}
+
+impl From<ListError> for EngineError {
+    fn from(e: ListError) -> Self {
+        EngineError::List(e)
+    }
+}

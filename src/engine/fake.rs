@@ -1,0 +1,372 @@
+//! A machine in memory for the engine's tests: devices with tables, a device-mapper that keeps
+//! its maps in a list, locks, loop devices, and a log of everything in the order it happened.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{Devices, System};
+use crate::device::loopdev::{AttachError, LoopDevice};
+use crate::dm::kernel::ListError;
+use crate::dm::{MapOps, OpError, Stage};
+use crate::naming::DevNum;
+use crate::plan::{ExistingMap, MapSpec, TargetLine};
+use crate::probe::Found;
+use crate::table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
+use crate::target::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
+
+/// A device the fake knows: a block device, or an image file that gets a loop.
+#[derive(Debug, Clone)]
+pub struct FakeDevice {
+    /// Its path as given on the command line.
+    pub path: PathBuf,
+    /// The parent it resolves to (for an image, its loop).
+    pub parent: Parent,
+    /// `Some(existing)` for an image file: whether a loop is already bound to it.
+    pub image: Option<bool>,
+    /// Its partitions (`None`: no table).
+    pub slices: Option<Vec<Slice>>,
+    /// Its size in 512-byte sectors.
+    pub sectors: u64,
+}
+
+/// The fake machine.
+pub struct FakeSystem {
+    pub devices: Vec<FakeDevice>,
+    pub maps: Mutex<Vec<ExistingMap>>,
+    pub log: Arc<Mutex<Vec<String>>>,
+    /// Map names whose operations fail.
+    pub failing: Vec<String>,
+    /// What the udev wait returns.
+    pub settle_error: Option<OpError>,
+    /// Lock keys someone else holds.
+    pub held: Vec<String>,
+    /// Attaching a loop fails with this errno.
+    pub attach_errno: Option<i32>,
+    next_minor: Mutex<u32>,
+}
+
+/// A lock of the fake; logs its release.
+pub struct FakeGuard {
+    key: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for FakeGuard {
+    fn drop(&mut self) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("unlock {}", self.key));
+    }
+}
+
+/// A plain block device `path` with device number `dev`.
+pub fn disk(
+    path: &str,
+    dev: DevNum,
+    dm: Option<(&str, &str)>,
+    slices: Option<Vec<Slice>>,
+) -> FakeDevice {
+    let name = dm.map_or_else(
+        || Path::new(path).file_name().unwrap().into(),
+        |(n, _)| OsString::from(n),
+    );
+    FakeDevice {
+        path: path.into(),
+        parent: Parent {
+            path: path.into(),
+            dev,
+            name,
+            dm_uuid: dm.map(|(_, u)| u.to_string()),
+            is_dm: dm.is_some(),
+        },
+        image: None,
+        slices,
+        sectors: 1 << 20,
+    }
+}
+
+/// An image file at `path` that gets loop device `loop_dev` (`/dev/loop<minor>`).
+pub fn image(path: &str, loop_minor: u32, bound: bool, slices: Option<Vec<Slice>>) -> FakeDevice {
+    let loop_path = format!("/dev/loop{loop_minor}");
+    let mut d = disk(&loop_path, DevNum::new(7, loop_minor), None, slices);
+    d.path = path.into();
+    d.image = Some(bound);
+    d
+}
+
+impl FakeSystem {
+    pub fn new(devices: Vec<FakeDevice>) -> FakeSystem {
+        FakeSystem {
+            devices,
+            maps: Mutex::new(Vec::new()),
+            log: Arc::new(Mutex::new(Vec::new())),
+            failing: Vec::new(),
+            settle_error: None,
+            held: Vec::new(),
+            attach_errno: None,
+            next_minor: Mutex::new(0),
+        }
+    }
+
+    /// Everything that happened, in order.
+    pub fn events(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The names of the maps that exist now, sorted.
+    pub fn map_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .maps
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Adds a map as if someone had made it.
+    pub fn add_map(&self, name: &str, uuid: Option<&str>, params: Option<&str>, open_count: i32) {
+        let dev = self.minor();
+        self.maps.lock().unwrap().push(ExistingMap {
+            name: name.into(),
+            uuid: uuid.map(str::to_string),
+            dev,
+            open_count,
+            read_only: false,
+            targets: params
+                .map(|p| {
+                    vec![TargetLine {
+                        start: 0,
+                        length: 100,
+                        kind: "linear".into(),
+                        params: p.into(),
+                    }]
+                })
+                .unwrap_or_default(),
+        });
+    }
+
+    fn note(&self, what: String) {
+        self.log.lock().unwrap().push(what);
+    }
+
+    fn minor(&self) -> DevNum {
+        let mut next = self.next_minor.lock().unwrap();
+        *next += 1;
+        DevNum::new(253, *next - 1)
+    }
+
+    fn device(&self, path: &Path) -> Option<&FakeDevice> {
+        self.devices
+            .iter()
+            .find(|d| d.path == path || d.parent.path == path)
+    }
+
+    fn check(&self, name: &str, stage: Stage) -> Result<(), OpError> {
+        if self.failing.iter().any(|f| f == name) {
+            return Err(OpError::new(stage, "Device or resource busy"));
+        }
+        Ok(())
+    }
+
+    fn guard(&self, key: String) -> io::Result<FakeGuard> {
+        if self.held.contains(&key) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "another kpartx is still working on this device",
+            ));
+        }
+        self.note(format!("lock {key}"));
+        Ok(FakeGuard {
+            key,
+            log: Arc::clone(&self.log),
+        })
+    }
+}
+
+impl Devices for FakeSystem {
+    type Guard = FakeGuard;
+
+    fn lock_image(&self, arg: &Path) -> io::Result<Option<FakeGuard>> {
+        match self.device(arg) {
+            Some(d) if d.image.is_some() && d.path == arg => {
+                self.guard(format!("f-{}", arg.display())).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn lock_device(&self, dev: DevNum, _timeout: Duration) -> io::Result<FakeGuard> {
+        self.guard(format!("b-{dev}"))
+    }
+
+    fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
+        let Some(d) = self.device(arg) else {
+            return Err(ResolveError::Stat(arg.to_path_buf()));
+        };
+        let image = match (d.image, purpose) {
+            (None, _) => None,
+            (Some(true), _) => Some((false, false)),
+            (Some(false), Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
+            (Some(false), Purpose::List) => Some((true, true)),
+            (Some(false), Purpose::Map { read_only }) => Some((true, read_only)),
+        };
+        if let Some((true, _)) = image {
+            if let Some(errno) = self.attach_errno {
+                return Err(ResolveError::LoopSetup {
+                    file: arg.to_path_buf(),
+                    error: AttachError {
+                        context: Some("/dev/loop-control".into()),
+                        source: io::Error::from_raw_os_error(errno),
+                    },
+                });
+            }
+            self.note(format!("attach {}", d.parent.path.display()));
+        }
+        Ok(Resolved {
+            parent: d.parent.clone(),
+            image: image.map(|(created, read_only)| ImageLoop {
+                device: LoopDevice {
+                    path: d.parent.path.clone(),
+                    read_only,
+                },
+                created,
+                handle: None,
+            }),
+        })
+    }
+
+    fn read_table(
+        &self,
+        parent: &Parent,
+        _force_gpt: bool,
+        _filter: &TypeFilter,
+    ) -> io::Result<Found> {
+        let d = self
+            .device(&parent.path)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
+        self.note(format!("read {}", parent.path.display()));
+        Ok(Found {
+            table: d.slices.clone().map(|slices| Table {
+                kind: TableKind::Dos,
+                slices,
+            }),
+            diagnostics: Diagnostics::default(),
+            sector_size: 512,
+            size_sectors: d.sectors,
+        })
+    }
+
+    fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
+        let busy = self.maps.lock().unwrap().iter().any(|m| {
+            m.targets
+                .iter()
+                .any(|t| t.params.starts_with(&format!("7:{} ", image_minor(image))))
+        });
+        if busy {
+            on_retry();
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        self.note(format!("detach {}", image.device.path.display()));
+        Ok(())
+    }
+}
+
+impl System for FakeSystem {
+    fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
+        Ok(self.maps.lock().unwrap().clone())
+    }
+
+    fn own_nodes_like(&self, _parent: &Path) {}
+
+    fn ops(&self) -> &dyn MapOps {
+        self
+    }
+}
+
+fn image_minor(image: &ImageLoop) -> String {
+    image
+        .device
+        .path
+        .to_string_lossy()
+        .trim_start_matches("/dev/loop")
+        .to_string()
+}
+
+impl MapOps for FakeSystem {
+    fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
+        self.check(&spec.name, Stage::Load)?;
+        if self
+            .maps
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == spec.name)
+        {
+            return Err(OpError::new(Stage::Load, "Device or resource busy"));
+        }
+        let dev = self.minor();
+        self.note(format!("create {} {}", spec.name, spec.params()));
+        self.maps.lock().unwrap().push(ExistingMap {
+            name: spec.name.clone(),
+            uuid: Some(spec.uuid.clone()),
+            dev,
+            open_count: 0,
+            read_only: spec.read_only,
+            targets: vec![TargetLine {
+                start: 0,
+                length: spec.size,
+                kind: "linear".into(),
+                params: spec.params(),
+            }],
+        });
+        Ok(dev)
+    }
+
+    fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
+        self.check(&spec.name, Stage::Load)?;
+        self.note(format!("reload {} {}", spec.name, spec.params()));
+        let mut maps = self.maps.lock().unwrap();
+        let map = maps
+            .iter_mut()
+            .find(|m| m.name == spec.name)
+            .ok_or_else(|| OpError::new(Stage::Load, "No such device or address"))?;
+        map.targets = vec![TargetLine {
+            start: 0,
+            length: spec.size,
+            kind: "linear".into(),
+            params: spec.params(),
+        }];
+        Ok(map.dev)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
+        self.check(from, Stage::Rename)?;
+        self.note(format!("rename {from} {to}"));
+        let mut maps = self.maps.lock().unwrap();
+        let map = maps
+            .iter_mut()
+            .find(|m| m.name == from)
+            .ok_or_else(|| OpError::new(Stage::Rename, "No such device or address"))?;
+        map.name = to.into();
+        Ok(())
+    }
+
+    fn remove(&self, name: &str, _flush: bool) -> Result<(), OpError> {
+        self.check(name, Stage::Remove)?;
+        self.note(format!("remove {name}"));
+        self.maps.lock().unwrap().retain(|m| m.name != name);
+        Ok(())
+    }
+
+    fn settle(&self) -> Result<(), OpError> {
+        self.note("settle".into());
+        self.settle_error.clone().map_or(Ok(()), Err)
+    }
+}

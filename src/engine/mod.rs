@@ -1,0 +1,303 @@
+//! The use cases both front ends run: list (`-l`), map (`-a`, `-u`, the udev helper's add and
+//! change) and unmap (`-d`, the helper's teardown). Each is one sequence — resolve the device,
+//! lock it, read its table, plan against the live maps, carry the plan out, release the lock,
+//! wait for udev — over a [`System`], which the real system ([`real::RealSystem`]) and the
+//! tests' fake implement. What happened comes back as one [`Outcome`]; the CLI renders it as
+//! the reference's text, the helper as log records, and [`Outcome::failures`] decides for both
+//! what counts as a failure.
+
+mod apply;
+pub mod error;
+#[cfg(test)]
+pub(crate) mod fake;
+pub mod outcome;
+pub mod real;
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::dm::MapOps;
+use crate::dm::kernel::ListError;
+use crate::naming::{DevNum, Naming};
+use crate::plan::{self, AddInput, ExistingMap, ParentInfo, Step, WhenBusy};
+use crate::probe::Found;
+use crate::table::TypeFilter;
+use crate::target::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
+
+pub use error::EngineError;
+pub use outcome::{LoopRelease, Outcome, Record};
+
+/// What the use cases need from the machine's block and loop devices.
+pub trait Devices {
+    /// A held lock; released when dropped.
+    type Guard;
+    /// Locks an image file argument (by inode) so that two runs never attach two loops to it;
+    /// `None` when `arg` is not a regular file.
+    fn lock_image(&self, arg: &Path) -> io::Result<Option<Self::Guard>>;
+    /// Locks a parent device against other kpartx runs, waiting at most `timeout`.
+    fn lock_device(&self, dev: DevNum, timeout: Duration) -> io::Result<Self::Guard>;
+    /// Resolves a device argument (attaching a loop to an image file where `purpose` allows).
+    fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>;
+    /// Reads the parent's partition table.
+    fn read_table(
+        &self,
+        parent: &Parent,
+        force_gpt: bool,
+        filter: &TypeFilter,
+    ) -> io::Result<Found>;
+    /// Detaches an image's loop device; `on_retry` is called before each retry of a busy one.
+    fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()>;
+}
+
+/// Everything the map and unmap use cases need: the devices plus device-mapper.
+pub trait System: Devices {
+    /// Every device-mapper map as it exists now.
+    fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError>;
+    /// Makes the maps' nodes (where this run makes them at all) look like the parent's node.
+    fn own_nodes_like(&self, parent: &Path);
+    /// The map operations.
+    fn ops(&self) -> &dyn MapOps;
+}
+
+/// What `-l` reads.
+#[derive(Debug)]
+pub struct Listing {
+    /// The resolved device (its loop, if one was attached, is already released).
+    pub resolved: Resolved,
+    /// The table found, with the readers' warnings.
+    pub found: Found,
+    /// Whether a loop attached for the listing could not be detached.
+    pub release: Option<LoopRelease>,
+}
+
+/// Reads the table of `device` for `-l`, releasing a loop attached for the purpose.
+pub fn list<D: Devices>(
+    sys: &D,
+    device: &Path,
+    force_gpt: bool,
+    filter: &TypeFilter,
+) -> Result<Listing, EngineError> {
+    let mut resolved = sys.resolve(device, Purpose::List)?;
+    let found = sys.read_table(&resolved.parent, force_gpt, filter);
+    let release = release_created(sys, &mut resolved);
+    let found = found.map_err(|e| EngineError::Read(resolved.parent.path.clone(), e))?;
+    Ok(Listing {
+        resolved,
+        found,
+        release,
+    })
+}
+
+/// How to map a device's partitions.
+#[derive(Debug, Clone)]
+pub struct MapRequest<'a> {
+    /// The device argument, or the helper's verified node.
+    pub device: &'a Path,
+    /// The device the node must be (the helper's event `MAJOR:MINOR`); `None` on the CLI.
+    pub expect: Option<DevNum>,
+    /// Delimiter between parent name and number (`None`: the default rule).
+    pub delimiter: Option<&'a OsStr>,
+    /// Create read-only maps.
+    pub read_only: bool,
+    /// Accept a GPT with an invalid protective MBR.
+    pub force_gpt: bool,
+    /// Which table readers to try.
+    pub filter: &'a TypeFilter,
+    /// `-u`: also remove maps of partitions that are gone.
+    pub update: bool,
+    /// What to do when the device has no partition table (any more).
+    pub no_table: NoTable,
+    /// Longest wait for another kpartx working on the same device.
+    pub lock_timeout: Duration,
+}
+
+/// What a device without a partition table means for its partition maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoTable {
+    /// Nothing is done (the CLI, like the reference).
+    Leave,
+    /// Its partition maps are stale: remove the unused ones (helper mode).
+    Unmap,
+}
+
+/// Maps (`-a`), updates (`-u`) or, in helper mode, keeps in step the partitions of a device.
+pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineError> {
+    let _image_lock = sys
+        .lock_image(req.device)
+        .map_err(|e| EngineError::Lock(req.device.display().to_string(), e))?;
+    let purpose = Purpose::Map {
+        read_only: req.read_only,
+    };
+    let mut resolved = sys.resolve(req.device, purpose)?;
+    if let Some(dev) = req.expect
+        && (resolved.parent.dev != dev || resolved.image.is_some())
+    {
+        return Err(EngineError::Changed(req.device.to_path_buf()));
+    }
+    let mut outcome = Outcome::new(resolved.parent.clone());
+    let lock = match sys.lock_device(resolved.parent.dev, req.lock_timeout) {
+        Ok(lock) => lock,
+        Err(e) => {
+            outcome.release = release_created(sys, &mut resolved);
+            outcome.image = resolved.image;
+            return Err(EngineError::Lock(
+                resolved.parent.path.display().to_string(),
+                e,
+            ));
+        }
+    };
+    sys.own_nodes_like(&resolved.parent.path);
+    let planned = plan_map(sys, &resolved, req);
+    drop(lock);
+    match planned {
+        Ok((found, records)) => {
+            outcome.found = Some(found);
+            outcome.records = records;
+        }
+        Err(e) => {
+            release_created(sys, &mut resolved);
+            return Err(e);
+        }
+    }
+    outcome.udev = sys.ops().settle().err();
+    if outcome.mapped() == 0 {
+        outcome.release = release_created(sys, &mut resolved);
+    }
+    outcome.image = resolved.image;
+    Ok(outcome)
+}
+
+fn plan_map<S: System>(
+    sys: &S,
+    resolved: &Resolved,
+    req: &MapRequest<'_>,
+) -> Result<(Found, Vec<Record>), EngineError> {
+    let parent = &resolved.parent;
+    let found = sys
+        .read_table(parent, req.force_gpt, req.filter)
+        .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
+    let info = parent_info(parent, true);
+    let records = match (&found.table, req.no_table) {
+        (None, NoTable::Leave) => Vec::new(),
+        (None, NoTable::Unmap) => {
+            let existing = sys.snapshot()?;
+            let plan = plan::plan_delete(&info, &existing, WhenBusy::RemoveUnused);
+            apply::execute(&plan, sys.ops())
+        }
+        (Some(table), _) => {
+            let existing = sys.snapshot()?;
+            let naming = Naming::from_os(&parent.name, req.delimiter);
+            let image_ro = resolved.image.as_ref().is_some_and(|i| i.device.read_only);
+            let input = AddInput {
+                parent: &info,
+                naming: &naming,
+                slices: &table.slices,
+                device_sectors: found.size_sectors,
+                existing: &existing,
+                read_only: req.read_only || image_ro,
+            };
+            let plan = plan::plan_add(&input, req.update);
+            tracing::debug!(parent = %parent.path.display(), steps = plan.entries.len(), "planned partition maps");
+            apply::execute(&plan, sys.ops())
+        }
+    };
+    Ok((found, records))
+}
+
+/// How to remove a device's partition maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnmapRequest {
+    /// `-d -f`: a parent without a DM UUID removes linear maps on it without checking theirs.
+    pub force: bool,
+    /// What to do when some maps are open.
+    pub when_busy: WhenBusy,
+    /// Flush outstanding I/O before removing (not when the parent is gone).
+    pub flush: bool,
+    /// Longest wait for another kpartx working on the same device.
+    pub lock_timeout: Duration,
+}
+
+/// `-d`: removes the partition maps of a device argument, then detaches an image's loop
+/// when every map could go.
+pub fn unmap<S: System>(sys: &S, device: &Path, req: UnmapRequest) -> Result<Outcome, EngineError> {
+    let _image_lock = sys
+        .lock_image(device)
+        .map_err(|e| EngineError::Lock(device.display().to_string(), e))?;
+    let mut resolved = sys.resolve(device, Purpose::Delete)?;
+    let mut outcome = unmap_parent(sys, resolved.parent.clone(), req)?;
+    if outcome.failures() == 0 && resolved.image.is_some() {
+        outcome.release = release(sys, &mut resolved);
+    }
+    outcome.image = resolved.image;
+    Ok(outcome)
+}
+
+/// Removes the partition maps of `parent` as an event describes it (its node may be gone).
+pub fn unmap_parent<S: System>(
+    sys: &S,
+    parent: Parent,
+    req: UnmapRequest,
+) -> Result<Outcome, EngineError> {
+    let lock = sys
+        .lock_device(parent.dev, req.lock_timeout)
+        .map_err(|e| EngineError::Lock(parent.path.display().to_string(), e))?;
+    let existing = sys.snapshot()?;
+    let mut plan = plan::plan_delete(&parent_info(&parent, !req.force), &existing, req.when_busy);
+    for entry in &mut plan.entries {
+        if let Step::Remove { flush, .. } = &mut entry.step {
+            *flush = req.flush;
+        }
+    }
+    let records = apply::execute(&plan, sys.ops());
+    drop(lock);
+    let mut outcome = Outcome::new(parent);
+    outcome.records = records;
+    outcome.udev = sys.ops().settle().err();
+    Ok(outcome)
+}
+
+/// The planner's view of a parent. Without `check_ownership` (`-d -f`), a parent that has no
+/// DM UUID of its own removes maps without looking at their UUIDs.
+pub fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
+    let ownership_uuid =
+        (check_ownership || parent.dm_uuid.is_some()).then(|| parent.ownership_uuid());
+    ParentInfo {
+        dev: parent.dev,
+        ownership_uuid,
+        dm_name: parent
+            .is_dm
+            .then(|| {
+                parent
+                    .name
+                    .to_str()
+                    .and_then(|n| crate::naming::to_dm_name(n).ok())
+            })
+            .flatten(),
+    }
+}
+
+/// Detaches a loop this run attached, if any.
+fn release_created<D: Devices>(sys: &D, resolved: &mut Resolved) -> Option<LoopRelease> {
+    if resolved.image.as_ref().is_some_and(|i| i.created) {
+        release(sys, resolved)
+    } else {
+        None
+    }
+}
+
+fn release<D: Devices>(sys: &D, resolved: &mut Resolved) -> Option<LoopRelease> {
+    let image = resolved.image.as_mut()?;
+    let mut retries = 0;
+    let result = sys.detach(image, &mut || retries += 1);
+    // An auto-clearing loop (`-l`) goes once its handle is dropped too.
+    drop(image.handle.take());
+    Some(LoopRelease {
+        path: image.device.path.clone(),
+        retries,
+        result,
+    })
+}

@@ -1,0 +1,314 @@
+//! The use cases end to end on the fake machine: locks, ordering, ownership, failures and what
+//! counts as one.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use super::fake::{FakeSystem, disk, image};
+use super::outcome::StepResult;
+use super::*;
+use crate::dm::{OpError, Stage};
+use crate::plan::SkipReason;
+use crate::table::Slice;
+
+const MPATH_UUID: &str = "mpath-3600a0b8";
+
+fn mpath(slices: Option<Vec<Slice>>) -> FakeSystem {
+    FakeSystem::new(vec![disk(
+        "/dev/mapper/mpatha",
+        DevNum::new(254, 0),
+        Some(("mpatha", MPATH_UUID)),
+        slices,
+    )])
+}
+
+fn two() -> Option<Vec<Slice>> {
+    Some(vec![Slice::new(2048, 1000), Slice::new(4096, 1000)])
+}
+
+fn add_req(device: &str, update: bool) -> MapRequest<'_> {
+    MapRequest {
+        device: Path::new(device),
+        expect: None,
+        delimiter: Some(OsStr::new("-part")),
+        read_only: false,
+        force_gpt: false,
+        filter: &TypeFilter::All,
+        update,
+        no_table: NoTable::Leave,
+        lock_timeout: Duration::from_secs(1),
+    }
+}
+
+fn delete_req(when_busy: WhenBusy) -> UnmapRequest {
+    UnmapRequest {
+        force: false,
+        when_busy,
+        flush: true,
+        lock_timeout: Duration::from_secs(1),
+    }
+}
+
+#[test]
+fn map_creates_in_order_and_waits_for_udev_after_unlocking() {
+    let sys = mpath(two());
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
+    assert_eq!(out.mapped(), 2);
+    assert_eq!(out.failures(), 0);
+    assert_eq!(
+        sys.events(),
+        [
+            "lock b-254:0",
+            "read /dev/mapper/mpatha",
+            "create mpatha-part1 254:0 2048",
+            "create mpatha-part2 254:0 4096",
+            "unlock b-254:0",
+            "settle"
+        ]
+    );
+    let uuids: Vec<_> = sys
+        .snapshot()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.uuid)
+        .collect();
+    assert_eq!(
+        uuids,
+        [
+            Some(format!("part1-{MPATH_UUID}")),
+            Some(format!("part2-{MPATH_UUID}"))
+        ]
+    );
+}
+
+#[test]
+fn map_renames_a_partition_found_by_uuid() {
+    let sys = mpath(two());
+    sys.add_map(
+        "mpatha1",
+        Some(&format!("part1-{MPATH_UUID}")),
+        Some("254:0 2048"),
+        0,
+    );
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
+    assert!(
+        sys.events()
+            .contains(&"rename mpatha1 mpatha-part1".to_string())
+    );
+}
+
+#[test]
+fn update_removes_vanished_partitions_but_not_foreign_maps() {
+    let sys = mpath(Some(vec![Slice::new(2048, 1000)]));
+    sys.add_map(
+        "mpatha-part2",
+        Some(&format!("part2-{MPATH_UUID}")),
+        Some("254:0 4096"),
+        0,
+    );
+    sys.add_map(
+        "mpatha-part3",
+        Some(&format!("part3-{MPATH_UUID}")),
+        Some("8:16 4096"),
+        0,
+    );
+    sys.add_map("mpatha-part4", None, Some("254:0 8192"), 0);
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert_eq!(
+        sys.map_names(),
+        ["mpatha-part1", "mpatha-part3", "mpatha-part4"]
+    );
+}
+
+#[test]
+fn a_failed_operation_is_counted_once_and_the_rest_goes_on() {
+    let mut sys = mpath(two());
+    sys.failing = vec!["mpatha-part1".into()];
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
+    assert_eq!(out.failures(), 1);
+    assert_eq!(out.mapped(), 1);
+    assert!(matches!(out.records[0].result, StepResult::Failed(_)));
+}
+
+#[test]
+fn contained_slices_are_mapped_but_their_failures_not_counted() {
+    let mut logical = Slice::new(2100, 100);
+    logical.container = Some(1);
+    let mut sys = mpath(Some(vec![
+        Slice::new(2048, 1000),
+        Slice::new(4096, 4000),
+        Slice::default(),
+        Slice::default(),
+        logical,
+    ]));
+    sys.failing = vec!["mpatha-part5".into()];
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
+    assert_eq!(out.records.len(), 3);
+    assert!(out.records[2].failed() && !out.records[2].counted);
+    assert_eq!(out.failures(), 0);
+}
+
+#[test]
+fn a_udev_timeout_is_one_failure_and_the_maps_stay() {
+    let mut sys = mpath(two());
+    sys.settle_error = Some(OpError::udev_timeout(
+        2,
+        Duration::from_secs(30),
+        0x0d4d_0001,
+    ));
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
+    assert_eq!(out.failures(), 1);
+    assert_eq!(out.mapped(), 2);
+    assert_eq!(out.udev.as_ref().map(|e| e.stage), Some(Stage::Udev));
+    assert_eq!(sys.map_names().len(), 2);
+}
+
+#[test]
+fn a_held_device_lock_is_an_error_and_an_attached_loop_is_released() {
+    let mut sys = FakeSystem::new(vec![image("/img", 3, false, two())]);
+    sys.held = vec!["b-7:3".into()];
+    let err = map(&sys, &add_req("/img", false)).unwrap_err();
+    assert!(matches!(err, EngineError::Lock(..)), "{err}");
+    assert_eq!(
+        sys.events(),
+        [
+            "lock f-/img",
+            "attach /dev/loop3",
+            "detach /dev/loop3",
+            "unlock f-/img"
+        ]
+    );
+}
+
+#[test]
+fn an_image_without_table_does_not_keep_its_loop() {
+    let sys = FakeSystem::new(vec![image("/img", 0, false, None)]);
+    let out = map(&sys, &add_req("/img", false)).unwrap();
+    assert_eq!(out.mapped(), 0);
+    assert!(out.release.as_ref().is_some_and(|r| r.result.is_ok()));
+    assert!(sys.events().contains(&"detach /dev/loop0".to_string()));
+    // A loop that was there before is left alone.
+    let sys = FakeSystem::new(vec![image("/img", 0, true, None)]);
+    let out = map(&sys, &add_req("/img", false)).unwrap();
+    assert!(out.release.is_none());
+}
+
+#[test]
+fn a_loop_attach_failure_names_the_file_and_the_cause() {
+    let mut sys = FakeSystem::new(vec![image("/srv/disk.img", 0, false, two())]);
+    sys.attach_errno = Some(libc::EACCES);
+    let err = map(&sys, &add_req("/srv/disk.img", false)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("/srv/disk.img") && text.contains("Permission denied"),
+        "{text}"
+    );
+    assert!(sys.map_names().is_empty());
+}
+
+#[test]
+fn delete_of_a_busy_parent_removes_nothing_and_keeps_the_loop() {
+    let sys = FakeSystem::new(vec![image("/img", 2, true, two())]);
+    let owner = "devnode_7:2";
+    let uuid = |n| {
+        Some(format!(
+            "part{n}-{}",
+            crate::naming::devnode_uuid(DevNum::new(7, 2))
+        ))
+    };
+    assert!(crate::naming::devnode_uuid(DevNum::new(7, 2)).starts_with(owner));
+    sys.add_map("loop2p1", uuid(1).as_deref(), Some("7:2 2048"), 0);
+    sys.add_map("loop2p2", uuid(2).as_deref(), Some("7:2 4096"), 1);
+    let out = unmap(&sys, Path::new("/img"), delete_req(WhenBusy::RemoveNone)).unwrap();
+    assert_eq!(out.failures(), 1);
+    assert_eq!(sys.map_names(), ["loop2p1", "loop2p2"]);
+    assert!(out.release.is_none());
+    assert!(matches!(
+        out.records[0].step,
+        Step::Skip {
+            reason: SkipReason::InUse { open_count: 1 },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn delete_removes_the_maps_then_detaches_the_loop() {
+    let sys = FakeSystem::new(vec![image("/img", 2, true, two())]);
+    let uuid = |n| {
+        Some(format!(
+            "part{n}-{}",
+            crate::naming::devnode_uuid(DevNum::new(7, 2))
+        ))
+    };
+    sys.add_map("loop2p1", uuid(1).as_deref(), Some("7:2 2048"), 0);
+    sys.add_map("vg-lv", Some("LVM-x"), Some("7:2 9000"), 0);
+    let out = unmap(&sys, Path::new("/img"), delete_req(WhenBusy::RemoveNone)).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert_eq!(sys.map_names(), ["vg-lv"]);
+    let events = sys.events();
+    let pos = |e: &str| events.iter().position(|x| x == e).unwrap();
+    assert!(pos("unlock b-7:2") < pos("settle"));
+    // vg-lv still holds the loop: the detach is retried, then reported as failed.
+    assert!(out.release_failed());
+}
+
+#[test]
+fn helper_teardown_removes_what_it_can_and_reports_the_busy_map() {
+    let sys = mpath(None);
+    sys.add_map(
+        "mpatha-part1",
+        Some(&format!("part1-{MPATH_UUID}")),
+        Some("254:0 2048"),
+        0,
+    );
+    sys.add_map(
+        "mpatha-part2",
+        Some(&format!("part2-{MPATH_UUID}")),
+        Some("254:0 4096"),
+        2,
+    );
+    let mut req = add_req("/dev/mapper/mpatha", true);
+    req.no_table = NoTable::Unmap;
+    let out = map(&sys, &req).unwrap();
+    assert_eq!(sys.map_names(), ["mpatha-part2"]);
+    assert_eq!(out.failures(), 1);
+}
+
+#[test]
+fn the_cli_leaves_maps_alone_when_the_table_is_gone() {
+    let sys = mpath(None);
+    sys.add_map(
+        "mpatha-part1",
+        Some(&format!("part1-{MPATH_UUID}")),
+        Some("254:0 2048"),
+        0,
+    );
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap();
+    assert!(out.records.is_empty());
+    assert_eq!(sys.map_names(), ["mpatha-part1"]);
+}
+
+#[test]
+fn a_node_that_is_not_the_expected_device_is_refused() {
+    let sys = mpath(two());
+    let mut req = add_req("/dev/mapper/mpatha", true);
+    req.expect = Some(DevNum::new(254, 9));
+    assert!(matches!(map(&sys, &req), Err(EngineError::Changed(_))));
+    assert!(sys.map_names().is_empty());
+}
+
+#[test]
+fn list_releases_the_loop_it_attached() {
+    let sys = FakeSystem::new(vec![image("/img", 5, false, two())]);
+    let listing = list(&sys, Path::new("/img"), false, &TypeFilter::All).unwrap();
+    assert_eq!(listing.found.table.map(|t| t.slices.len()), Some(2));
+    assert_eq!(
+        sys.events(),
+        ["attach /dev/loop5", "read /dev/loop5", "detach /dev/loop5"]
+    );
+}
