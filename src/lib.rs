@@ -1,9 +1,11 @@
 //! kpartx: reads partition tables and maps partitions with device-mapper.
 //!
-//! The library holds everything but the thin binary: partition table readers ([`table`]), map
-//! naming ([`naming`]), the listing renderer ([`listing`]), device access ([`device`]), device
-//! argument resolution ([`target`]), probing ([`probe`]) and the command-line front end
-//! ([`cli`]).
+//! Layers, from the bottom: partition table readers ([`table`], pure over a block source),
+//! device access ([`device`]: block devices, loop devices, sysfs), device-mapper ([`dm`]),
+//! map naming ([`naming`]), argument resolution ([`resolve`]) and probing ([`probe`]), the pure
+//! planner ([`plan`]), the use cases both front ends run ([`engine`]), and the two front ends:
+//! the command line ([`cli`], with [`listing`] and [`out`]) and the udev helper ([`hotplug`],
+//! with the [`policy`]). [`lock`] and [`logging`] serve the engine and the front ends.
 
 #![warn(missing_docs)]
 
@@ -20,5 +22,5 @@ pub mod out;
 pub mod plan;
 pub mod policy;
 pub mod probe;
+pub mod resolve;
 pub mod table;
-pub mod target;

@@ -1,6 +1,6 @@
 //! Standard output that never panics.
 //!
-//! Every line kpartx prints on stdout goes through [`print`] or [`print_bytes`]. A write error
+//! Every line kpartx prints on stdout goes through [`print()`] or [`print_bytes`]. A write error
 //! (a full disk, EIO, …) is reported once on stderr as `kpartx: write error: <reason>`, further
 //! output is dropped, and [`finish`] turns the run's status into [`EXIT_WRITE_ERROR`], as the
 //! reference does. A pipe without reader ends the process by SIGPIPE instead, like a C tool
@@ -84,7 +84,7 @@ fn failed(e: &io::Error) {
         let _ = writeln!(
             io::stderr(),
             "kpartx: write error: {}",
-            crate::target::strerror(e)
+            crate::resolve::strerror(e)
         );
     }
 }

@@ -2,9 +2,9 @@
 
 use crate::device::sysfs;
 use crate::naming::Naming;
+use crate::resolve::Parent;
 use crate::table::dasd::DasdDevice;
 use crate::table::{self, BlockSource, Diagnostics, ProbeContext, Table, TypeFilter};
-use crate::target::Parent;
 
 /// What probing a device found.
 #[derive(Debug, Clone)]

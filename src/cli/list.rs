@@ -9,7 +9,7 @@ use crate::engine::{self, EngineError, LoopRelease};
 use crate::listing;
 use crate::naming::Naming;
 use crate::probe::{self, Found};
-use crate::target::{Parent, ResolveError};
+use crate::resolve::{Parent, ResolveError};
 
 /// Lists the partitions of `device`; returns the exit status.
 pub fn run(opts: &Options, device: &Path) -> i32 {

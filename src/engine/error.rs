@@ -5,7 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::dm::kernel::ListError;
-use crate::target::{self, ResolveError};
+use crate::resolve::{self, ResolveError};
 
 /// A use case that could not run, with its cause.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ impl fmt::Display for EngineError {
             },
             EngineError::Lock(what, e) => write!(f, "cannot lock {what}: {e}"),
             EngineError::Read(path, e) => {
-                write!(f, "{}: {}", path.display(), target::strerror(e))
+                write!(f, "{}: {}", path.display(), resolve::strerror(e))
             }
             EngineError::List(e) => write!(f, "{e}"),
             EngineError::Changed(path) => {

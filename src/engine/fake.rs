@@ -14,8 +14,8 @@ use crate::dm::{MapOps, OpError, Stage};
 use crate::naming::DevNum;
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 use crate::probe::Found;
+use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
 use crate::table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
-use crate::target::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
 
 /// A device the fake knows: a block device, or an image file that gets a loop.
 #[derive(Debug, Clone)]

@@ -25,8 +25,8 @@ use crate::dm::kernel::ListError;
 use crate::naming::{DevNum, Naming};
 use crate::plan::{self, AddInput, ExistingMap, ParentInfo, Step, WhenBusy};
 use crate::probe::Found;
+use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
 use crate::table::TypeFilter;
-use crate::target::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
 
 pub use error::EngineError;
 pub use outcome::{LoopRelease, Outcome, Record};

@@ -9,7 +9,7 @@ use crate::dm::OpError;
 use crate::naming::DevNum;
 use crate::plan::{SkipReason, Step};
 use crate::probe::Found;
-use crate::target::{ImageLoop, Parent};
+use crate::resolve::{ImageLoop, Parent};
 
 /// What became of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use crate::lock::{self, Lock};
 use crate::naming::DevNum;
 use crate::plan::ExistingMap;
 use crate::probe::{self, Found};
+use crate::resolve::{self, ImageLoop, Parent, Purpose, ResolveError, Resolved};
 use crate::table::TypeFilter;
-use crate::target::{self, ImageLoop, Parent, Purpose, ResolveError, Resolved};
 
 /// The machine's block and loop devices (all `-l` needs: no device-mapper).
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,7 +58,7 @@ impl Devices for RealDevices {
     }
 
     fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
-        target::resolve(arg, purpose)
+        resolve::resolve(arg, purpose)
     }
 
     fn read_table(

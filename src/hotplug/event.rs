@@ -173,7 +173,7 @@ impl UdevEvent {
     /// The kernel name (`dm-3`, `loop0`), from `DEVNAME`.
     pub fn kernel_name(&self) -> Option<String> {
         let name = self.devname.as_deref()?;
-        crate::target::basename(std::ffi::OsStr::new(name))
+        crate::resolve::basename(std::ffi::OsStr::new(name))
             .into_string()
             .ok()
     }

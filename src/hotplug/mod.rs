@@ -29,8 +29,8 @@ use crate::logging;
 use crate::naming::{self, DevNum};
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
+use crate::resolve::Parent;
 use crate::table::TypeFilter;
-use crate::target::Parent;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
 

@@ -9,8 +9,8 @@ use tracing::level_filters::LevelFilter;
 use crate::table::TableKind;
 
 use super::MAX_UDEV_TIMEOUT_SECS;
+use super::error::{LineIndex, PolicyError};
 use super::glob::Glob;
-use super::load::{LineIndex, PolicyError};
 use super::matching::{Criteria, DeviceKind, Rule, Settings};
 use super::model::{FileModel, LogLevelModel, MatchModel, PartitionsModel, SettingsModel, StrList};
 

@@ -13,6 +13,7 @@
 //! Partition maps (DM UUID `part<N>-…`) never get partitions, whatever the rules say.
 
 mod compile;
+mod error;
 pub mod glob;
 mod load;
 mod matching;
@@ -32,7 +33,7 @@ use tracing::level_filters::LevelFilter;
 use crate::naming::Naming;
 use crate::table::TableKind;
 
-pub use load::PolicyError;
+pub use error::PolicyError;
 pub use matching::{DeviceFacts, DeviceKind, MULTIPATH_UUID_PREFIX};
 
 use matching::{Criteria, Rule, Settings};

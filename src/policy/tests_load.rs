@@ -4,7 +4,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::load::{LineIndex, Loader, add_text};
+use super::error::LineIndex;
+use super::load::{Loader, add_text};
 use super::tests::mpath;
 use super::*;
 
