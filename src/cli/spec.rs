@@ -545,3 +545,5 @@ pub fn by_long(name: &str) -> Option<&'static OptSpec> {
     OPTIONS.iter().find(|o| o.longs().any(|l| l == name))
 }
 
+#[cfg(test)]
+mod generate;
