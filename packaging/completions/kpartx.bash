@@ -1,6 +1,25 @@
 # bash completion for kpartx (kpartx-rs)                             -*- shell-script -*-
 # Installed as $(BASHCOMPDIR)/kpartx; works with or without the bash-completion package.
 
+# BEGIN GENERATED OPTIONS from src/cli/spec.rs: KPARTX_REGENERATE=1 cargo test --lib spec
+# Every option, in --help order.
+_kpartx_options='-a --add -u --update -d --delete -l --list -r --read-only -p --delimiter
+    --part-postfix -f --force -g --gpt -s --sync -n --nosync -v --verbose -t --type --dos
+    --json --udev-timeout --udev --udev-id --udev-del-part-nodes --check-config
+    --show-policy --help --version'
+
+# Prints the suggested arguments of option $1 one per line; fails when $1 takes none.
+_kpartx_values()
+{
+    case $1 in
+        -p|--delimiter|--part-postfix) printf '%s\n' p -part _part ;;
+        -t|--type) printf '%s\n' gpt dos bsd solaris unixware dasd mac sun ps3 ;;
+        --udev-timeout) printf '%s\n' 5 10 30 60 120 ;;
+        *) return 1 ;;
+    esac
+}
+# END GENERATED OPTIONS
+
 # Whole-disk block devices (no kernel partitions) and /dev/mapper names.
 _kpartx_devices()
 {
@@ -39,7 +58,7 @@ _kpartx()
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${words[i]} in
             --udev) mode=udev ;;
-            --udev-id) mode=udev-id ;;
+            --udev-id|--udev-del-part-nodes) mode=udev-id ;;
             --check-config) mode=check-config ;;
             --show-policy) mode=show-policy ;;
             --help|--version) mode=none ;;
@@ -54,20 +73,11 @@ _kpartx()
         prev=${COMP_WORDS[COMP_CWORD-2]}
     fi
 
-    case $prev in
-        -t|--type)
-            _kpartx_reply < <(compgen -W 'gpt dos bsd solaris unixware dasd mac sun ps3' -- "$cur")
-            return 0
-            ;;
-        -p|--delimiter|--part-postfix)
-            _kpartx_reply < <(compgen -W 'p -part _part' -- "$cur")
-            return 0
-            ;;
-        --udev-timeout)
-            _kpartx_reply < <(compgen -W '5 10 30 60 120' -- "$cur")
-            return 0
-            ;;
-    esac
+    local values
+    if values=$(_kpartx_values "$prev"); then
+        _kpartx_reply < <(compgen -W "$values" -- "$cur")
+        return 0
+    fi
 
     case $mode in
         none|udev-id)
@@ -86,10 +96,7 @@ _kpartx()
     esac
 
     if [[ $cur == -* ]]; then
-        local opts='-a -d -u -l -r -p -f -g -s -n -v -t
-            --add --delete --update --list --read-only --delimiter --part-postfix --force
-            --gpt --sync --nosync --verbose --type --dos --json --udev-timeout --help
-            --version --udev --udev-id --check-config --show-policy'
+        local opts=$_kpartx_options
         [[ $mode == show-policy ]] && opts='-v --verbose'
         _kpartx_reply < <(compgen -W "$opts" -- "$cur")
         return 0

@@ -1,11 +1,13 @@
 //! Command-line parsing, faithful to the reference's `getopt("rladfgvp:t:snu")`: bundled short
 //! options (`-avp -part`), option values that start with a dash, options after the device, the
-//! last action flag wins. Long forms are extensions.
+//! last action flag wins. Long forms are extensions. Options are recognised through the table
+//! in [`super::spec`], which `--help`, the man page and the completions come from too.
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::time::Duration;
 
+use super::spec::{self, OptId};
 use crate::table::{TableKind, TypeFilter};
 
 /// What to do with the device's partitions.
@@ -120,41 +122,44 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(invalid)? {
         use lexopt::Arg::{Long, Short, Value};
-        match arg {
-            Short('a') | Long("add") => opts.action = Action::Add,
-            Short('d') | Long("delete") => opts.action = Action::Delete,
-            Short('u') | Long("update") => opts.action = Action::Update,
-            Short('l') | Long("list") => opts.action = Action::List,
-            Short('r') | Long("read-only") => opts.read_only = true,
-            Short('f') | Long("force") => opts.force = true,
-            Short('g') | Long("gpt") => opts.force_gpt = true,
-            Short('s') | Long("sync") => opts.sync = true,
-            Short('n') | Long("nosync") => opts.sync = false,
-            Short('v') | Long("verbose") => opts.verbose = opts.verbose.saturating_add(1),
-            Short('p') | Long("delimiter") | Long("part-postfix") => {
-                opts.delimiter = Some(parser.value().map_err(invalid)?);
+        let spec = match arg {
+            Value(v) => {
+                opts.positionals.push(v);
+                continue;
             }
-            Short('t') | Long("type") => {
+            Short(c) => spec::by_short(c)
+                .ok_or_else(|| ArgError::Invalid(format!("invalid option -- '{c}'")))?,
+            Long(name) => spec::by_long(name)
+                .ok_or_else(|| ArgError::Invalid(format!("unrecognized option '--{name}'")))?,
+        };
+        match spec.id {
+            OptId::Add => opts.action = Action::Add,
+            OptId::Delete => opts.action = Action::Delete,
+            OptId::Update => opts.action = Action::Update,
+            OptId::List => opts.action = Action::List,
+            OptId::ReadOnly => opts.read_only = true,
+            OptId::Force => opts.force = true,
+            OptId::Gpt => opts.force_gpt = true,
+            OptId::Sync => opts.sync = true,
+            OptId::NoSync => opts.sync = false,
+            OptId::Verbose => opts.verbose = opts.verbose.saturating_add(1),
+            OptId::Delimiter => opts.delimiter = Some(parser.value().map_err(invalid)?),
+            OptId::Type => {
                 opts.filter = TypeFilter::parse(&text(parser.value().map_err(invalid)?)?);
             }
-            Long("dos") => opts.filter = TypeFilter::Only(TableKind::Dos),
-            Long("json") => opts.json = true,
-            Long("udev-timeout") => {
+            OptId::Dos => opts.filter = TypeFilter::Only(TableKind::Dos),
+            OptId::Json => opts.json = true,
+            OptId::UdevTimeout => {
                 let value = text(parser.value().map_err(invalid)?)?;
                 opts.udev_timeout = Some(parse_seconds(&value)?);
             }
-            Long("udev") => mode = Mode::Udev,
-            Long("udev-id") => mode = Mode::UdevId,
-            Long("udev-del-part-nodes") => mode = Mode::UdevDelPartNodes,
-            Long("check-config") => mode = Mode::CheckConfig,
-            Long("show-policy") => mode = Mode::ShowPolicy,
-            Long("help") => return Ok(Command::Help),
-            Long("version") => return Ok(Command::Version),
-            Value(v) => opts.positionals.push(v),
-            Short(c) => return Err(ArgError::Invalid(format!("invalid option -- '{c}'"))),
-            Long(name) => {
-                return Err(ArgError::Invalid(format!("unrecognized option '--{name}'")));
-            }
+            OptId::Udev => mode = Mode::Udev,
+            OptId::UdevId => mode = Mode::UdevId,
+            OptId::UdevDelPartNodes => mode = Mode::UdevDelPartNodes,
+            OptId::CheckConfig => mode = Mode::CheckConfig,
+            OptId::ShowPolicy => mode = Mode::ShowPolicy,
+            OptId::Help => return Ok(Command::Help),
+            OptId::Version => return Ok(Command::Version),
         }
     }
     Ok(match mode {
@@ -319,6 +324,70 @@ mod tests {
             o.device().unwrap().as_os_str().as_bytes(),
             b"/tmp/caf\xe9.img"
         );
+    }
+
+    /// `form`, with an argument when the spec says it takes one, then a device.
+    fn with_value(opt: &spec::OptSpec, form: &str) -> Vec<OsString> {
+        let value = opt.suggestions.first().copied().unwrap_or("1");
+        let args = std::iter::once(form).chain(opt.value.map(|_| value));
+        args.chain(Some("img")).map(OsString::from).collect()
+    }
+
+    #[test]
+    fn every_spec_form_parses_alike() {
+        for opt in spec::OPTIONS {
+            let forms = opt.forms();
+            let first = parse(with_value(opt, &forms[0]));
+            assert!(first.is_ok(), "{} refused: {first:?}", forms[0]);
+            for form in &forms[1..] {
+                assert_eq!(parse(with_value(opt, form)), first, "{form}");
+            }
+        }
+    }
+
+    #[test]
+    fn option_arguments_as_the_spec_says() {
+        // --help and --version answer at once, before an attached value is looked at.
+        let answers_at_once = |o: &&spec::OptSpec| matches!(o.id, OptId::Help | OptId::Version);
+        for opt in spec::OPTIONS.iter().filter(|o| !answers_at_once(o)) {
+            for long in opt.longs() {
+                let message = match opt.value {
+                    Some(_) => err(&["img", &format!("--{long}")]),
+                    None => err(&[&format!("--{long}=1"), "img"]),
+                };
+                let expected = match opt.value {
+                    Some(_) => format!("option '--{long}' requires an argument"),
+                    None => format!("option '--{long}' doesn't allow an argument"),
+                };
+                assert_eq!(message, expected);
+            }
+            if let (Some(c), Some(_)) = (opt.short, opt.value) {
+                let message = err(&["img", &format!("-{c}")]);
+                assert_eq!(message, format!("option requires an argument -- '{c}'"));
+            }
+        }
+    }
+
+    #[test]
+    fn only_spec_options_are_accepted() {
+        for c in (b'!'..=b'~').map(char::from).filter(|&c| c != '-') {
+            let opt = spec::OPTIONS.iter().find(|o| o.short == Some(c));
+            match opt {
+                Some(opt) => assert!(parse(with_value(opt, &format!("-{c}"))).is_ok()),
+                None => assert_eq!(
+                    err(&[&format!("-{c}"), "img"]),
+                    format!("invalid option -- '{c}'")
+                ),
+            }
+        }
+        for name in [
+            "adds", "ad", "delim", "part", "udev-", "json1", "Help", "types",
+        ] {
+            assert_eq!(
+                err(&[&format!("--{name}"), "img"]),
+                format!("unrecognized option '--{name}'")
+            );
+        }
     }
 
     #[test]

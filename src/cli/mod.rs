@@ -4,6 +4,7 @@ pub mod args;
 pub mod list;
 pub mod maps;
 pub mod policy;
+pub mod spec;
 pub mod usage;
 
 use std::ffi::OsString;

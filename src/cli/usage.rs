@@ -1,4 +1,12 @@
-//! Usage, help and version texts (our own wording).
+//! Usage, help and version texts (our own wording), the option sections rendered from
+//! [`super::spec::OPTIONS`].
+
+use super::spec::{OPTIONS, OptSpec, Section};
+
+/// Column where the option descriptions start.
+const DESCRIPTION_COLUMN: usize = 25;
+/// Width the descriptions are wrapped to.
+const WIDTH: usize = 79;
 
 /// Version line for `--version` and the top of the usage text.
 pub fn version() -> String {
@@ -10,38 +18,137 @@ pub fn version() -> String {
 
 /// The usage text, printed on stdout for `--help` and after argument errors.
 pub fn usage() -> String {
-    format!(
+    let mut text = format!(
         "{}
-Usage: kpartx [-a|-d|-u|-l] [-r] [-p DELIM] [-f] [-g] [-s|-n] [-v] [-t TYPE] DEVICE
+Usage: kpartx {} DEVICE
        kpartx --udev [-v]            (from a udev rule; reads the event's environment)
        kpartx --check-config [FILE...]
        kpartx --show-policy DEVICE
 
 Maps each partition of DEVICE (a disk, a device-mapper device or an image file)
 to a device-mapper linear device under /dev/mapper.
-
-Actions (the last one given counts):
-  -a, --add              create maps for all partitions, reload existing ones
-  -u, --update           as --add, then drop maps of partitions that disappeared
-  -d, --delete           remove the partition maps of DEVICE
-  -l, --list             show the maps --add would create (default)
-Options:
-  -r, --read-only        create read-only maps
-  -p, --delimiter DELIM  put DELIM between the device name and the partition
-                         number (default: 'p' if the name ends in a digit)
-  -f, --force            with -d: also remove maps of a parent that has no
-                         device-mapper UUID, without checking their UUID
-  -g, --gpt              use a valid GPT even if its protective MBR is broken
-  -s, --sync             wait until udev has set up the new devices (default)
-  -n, --nosync           return without waiting for udev
-  -v, --verbose          report each map created or removed
-  -t, --type TYPE        only look for a TYPE table: gpt dos bsd solaris
-                         unixware dasd mac sun ps3 (--dos: -t dos)
-      --json             with -l: print one JSON object
-      --udev-timeout SEC longest wait for udev per operation (default 30)
-      --help             show this text
-      --version          show the version
 ",
-        version()
-    )
+        version(),
+        synopsis()
+    );
+    for section in Section::ALL {
+        text.push('\n');
+        text.push_str(section.help_heading());
+        text.push('\n');
+        for opt in OPTIONS.iter().filter(|o| o.section == section) {
+            push_entry(&mut text, opt);
+        }
+    }
+    text
+}
+
+/// The short options of the actions and their options, as in
+/// `[-a|-u|-d|-l] [-r] [-p DELIM] … [-s|-n] [-v] [-t TYPE]`: options that override each other
+/// and follow each other in the table share one bracket.
+fn synopsis() -> String {
+    let mut groups: Vec<Vec<&OptSpec>> = Vec::new();
+    let shorts = OPTIONS
+        .iter()
+        .filter(|o| !o.section.is_mode() && o.short.is_some());
+    for opt in shorts {
+        match groups.last_mut() {
+            Some(group) if group.iter().any(|g| g.excludes.contains(&opt.long)) => {
+                group.push(opt);
+            }
+            _ => groups.push(vec![opt]),
+        }
+    }
+    let group_text = |group: &Vec<&OptSpec>| {
+        let alternatives: Vec<String> = group
+            .iter()
+            .filter_map(|o| {
+                let short = o.short?;
+                Some(match o.value {
+                    Some(value) => format!("-{short} {value}"),
+                    None => format!("-{short}"),
+                })
+            })
+            .collect();
+        format!("[{}]", alternatives.join("|"))
+    };
+    groups.iter().map(group_text).collect::<Vec<_>>().join(" ")
+}
+
+/// The left column of an option: `-p, --delimiter DELIM`, `    --check-config [FILE...]`.
+pub fn label(opt: &OptSpec) -> String {
+    let mut label = match opt.short {
+        Some(c) => format!("-{c}, --{}", opt.long),
+        None => format!("    --{}", opt.long),
+    };
+    for arg in opt.value.into_iter().chain(Some(opt.operands)) {
+        if !arg.is_empty() {
+            label.push(' ');
+            label.push_str(arg);
+        }
+    }
+    label
+}
+
+/// Appends one option's lines: the label, then the description (and the aliases) wrapped at
+/// [`WIDTH`] in a column of their own, starting on the next line when the label is too wide.
+fn push_entry(text: &mut String, opt: &OptSpec) {
+    let label = label(opt);
+    let mut line = format!("  {label}");
+    if line.len() + 2 > DESCRIPTION_COLUMN {
+        text.push_str(&line);
+        text.push('\n');
+        line.clear();
+    }
+    let aliases = opt.aliases.iter().map(|a| format!("--{a}"));
+    let aliases = aliases.collect::<Vec<_>>().join(", ");
+    let also = (!aliases.is_empty()).then(|| format!("(also {aliases})"));
+    let mut fresh = true;
+    for word in opt.help.split_whitespace().chain(also.as_deref()) {
+        if !fresh && line.len() + 1 + word.len() > WIDTH {
+            text.push_str(&line);
+            text.push('\n');
+            line.clear();
+            fresh = true;
+        }
+        if fresh {
+            line.push_str(&" ".repeat(DESCRIPTION_COLUMN - line.len()));
+            fresh = false;
+        } else {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    text.push_str(&line);
+    text.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_option_form_and_description() {
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let usage = words(&usage());
+        for opt in OPTIONS {
+            assert!(usage.contains(&words(&label(opt))), "{} missing", opt.long);
+            assert!(usage.contains(&words(opt.help)), "{} undescribed", opt.long);
+            for form in opt.forms() {
+                assert!(usage.contains(&form), "{form} missing");
+            }
+        }
+    }
+
+    #[test]
+    fn help_lines_fit_and_synopsis_matches_getopt_string() {
+        let usage = usage();
+        let entries = usage.lines().filter(|l| l.starts_with("  "));
+        let entries = entries.filter(|l| !l.trim_start().starts_with("kpartx"));
+        assert!(entries.clone().count() > OPTIONS.len());
+        assert!(entries.clone().all(|l| l.len() <= WIDTH), "{usage}");
+        assert_eq!(
+            synopsis(),
+            "[-a|-u|-d|-l] [-r] [-p DELIM] [-f] [-g] [-s|-n] [-v] [-t TYPE]"
+        );
+    }
 }
