@@ -155,16 +155,23 @@ teardown() { # teardown N
 
 # run_case IMPL KIND N PARTS: one measurement; appends "IMPL KIND N cs maps nodes links fails".
 run_case() {
-    local impl=$1 kind=$2 n=$3 parts=$4 i t0 cs log0 fails
+    local impl=$1 kind=$2 n=$3 parts=$4 i t0 cs log0 fails pids=
     mk_maps "$n" "$parts" "$([ "$parts" -gt 8 ] && echo 1 || echo 4)"
     log0=$(wc -l <"$VT/udevd.log")
     t0=$(now_cs)
     i=1
     while [ "$i" -le "$n" ]; do
-        if [ "$kind" = storm ]; then create_map "$i" & else create_map "$i"; fi
+        if [ "$kind" = storm ]; then
+            create_map "$i" &
+            pids="$pids $!"
+        else
+            create_map "$i"
+        fi
         i=$((i + 1))
     done
-    wait
+    # Not a bare `wait`: udevd is a background job of this shell too.
+    # shellcheck disable=SC2086 # a list of pids
+    [ -z "$pids" ] || wait $pids
     udevadm settle -t 900
     cs=$(elapsed_cs "$t0")
     fails=$(tail -n +"$((log0 + 1))" "$VT/udevd.log" |

@@ -39,15 +39,16 @@ scenario() {
     assert_eq "$(bound_loops | wc -l)" "$loops" "no loop attached for a file DEVNAME"
     assert_eq "$(hp_maps mpid-)" "" "no partition maps for a file DEVNAME"
 
-    helper "/dev/$(hp_dm_kernel mpid)" DM_UUID="LVM-not-this-one"
-    assert_eq "$HELPER_RC" 2 "helper exit status, DM_UUID that is not the device's"
+    helper "/dev/dm-$(map_field mpid minor)" DM_NAME=mpother
+    assert_eq "$HELPER_RC" 2 "helper exit status, DM_NAME that is not the device's"
+    assert_eq "$(hp_maps mpid-)" "" "no partition maps for a mismatched DM_NAME"
 
-    helper "/dev/$(hp_dm_kernel mpid)"
+    helper "/dev/dm-$(map_field mpid minor)"
     assert_eq "$HELPER_RC" 0 "helper exit status, consistent event"
     assert_eq "$(hp_maps mpid-)" "mpid-part1 mpid-part2" "partition maps for the real device"
     assert_node mpid-part1
 
-    /usr/sbin/kpartx -d /dev/mapper/mpid || fail "kpartx -d mpid"
+    /usr/sbin/kpartx -d "/dev/dm-$(map_field mpid minor)" || fail "kpartx -d mpid"
     dmsetup remove mpid || fail "dmsetup remove mpid"
     losetup -d "$lp"
     losetup -d "$olp"

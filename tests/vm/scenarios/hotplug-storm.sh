@@ -14,7 +14,7 @@ STORM_N=${STORM_N:-24}
 wwid() { printf '3600a0b8000000000000000000000%04d' "$1"; }
 
 scenario() {
-    local i img lp t0 cs log0 name links=0 nodes=0 k
+    local i img lp t0 cs log0 name links=0 nodes=0 k pids
     hp_begin
     i=1
     while [ "$i" -le "$STORM_N" ]; do
@@ -26,13 +26,17 @@ scenario() {
     log0=$(wc -l <"$VT/udevd.log")
     t0=$(now_cs)
     i=1
+    pids=
     while [ "$i" -le "$STORM_N" ]; do
         lp=$(cat "$VT/storm$i.loop")
         dmsetup create "storm$i" -u "mpath-$(wwid "$i")" --table \
             "0 $(blockdev --getsz "$lp") multipath 0 0 1 1 round-robin 0 1 1 $(devno "$lp") 1000" &
+        pids="$pids $!"
         i=$((i + 1))
     done
-    wait
+    # Not a bare `wait`: udevd is a background job of this shell too.
+    # shellcheck disable=SC2086 # a list of pids
+    wait $pids
     udev_settle
     cs=$(elapsed_cs "$t0")
     log "@@TIMING storm of $STORM_N maps x 4 partitions: $(fmt_cs "$cs") s until settled"
@@ -64,11 +68,14 @@ scenario() {
     done
     exec 7</dev/mapper/storm1-part2
     i=1
+    pids=
     while [ "$i" -le "$STORM_N" ]; do
         udevadm trigger --action=change "/sys/block/$(hp_dm_kernel "storm$i")" &
+        pids="$pids $!"
         i=$((i + 1))
     done
-    wait
+    # shellcheck disable=SC2086 # a list of pids
+    wait $pids
     udev_settle
     assert_eq "$(hp_maps storm1-)" "storm1-part2" "only the open partition map is left"
     assert_eq "$(dm_names | grep -c '^storm[0-9]*-part')" 1 "partition maps after the tables were wiped"
@@ -86,11 +93,14 @@ scenario() {
     # multipath -f style teardown of everything, at once.
     dmsetup remove storm1-part2 || fail "dmsetup remove storm1-part2"
     i=1
+    pids=
     while [ "$i" -le "$STORM_N" ]; do
         dmsetup remove "storm$i" &
+        pids="$pids $!"
         i=$((i + 1))
     done
-    wait
+    # shellcheck disable=SC2086 # a list of pids
+    wait $pids
     udev_settle
     assert_eq "$(dm_names | grep -c '^storm')" 0 "maps left after the teardown"
     i=1

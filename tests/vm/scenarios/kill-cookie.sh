@@ -32,16 +32,16 @@ all_tables_ok() {
 
 scenario() {
     local img lp d
-    img=$(mkgpt kill 80 48 1)
-    for d in 0.05 0.3 0.8 1.5; do
+    img=$(mkgpt kill 40 24 1)
+    for d in 0.1 0.6 1.5; do
         log "----- kill after ${d}s"
         kill_after "$d" -a "$img"
         "$RS" -a "$img" || fail "-a after a killed -a (${d}s)"
         lp=$(loop_of "$img") || die "no loop for $img"
-        all_tables_ok "$lp" 48
+        all_tables_ok "$lp" 24
         kill_after "$d" -u "$img"
         "$RS" -u "$img" || fail "-u after a killed -u (${d}s)"
-        all_tables_ok "$lp" 48
+        all_tables_ok "$lp" 24
         kill_after "$d" -d "$img"
         "$RS" -d "$img" || fail "-d after a killed -d (${d}s)"
         assert_eq "$(dm_names | grep -c "^$(basename "$lp")p")" 0 "maps left after -d (${d}s)"
