@@ -214,28 +214,94 @@ pub fn partition_uuid(number: usize, parent_uuid: &str) -> Result<String, NameEr
     Ok(uuid)
 }
 
+/// Device-mapper UUID prefix of multipath maps.
+pub const MULTIPATH_UUID_PREFIX: &str = "mpath-";
+
+/// The device-mapper UUID forms kpartx tells apart; [`parse_uuid`] is the one parser of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UuidForm<'a> {
+    /// `part<digits>-<parent uuid>`: a partition map (kpartx's, or the reference's).
+    Partition {
+        /// The partition number.
+        number: usize,
+        /// The parent's UUID (itself of any form).
+        parent: &'a str,
+    },
+    /// `mpath-<wwid>`: a multipath map.
+    Multipath {
+        /// The WWID (may be empty for a malformed UUID).
+        wwid: &'a str,
+    },
+    /// Anything else (`LVM-…`, `CRYPT-…`, …).
+    Other,
+}
+
+/// Classifies a device-mapper UUID.
+pub fn parse_uuid(uuid: &str) -> UuidForm<'_> {
+    if let Some((digits, parent)) = uuid.strip_prefix("part").and_then(|r| r.split_once('-'))
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(number) = digits.parse()
+    {
+        return UuidForm::Partition { number, parent };
+    }
+    match uuid.strip_prefix(MULTIPATH_UUID_PREFIX) {
+        Some(wwid) => UuidForm::Multipath { wwid },
+        None => UuidForm::Other,
+    }
+}
+
 /// The partition number when `uuid` is exactly `part<digits>-<parent uuid>`, else `None`.
 ///
 /// This is the ownership test: a map is ours only when this matches.
 pub fn partition_number_of(uuid: &str, parent_uuid: &str) -> Option<usize> {
-    let rest = uuid.strip_prefix("part")?;
-    let (digits, parent) = rest.split_once('-')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || parent != parent_uuid {
-        return None;
+    match parse_uuid(uuid) {
+        UuidForm::Partition { number, parent } if parent == parent_uuid => Some(number),
+        _ => None,
     }
-    digits.parse().ok()
 }
 
 /// Whether `uuid` looks like any kpartx partition map's (`part<digits>-…`).
 pub fn is_partition_uuid(uuid: &str) -> bool {
-    uuid.strip_prefix("part")
-        .and_then(|rest| rest.split_once('-'))
-        .is_some_and(|(digits, _)| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    matches!(parse_uuid(uuid), UuidForm::Partition { .. })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_forms() {
+        assert_eq!(
+            parse_uuid("part3-mpath-36001"),
+            UuidForm::Partition {
+                number: 3,
+                parent: "mpath-36001"
+            }
+        );
+        assert_eq!(
+            parse_uuid("part12-part1-devnode_7:0_Wh5pYvM"),
+            UuidForm::Partition {
+                number: 12,
+                parent: "part1-devnode_7:0_Wh5pYvM"
+            }
+        );
+        assert_eq!(
+            parse_uuid("mpath-36001"),
+            UuidForm::Multipath { wwid: "36001" }
+        );
+        for other in [
+            "part-x",
+            "partx-y",
+            "part3",
+            "LVM-abc",
+            "",
+            "mpath",
+            "part99999999999999999999999-x",
+        ] {
+            assert_eq!(parse_uuid(other), UuidForm::Other, "{other}");
+        }
+    }
 
     #[test]
     fn delimiter_depends_on_trailing_digit() {

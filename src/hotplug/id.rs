@@ -3,7 +3,7 @@
 //! printed as `KEY=value` lines for udev's `IMPORT{program}`.
 
 use crate::device::sysfs;
-use crate::naming::DevNum;
+use crate::naming::{DevNum, UuidForm, is_partition_uuid, parse_uuid};
 
 /// What the properties are computed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct IdFacts {
 impl IdFacts {
     /// Gathers the facts for map `dev` with UUID `dm_uuid` from sysfs.
     pub fn gather(dev: DevNum, dm_uuid: &str) -> IdFacts {
-        let is_partition = split_type(dm_uuid).0 == "part";
+        let is_partition = is_partition_uuid(dm_uuid);
         let multipath = if is_partition {
             sysfs::slaves(dev).first().copied()
         } else {
@@ -39,25 +39,17 @@ impl IdFacts {
     }
 }
 
-/// Splits `part3-mpath-x` into ("part", Some(3), "mpath-x"); `mpath-x` into ("mpath", None, "x").
-fn split_type(uuid: &str) -> (&str, Option<u32>, &str) {
-    let (kind, rest) = uuid.split_once('-').unwrap_or((uuid, ""));
-    match kind.strip_prefix("part").map(|d| (d, d.parse::<u32>())) {
-        Some((digits, Ok(n))) if digits.bytes().all(|b| b.is_ascii_digit()) => {
-            ("part", Some(n), rest)
-        }
-        _ => (kind, None, rest),
-    }
-}
-
 /// The multipath WWID the map belongs to, if it is (a partition of) a multipath map.
 fn mpath_serial(uuid: &str) -> Option<&str> {
-    match split_type(uuid) {
-        ("part", _, rest) => rest.strip_prefix("mpath-"),
-        ("mpath", None, rest) => Some(rest),
-        _ => None,
-    }
-    .filter(|s| !s.is_empty())
+    let wwid = match parse_uuid(uuid) {
+        UuidForm::Partition { parent, .. } => match parse_uuid(parent) {
+            UuidForm::Multipath { wwid } => wwid,
+            _ => return None,
+        },
+        UuidForm::Multipath { wwid } => wwid,
+        UuidForm::Other => return None,
+    };
+    (!wwid.is_empty()).then_some(wwid)
 }
 
 /// Transport type from the path devices' majors: DASD, cciss, md, else SCSI.
@@ -79,19 +71,17 @@ fn transport(majors: &[u32]) -> &'static str {
 /// The `KEY=value` lines, in `kpartx_id`'s order. Maps that are neither partitions nor
 /// multipath maps get none.
 pub fn properties(facts: &IdFacts) -> Vec<(String, String)> {
-    let (kind, part, _) = split_type(&facts.dm_uuid);
-    if kind != "part" && kind != "mpath" {
-        return Vec::new();
-    }
     let mut out = Vec::new();
-    if kind == "part" {
-        out.push((
-            "DM_MPATH".to_string(),
-            facts.parent_name.clone().unwrap_or_default(),
-        ));
-    }
-    if let Some(n) = part {
-        out.push(("DM_PART".to_string(), n.to_string()));
+    match parse_uuid(&facts.dm_uuid) {
+        UuidForm::Partition { number, .. } => {
+            out.push((
+                "DM_MPATH".to_string(),
+                facts.parent_name.clone().unwrap_or_default(),
+            ));
+            out.push(("DM_PART".to_string(), number.to_string()));
+        }
+        UuidForm::Multipath { .. } => {}
+        UuidForm::Other => return out,
     }
     let serial = mpath_serial(&facts.dm_uuid);
     let kind = transport(&facts.path_majors);

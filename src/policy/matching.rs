@@ -1,6 +1,6 @@
 //! Device facts, match criteria and the settings a rule carries.
 
-use crate::naming::is_partition_uuid;
+use crate::naming::{UuidForm, parse_uuid};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,9 +10,6 @@ use crate::table::TableKind;
 
 use super::EffectivePolicy;
 use super::glob::Glob;
-
-/// DM UUID prefix of multipath maps (as in the upstream udev rules, `mpath-?*`).
-pub const MULTIPATH_UUID_PREFIX: &str = "mpath-";
 
 /// What kind of block device a policy is evaluated for, derived from [`DeviceFacts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,12 +89,10 @@ impl DeviceFacts {
     /// The device's kind: partition map, multipath, other DM, loop, else disk.
     pub fn kind(&self) -> DeviceKind {
         if let Some(uuid) = self.dm_uuid.as_deref().filter(|u| !u.is_empty()) {
-            if is_partition_uuid(uuid) {
-                DeviceKind::PartitionMap
-            } else if uuid.starts_with(MULTIPATH_UUID_PREFIX) {
-                DeviceKind::Multipath
-            } else {
-                DeviceKind::Dm
+            match parse_uuid(uuid) {
+                UuidForm::Partition { .. } => DeviceKind::PartitionMap,
+                UuidForm::Multipath { .. } => DeviceKind::Multipath,
+                UuidForm::Other => DeviceKind::Dm,
             }
         } else if self.dm_name.is_some() || self.kernel_name.starts_with("dm-") {
             DeviceKind::Dm
@@ -112,10 +107,10 @@ impl DeviceFacts {
     /// otherwise [`DeviceFacts::wwid`].
     pub fn effective_wwid(&self) -> Option<&str> {
         match self.kind() {
-            DeviceKind::Multipath => self
-                .dm_uuid
-                .as_deref()
-                .and_then(|u| u.strip_prefix(MULTIPATH_UUID_PREFIX)),
+            DeviceKind::Multipath => match parse_uuid(self.dm_uuid.as_deref()?) {
+                UuidForm::Multipath { wwid } => Some(wwid),
+                _ => None,
+            },
             _ => self.wwid.as_deref(),
         }
     }

@@ -34,7 +34,7 @@ use crate::naming::Naming;
 use crate::table::TableKind;
 
 pub use error::PolicyError;
-pub use matching::{DeviceFacts, DeviceKind, MULTIPATH_UUID_PREFIX};
+pub use matching::{DeviceFacts, DeviceKind};
 
 use matching::{Criteria, Rule, Settings};
 
