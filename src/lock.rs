@@ -17,7 +17,7 @@ pub const LOCK_DIR: &str = "/run/kpartx";
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The lock name of a block device, shared by every front end.
-pub fn device_key(dev: crate::naming::DevNum) -> String {
+pub fn device_key(dev: crate::device::DevNum) -> String {
     format!("b-{dev}")
 }
 

@@ -9,43 +9,12 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
+use crate::device::DevNum;
+
 /// Longest device-mapper name the kernel accepts (excluding the NUL).
 pub const DM_NAME_MAX: usize = 127;
 /// Longest device-mapper UUID the kernel accepts (excluding the NUL).
 pub const DM_UUID_MAX: usize = 128;
-
-/// A block device number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DevNum {
-    /// Major number.
-    pub major: u32,
-    /// Minor number.
-    pub minor: u32,
-}
-
-impl DevNum {
-    /// A device number from its parts.
-    pub fn new(major: u32, minor: u32) -> Self {
-        DevNum { major, minor }
-    }
-
-    /// Splits a kernel `dev_t`.
-    pub fn from_dev_t(dev: u64) -> Self {
-        DevNum::new(libc::major(dev), libc::minor(dev))
-    }
-
-    /// Parses `MAJ:MIN`.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (major, minor) = text.trim().split_once(':')?;
-        Some(DevNum::new(major.parse().ok()?, minor.parse().ok()?))
-    }
-}
-
-impl fmt::Display for DevNum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.major, self.minor)
-    }
-}
 
 /// The delimiter used when `-p` is not given: `p` after a trailing ASCII digit, else none.
 pub fn default_delimiter(parent_name: &OsStr) -> &'static str {

@@ -8,7 +8,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::naming::{self, DevNum, NameError, Naming};
+use crate::device::DevNum;
+use crate::naming::{self, NameError, Naming};
 use crate::table::Slice;
 
 /// One target line of an existing map's table.

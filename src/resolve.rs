@@ -17,9 +17,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use crate::device::DevNum;
 use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice, LoopHandle};
 use crate::device::sysfs;
-use crate::naming::{DevNum, devnode_uuid};
+use crate::naming::devnode_uuid;
 
 /// Why the device is being resolved; decides whether a loop may be attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

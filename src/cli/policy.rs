@@ -5,8 +5,8 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
 use super::args::Options;
 use super::usage_error;
+use crate::device::DevNum;
 use crate::device::sysfs;
-use crate::naming::DevNum;
 use crate::policy::{DeviceFacts, Policy};
 
 /// Validates the given policy files, or the system policy when none are given. Prints every

@@ -5,7 +5,8 @@ use std::fs;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use crate::naming::{DevNum, unmangle_dm_name};
+use crate::device::DevNum;
+use crate::naming::unmangle_dm_name;
 
 /// Where sysfs lives; tests may point elsewhere.
 pub const SYSFS: &str = "/sys";

@@ -12,7 +12,7 @@ use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::{MapOps, OpError, Stage};
-use crate::naming::DevNum;
+use crate::device::DevNum;
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 
 /// An open device-mapper control node plus how udev takes part.

@@ -12,7 +12,7 @@ pub mod raw;
 use std::fmt;
 use std::time::Duration;
 
-use crate::naming::DevNum;
+use crate::device::DevNum;
 use crate::plan::MapSpec;
 
 /// Which part of an operation failed.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use nix::unistd::{Gid, Uid, chown};
 
-use crate::naming::DevNum;
+use crate::device::DevNum;
 
 /// Directory holding the nodes.
 pub const MAPPER_DIR: &str = "/dev/mapper";

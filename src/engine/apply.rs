@@ -37,8 +37,8 @@ fn run_step(step: &Step, ops: &dyn MapOps) -> StepResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::DevNum;
     use crate::engine::fake::{FakeSystem, disk};
-    use crate::naming::DevNum;
     use crate::plan::{MapSpec, Planned, SkipReason};
 
     fn spec(number: usize, name: &str) -> MapSpec {

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Devices, System};
+use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::ListError;
 use crate::dm::{MapOps, OpError, Stage};
-use crate::naming::DevNum;
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};

@@ -20,9 +20,10 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::device::DevNum;
 use crate::dm::MapOps;
 use crate::dm::kernel::ListError;
-use crate::naming::{DevNum, Naming};
+use crate::naming::Naming;
 use crate::plan::{self, AddInput, ExistingMap, ParentInfo, Step, WhenBusy};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};

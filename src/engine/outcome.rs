@@ -5,8 +5,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::device::DevNum;
 use crate::dm::OpError;
-use crate::naming::DevNum;
 use crate::plan::{SkipReason, Step};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent};

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Devices, System};
+use crate::device::DevNum;
 use crate::device::blockdev::BlockDevice;
 use crate::device::loopdev;
 use crate::dm::MapOps;
 use crate::dm::kernel::{Kernel, ListError};
 use crate::dm::nodes::NodeOwner;
 use crate::lock::{self, Lock};
-use crate::naming::DevNum;
 use crate::plan::ExistingMap;
 use crate::probe::{self, Found};
 use crate::resolve::{self, ImageLoop, Parent, Purpose, ResolveError, Resolved};

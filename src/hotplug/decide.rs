@@ -105,7 +105,7 @@ pub fn has_no_partitions_feature(params: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::naming::DevNum;
+    use crate::device::DevNum;
 
     const ON: PolicyVerdict = PolicyVerdict {
         partitions_enabled: true,

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 
-use crate::naming::DevNum;
+use crate::device::DevNum;
 
 /// The event's `ACTION`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

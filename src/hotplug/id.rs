@@ -2,8 +2,9 @@
 //! and `wwn-…-partN` links (what upstream's `kpartx_id` script computes with `dmsetup`),
 //! printed as `KEY=value` lines for udev's `IMPORT{program}`.
 
+use crate::device::DevNum;
 use crate::device::sysfs;
-use crate::naming::{DevNum, UuidForm, is_partition_uuid, parse_uuid};
+use crate::naming::{UuidForm, is_partition_uuid, parse_uuid};
 
 /// What the properties are computed from.
 #[derive(Debug, Clone, PartialEq, Eq)]

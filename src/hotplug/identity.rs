@@ -12,8 +12,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::event::UdevEvent;
+use crate::device::DevNum;
 use crate::device::sysfs;
-use crate::naming::{DevNum, unmangle_dm_name};
+use crate::naming::unmangle_dm_name;
 
 /// What a path turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]

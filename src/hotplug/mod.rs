@@ -17,6 +17,7 @@ use tracing::{debug, error, info, warn};
 
 use std::ffi::OsStr;
 
+use crate::device::DevNum;
 use crate::device::sysfs;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
@@ -26,7 +27,7 @@ use crate::engine::{
     self, EngineError, MapRequest, NoTable, Outcome, Record, System, UnmapRequest,
 };
 use crate::logging;
-use crate::naming::{self, DevNum};
+use crate::naming;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::resolve::Parent;
