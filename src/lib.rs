@@ -23,3 +23,5 @@ pub mod policy;
 pub mod probe;
 pub mod table;
 pub mod target;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

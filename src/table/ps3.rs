@@ -49,7 +49,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, _diag: &mut Diagnostics)
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::pos;
+    use crate::testkit::pos;
 
     fn disk(parts: &[(u64, u64)]) -> Vec<u8> {
         let mut d = vec![0u8; 4096];

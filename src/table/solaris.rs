@@ -74,7 +74,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, diag: &mut Diagnostics) 
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::{pos, run_reader};
+    use crate::testkit::{pos, run_reader};
 
     /// (tag, start, size) per slice.
     fn disk(version: u32, nparts: u16, parts: &[(u16, u32, u32)]) -> Vec<u8> {

@@ -67,7 +67,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, diag: &mut Diagnostics) 
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::{pos, run_reader};
+    use crate::testkit::{pos, run_reader};
 
     const BASE: usize = 29 * 512;
 
