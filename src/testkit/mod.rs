@@ -11,7 +11,8 @@
 //!
 //! * [`Rng`]: the one deterministic PRNG of the tests (SplitMix64).
 //! * [`bytes`]: little-endian field helpers.
-//! * [`dos`], [`gpt`], [`bsd`], [`sun`]: on-disk label builders.
+//! * [`dos`], [`gpt`], [`bsd`], [`sun`], [`solaris`], [`unixware`], [`ps3`]: on-disk label
+//!   builders (with literal offsets, independent of the readers' constants).
 //! * [`Sparse`]: a sparse disk image in memory, with bit flips and GPT CRC repair.
 //! * [`readers`]: the raw readers, a runner and the invariants every reader keeps.
 //! * [`host`]: facts about the machine the host tests run on.
@@ -24,8 +25,11 @@ pub mod bytes;
 pub mod dos;
 pub mod gpt;
 pub mod host;
+pub mod ps3;
 pub mod readers;
+pub mod solaris;
 pub mod sun;
+pub mod unixware;
 
 pub use readers::{Reader, check_slices, pos, run_reader};
 pub use rng::Rng;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use kpartx::testkit::bytes::{le16, le32};
 use kpartx::testkit::dos::{entry as dos_entry, sector as dos_sector};
-use kpartx::testkit::{Rng, bsd, sun};
+use kpartx::testkit::{Rng, bsd, ps3, solaris, sun, unixware};
 
 use crate::churn::Churn;
 use crate::harness::{
@@ -306,44 +306,12 @@ fn catalogue(tools: &Tools, dir: &Path) -> Vec<Case> {
     add(sunbad.case("sun, bad checksum", &["-l"]));
 
     let mut uw = Img::new(tools, dir, "unixware.img", 16 * MIB);
-    let mut label = vec![0u8; 512];
-    label[4..8].copy_from_slice(&le32(0xCA5E_600D));
-    label[156..160].copy_from_slice(&le32(0x600D_DEEE));
-    for (k, (tag, start, count)) in [
-        (5u16, 0u32, 32768u32),
-        (2, 2048, 4096),
-        (0, 9, 9),
-        (4, 8192, 100),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let at = 216 + 12 * k;
-        label[at..at + 2].copy_from_slice(&le16(tag));
-        label[at + 4..at + 8].copy_from_slice(&le32(start));
-        label[at + 8..at + 12].copy_from_slice(&le32(count));
-    }
+    let label = unixware::label(&[(5, 0, 32768), (2, 2048, 4096), (0, 9, 9), (4, 8192, 100)]);
     uw.write(29 * 512, &label, "UnixWare label at block 29");
     add(uw.case("unixware, hand-built", &["-l"]));
 
     let mut ps3 = Img::new(tools, dir, "ps3.img", 16 * MIB);
-    let mut label = vec![0u8; 1536];
-    label[16..24].copy_from_slice(&0x0FAC_E0FFu64.to_be_bytes());
-    label[24..32].copy_from_slice(&0xDEAD_FACEu64.to_be_bytes());
-    for (k, (start, size)) in [
-        (8u64, 1000u64),
-        (0, 5),
-        (2048, 0),
-        (4096, 8192),
-        (1 << 40, 7),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let at = 0x30 + 144 * k;
-        label[at..at + 8].copy_from_slice(&start.to_be_bytes());
-        label[at + 8..at + 16].copy_from_slice(&size.to_be_bytes());
-    }
+    let label = ps3::label(&[(8, 1000), (0, 5), (2048, 0), (4096, 8192), (1 << 40, 7)]);
     ps3.write(0, &label, "PS3 label");
     add(ps3.case("ps3, hand-built", &["-l"]));
 
@@ -399,19 +367,11 @@ fn catalogue(tools: &Tools, dir: &Path) -> Vec<Case> {
 
     // Solaris: we read the real (ILP32) on-disk VTOC, the reference only the x86_64 overlay.
     let mut sol = Img::new(tools, dir, "solaris-ilp32.img", 16 * MIB);
-    let mut vtoc = vec![0u8; 512];
-    vtoc[12..16].copy_from_slice(&le32(0x600D_DEEE));
-    vtoc[16..20].copy_from_slice(&le32(1));
-    vtoc[30..32].copy_from_slice(&le16(8));
-    for (k, (start, size)) in [(2048u32, 4096u32), (0, 0), (0, 32768), (8192, 1000)]
-        .into_iter()
-        .enumerate()
-    {
-        let at = 72 + 12 * k;
-        vtoc[at..at + 2].copy_from_slice(&le16(2));
-        vtoc[at + 4..at + 8].copy_from_slice(&le32(start));
-        vtoc[at + 8..at + 12].copy_from_slice(&le32(size));
-    }
+    let vtoc = solaris::vtoc(
+        1,
+        8,
+        &[(2, 2048, 4096), (2, 0, 0), (2, 0, 32768), (2, 8192, 1000)],
+    );
     sol.write(512, &vtoc, "Solaris VTOC, ILP32 layout, at block 1");
     let mut c = sol.case("solaris, real on-disk (ILP32) VTOC", &["-l"]);
     c.known = Some("Solaris layout: we read the ILP32 VTOC, the x86_64 reference does not");

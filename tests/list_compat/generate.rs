@@ -5,7 +5,7 @@ use std::path::Path;
 use kpartx::testkit::bytes::{get_le32, le16, le32};
 use kpartx::testkit::dos::{entry as dos_entry, sector as dos_sector};
 use kpartx::testkit::gpt::{self, fix_crcs as gpt_fix_crcs};
-use kpartx::testkit::{Rng, Sparse, bsd, sun};
+use kpartx::testkit::{Rng, Sparse, bsd, ps3, sun, unixware};
 
 use crate::harness::{MIB, Tools};
 use crate::images::Img;
@@ -520,42 +520,28 @@ fn gen_misc(rng: &mut Rng) -> Generated {
     match rng.below(4) {
         0 => {
             family = "ps3";
-            let mut label = vec![0u8; 1536];
-            label[16..24].copy_from_slice(&0x0FAC_E0FFu64.to_be_bytes());
-            label[24..32].copy_from_slice(&0xDEAD_FACEu64.to_be_bytes());
             let mut parts = Vec::new();
-            for k in 0..8 {
-                let (start, size) = match rng.below(5) {
+            for _ in 0..8 {
+                parts.push(match rng.below(5) {
                     0 => (0, rng.below(100)),
                     1 => (rng.next(), rng.next()),
                     _ => (rng.below(sectors), rng.below(sectors)),
-                };
-                let at = 0x30 + 144 * k;
-                label[at..at + 8].copy_from_slice(&start.to_be_bytes());
-                label[at + 8..at + 16].copy_from_slice(&size.to_be_bytes());
-                parts.push((start, size));
+                });
             }
-            img.write(0, &label);
+            img.write(0, &ps3::label(&parts));
             notes = vec![format!("PS3 (start, size) {parts:?}")];
         }
         1 => {
             family = "unixware";
-            let mut label = vec![0u8; 512];
-            label[4..8].copy_from_slice(&le32(0xCA5E_600D));
-            label[156..160].copy_from_slice(&le32(0x600D_DEEE));
             let mut parts = Vec::new();
-            for k in 0..16 {
+            for _ in 0..16 {
                 let wild = rng.below(65536) as u16;
                 let tag = rng.pick(&[0u16, 0, 2, 5, wild]);
                 let start = rng.lba(sectors) as u32;
                 let count = rng.below(sectors) as u32;
-                let at = 216 + 12 * k;
-                label[at..at + 2].copy_from_slice(&le16(tag));
-                label[at + 4..at + 8].copy_from_slice(&le32(start));
-                label[at + 8..at + 12].copy_from_slice(&le32(count));
                 parts.push((tag, start, count));
             }
-            img.write(29 * 512, &label);
+            img.write(29 * 512, &unixware::label(&parts));
             notes = vec![format!("UnixWare (tag, start, count) {parts:?}")];
         }
         2 => {
