@@ -576,8 +576,9 @@ pub fn list_matches_reference() {
         .filter(|dev| !before.contains_key(*dev))
         .cloned()
         .collect();
+    let ours_prefix = format!("{}/", dir.to_string_lossy());
     for dev in &leftovers {
-        if after[dev].starts_with(&*dir.to_string_lossy()) {
+        if after[dev].starts_with(&ours_prefix) {
             failures.push(format!("{dev} is still attached after the test"));
         }
     }
