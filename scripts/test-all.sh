@@ -3,11 +3,16 @@
 #   1. host packages (scripts/setup-host.sh) and the VM kernel (tests/vm/prepare.sh)
 #   2. cargo fmt --check and cargo clippy -D warnings
 #   3. cargo test: unit tests, property tests, and `kpartx -l` compared byte for byte with the
-#      reference binary on images made with sfdisk/sgdisk/parted
-#   4. the packages: Debian and RPM layout (packaging/test-packages.sh)
-#   5. device-mapper and udev scenarios in a QEMU VM with a real Debian kernel, this project's
-#      binary, rules and policy installed by `make install` next to the reference kpartx
-# Ends with one line "all: N passed, N failed" counting the stages.
+#      reference binary on images made with sfdisk/sgdisk/parted; every test binary runs even
+#      when an earlier one fails (--no-fail-fast)
+#   4. the `kpartx -l` comparison again while another thread attaches and detaches loop devices
+#      in a tight loop (KPARTX_TEST_LOOP_CHURN=1, fewer random images)
+#   5. the packages: Debian and RPM layout (packaging/test-packages.sh)
+#   6. device-mapper and udev scenarios in a QEMU VM with a real Debian kernel, this project's
+#      binary, rules and policy installed by `make install` next to the reference kpartx; one
+#      PASS/FAIL line per scenario as it ends
+# Ends with one line "all: N passed, N failed" counting the stages; each stage's line says how
+# long it took.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,13 +21,14 @@ failed=0
 stage() {
     local name=$1
     shift
+    local t0=$SECONDS
     echo "=== $name"
     if "$@"; then
         passed=$((passed + 1))
-        echo "=== $name: ok"
+        echo "=== $name: ok ($((SECONDS - t0)) s)"
     else
         failed=$((failed + 1))
-        echo "=== $name: FAILED"
+        echo "=== $name: FAILED ($((SECONDS - t0)) s)"
     fi
 }
 
@@ -30,10 +36,13 @@ set -e
 scripts/setup-host.sh
 tests/vm/prepare.sh
 set +e
+echo "=== setup: $SECONDS s"
 
 stage "format" cargo fmt --check
 stage "clippy" cargo clippy --all-targets --locked -- -D warnings
-stage "cargo test" cargo test --locked
+stage "cargo test" cargo test --locked --no-fail-fast
+stage "list_compat under loop churn" env KPARTX_TEST_LOOP_CHURN=1 KPARTX_DIFF_CASES=60 \
+    cargo test --locked --test list_compat
 stage "release build" cargo build --release --locked
 stage "packages" packaging/test-packages.sh
 vm_root=$(mktemp -d)
@@ -41,5 +50,6 @@ stage "install into VM root" make install DESTDIR="$vm_root" BIN=target/release/
 stage "VM scenarios" tests/vm/run.sh --kpartx target/release/kpartx --overlay "$vm_root" all
 rm -rf "$vm_root"
 
+echo "total time: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 echo "all: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

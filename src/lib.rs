@@ -24,3 +24,5 @@ pub mod policy;
 pub mod probe;
 pub mod resolve;
 pub mod table;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

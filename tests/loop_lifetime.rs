@@ -15,6 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kpartx::device::loopdev::{self, AttachOptions};
+use kpartx::testkit::host::is_root;
+use kpartx::testkit::{dos, gpt};
 
 /// Ours.
 const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
@@ -28,11 +30,6 @@ const SECTOR: u64 = 512;
 const SECTORS: u64 = 16384;
 /// Size of each partition in sectors, the first one starting at 2048.
 const PART_SECTORS: u64 = 8;
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// Why the tests cannot run here, if they cannot.
 fn unsupported() -> Option<&'static str> {
@@ -114,16 +111,9 @@ impl Drop for Image {
 fn gpt_image() -> Vec<u8> {
     let mut img = vec![0u8; (SECTORS * SECTOR) as usize];
     let last = SECTORS - 1;
-    // Protective MBR.
-    img[0x1BE + 4] = 0xEE;
-    img[0x1BE + 8..0x1BE + 12].copy_from_slice(&1u32.to_le_bytes());
-    img[0x1BE + 12..0x1BE + 16].copy_from_slice(&(last as u32).to_le_bytes());
-    img[510..512].copy_from_slice(&[0x55, 0xAA]);
+    img[..512].copy_from_slice(&dos::sector(&[dos::entry(0, 0xEE, 1, last as u32)]));
     // Entries: Linux filesystem type, unique GUIDs, consecutive small partitions.
-    let linux: [u8; 16] = [
-        0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D,
-        0xE4,
-    ];
+    let linux = gpt::guid("0fc63daf-8483-4772-8e79-3d69d8477de4");
     let mut entries = vec![0u8; (PARTS * 128) as usize];
     for i in 0..PARTS {
         let e = &mut entries[(i * 128) as usize..((i + 1) * 128) as usize];
@@ -137,23 +127,21 @@ fn gpt_image() -> Vec<u8> {
     let entry_sectors = PARTS * 128 / SECTOR;
     let entries_crc = crc32fast::hash(&entries);
     let mut header = |my: u64, alternate: u64, entry_lba: u64| {
-        let mut h = [0u8; 92];
-        h[0..8].copy_from_slice(b"EFI PART");
-        h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
-        h[12..16].copy_from_slice(&92u32.to_le_bytes());
-        h[24..32].copy_from_slice(&my.to_le_bytes());
-        h[32..40].copy_from_slice(&alternate.to_le_bytes());
-        h[40..48].copy_from_slice(&(2 + entry_sectors).to_le_bytes());
-        h[48..56].copy_from_slice(&(last - entry_sectors - 1).to_le_bytes());
-        h[56..72].copy_from_slice(b"kpartx-loop-test");
-        h[72..80].copy_from_slice(&entry_lba.to_le_bytes());
-        h[80..84].copy_from_slice(&(PARTS as u32).to_le_bytes());
-        h[84..88].copy_from_slice(&128u32.to_le_bytes());
-        h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
-        let crc = crc32fast::hash(&h);
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        let h = gpt::Header {
+            header_size: 92,
+            my_lba: my,
+            alternate_lba: alternate,
+            first_usable: 2 + entry_sectors,
+            last_usable: last - entry_sectors - 1,
+            disk_guid: *b"kpartx-loop-test",
+            entry_lba,
+            num_entries: PARTS as u32,
+            entry_size: 128,
+            entries_crc,
+        }
+        .sealed(SECTOR as usize);
         let at = (my * SECTOR) as usize;
-        img[at..at + 92].copy_from_slice(&h);
+        img[at..at + h.len()].copy_from_slice(&h);
         let at = (entry_lba * SECTOR) as usize;
         img[at..at + entries.len()].copy_from_slice(&entries);
     };

@@ -6,45 +6,15 @@
 //! checks.
 
 use kpartx::table::dasd::{DasdDevice, DasdGeometry, DasdInfo};
-use kpartx::table::{
-    self, BlockSource, Diagnostics, MAX_SLICES, MemSource, ProbeContext, Slice, TableKind,
-    TypeFilter,
-};
+use kpartx::table::{self, Diagnostics, MemSource, ProbeContext, Slice, TableKind, TypeFilter};
+use kpartx::testkit::readers::READERS;
 use proptest::prelude::*;
 
 /// Largest input, in bytes.
 const MAX_LEN: usize = 64 * 1024;
 
-/// The raw readers, not going through `TableKind::read` (which truncates).
-type Reader = fn(&dyn BlockSource, &ProbeContext, &mut Diagnostics) -> Vec<Slice>;
-const READERS: [(&str, Reader); 9] = [
-    ("gpt", table::gpt::read),
-    ("dos", table::dos::read),
-    ("bsd", table::bsd::read),
-    ("solaris", table::solaris::read),
-    ("unixware", table::unixware::read),
-    ("dasd", table::dasd::read),
-    ("mac", table::mac::read),
-    ("sun", table::sun::read),
-    ("ps3", table::ps3::read),
-];
-
 fn check_slices(who: &str, slices: &[Slice]) -> Result<(), TestCaseError> {
-    prop_assert!(
-        slices.len() <= MAX_SLICES,
-        "{who}: {} slices (more than {MAX_SLICES})",
-        slices.len()
-    );
-    for (i, s) in slices.iter().enumerate() {
-        if let Some(c) = s.container {
-            prop_assert!(
-                c < slices.len() && c != i,
-                "{who}: slice {i} has container {c} of {}",
-                slices.len()
-            );
-        }
-    }
-    Ok(())
+    kpartx::testkit::check_slices(slices).map_err(|e| TestCaseError::fail(format!("{who}: {e}")))
 }
 
 /// Runs every reader, every `TableKind`, and the probe (all readers and each one alone).

@@ -4,30 +4,14 @@
 //! Tests that attach loop devices are skipped when not run as root.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
-use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use kpartx::testkit::dos::one_partition_image as dos_image;
+use kpartx::testkit::host::{is_root, without_loop_numbers};
+
 const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// A 2 MiB image with a DOS table holding one Linux partition (sectors 2048..4095).
-fn dos_image(path: &Path) {
-    let mut mbr = vec![0u8; 512];
-    mbr[0x1BE + 4] = 0x83;
-    mbr[0x1BE + 8..0x1BE + 12].copy_from_slice(&2048u32.to_le_bytes());
-    mbr[0x1BE + 12..0x1BE + 16].copy_from_slice(&2048u32.to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xAA;
-    let mut file = File::create(path).expect("create image");
-    file.write_all(&mbr).expect("write MBR");
-    file.set_len(2 * 1024 * 1024).expect("size image");
-}
 
 fn run_with_stdout(args: &[&OsStr], stdout: Stdio) -> Output {
     Command::new(KPARTX)
@@ -43,25 +27,6 @@ fn assert_no_panic(out: &Output) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     assert_ne!(out.status.code(), Some(101), "stderr: {stderr}");
-}
-
-/// Replaces every `loop<digits>` by `loopN`: other processes may attach loops meanwhile.
-fn without_loop_numbers(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        if text[i..].starts_with(b"loop") {
-            out.extend_from_slice(b"loopN");
-            i += 4;
-            while i < text.len() && text[i].is_ascii_digit() {
-                i += 1;
-            }
-        } else {
-            out.push(text[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 fn list(args: &[&OsStr]) -> Output {

@@ -5,30 +5,14 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use kpartx::testkit::dos::one_partition_image as dos_image;
+use kpartx::testkit::host::is_root;
+
 const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// A 2 MiB image with a DOS table holding one Linux partition (sectors 2048..4095).
-fn dos_image(path: &Path) {
-    let mut mbr = vec![0u8; 512];
-    mbr[0x1BE + 4] = 0x83;
-    mbr[0x1BE + 8..0x1BE + 12].copy_from_slice(&2048u32.to_le_bytes());
-    mbr[0x1BE + 12..0x1BE + 16].copy_from_slice(&2048u32.to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xAA;
-    let mut file = File::create(path).expect("create image");
-    file.write_all(&mbr).expect("write MBR");
-    file.set_len(2 * 1024 * 1024).expect("size image");
-}
 
 fn run_with_stdout(args: &[&OsStr], stdout: Stdio) -> Output {
     Command::new(KPARTX)

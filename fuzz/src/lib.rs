@@ -16,10 +16,8 @@
 //! An empty input is ignored.
 
 use kpartx::table::dasd::{DasdDevice, DasdGeometry, DasdInfo};
-use kpartx::table::{BlockSource, Diagnostics, MAX_SLICES, MemSource, ProbeContext, Slice};
-
-/// A reader as the table modules define it.
-pub type Reader = fn(&dyn BlockSource, &ProbeContext, &mut Diagnostics) -> Vec<Slice>;
+use kpartx::table::{Diagnostics, MemSource, ProbeContext, Slice};
+pub use kpartx::testkit::Reader;
 
 /// Splits a fuzz input into the disk and what the readers are told about the device.
 pub fn setup(data: &[u8]) -> Option<(MemSource, ProbeContext)> {
@@ -47,13 +45,10 @@ pub fn setup(data: &[u8]) -> Option<(MemSource, ProbeContext)> {
     Some((MemSource::with_sector_size(disk.to_vec(), sector_size), ctx))
 }
 
-/// The invariants every reader keeps, whatever the input.
+/// The invariants every reader keeps, whatever the input (`kpartx::testkit::check_slices`).
 pub fn check(slices: &[Slice]) {
-    assert!(slices.len() <= MAX_SLICES, "{} slices", slices.len());
-    for (i, s) in slices.iter().enumerate() {
-        if let Some(c) = s.container {
-            assert!(c < slices.len() && c != i, "slice {i}: container {c}");
-        }
+    if let Err(e) = kpartx::testkit::check_slices(slices) {
+        panic!("{e}");
     }
 }
 

@@ -81,21 +81,15 @@ fn parse_entries(label: &[u8], diag: &mut Diagnostics) -> Vec<Slice> {
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::{pos, run_reader};
+    use crate::testkit::{self, pos, run_reader};
 
     /// (size, offset, fstype) per entry.
     type Entry = (u32, u32, u8);
 
+    /// A 512-byte label block with `npartitions` = the number of entries.
     fn label(entries: &[Entry]) -> Vec<u8> {
-        let mut l = vec![0u8; 512];
-        l[0..4].copy_from_slice(&BSD_MAGIC.to_le_bytes());
-        l[NPARTITIONS..NPARTITIONS + 2].copy_from_slice(&(entries.len() as u16).to_le_bytes());
-        for (k, &(size, offset, fstype)) in entries.iter().enumerate() {
-            let at = ENTRIES + k * ENTRY_SIZE;
-            l[at..at + 4].copy_from_slice(&size.to_le_bytes());
-            l[at + 4..at + 8].copy_from_slice(&offset.to_le_bytes());
-            l[at + 12] = fstype;
-        }
+        let mut l = testkit::bsd::label(entries.len() as u16, entries);
+        l.resize(512, 0);
         l
     }
 

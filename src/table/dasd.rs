@@ -329,7 +329,7 @@ fn dscb(dev: &Device, data: &[u8]) -> Dscb {
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::pos;
+    use crate::testkit::pos;
 
     const MIB: usize = 1 << 20;
 

@@ -180,7 +180,7 @@ impl Chain {
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::Rng;
+    use crate::testkit::{Rng, pos};
     use std::cell::Cell;
 
     /// A disk image with helpers to write MBR/EBR entries into 512-byte blocks.
@@ -236,10 +236,6 @@ mod tests {
         (slices, diag.lines().to_vec())
     }
 
-    fn positions(slices: &[Slice]) -> Vec<(u64, u64)> {
-        slices.iter().map(|s| (s.start, s.size)).collect()
-    }
-
     fn containers(slices: &[Slice]) -> Vec<Option<usize>> {
         slices.iter().map(|s| s.container).collect()
     }
@@ -270,10 +266,7 @@ mod tests {
             .entry(0, 2, 0x82, 4096, 500);
         let (slices, warnings) = disk.run();
         assert!(warnings.is_empty());
-        assert_eq!(
-            positions(&slices),
-            [(2048, 1000), (0, 0), (4096, 500), (0, 0)]
-        );
+        assert_eq!(pos(&slices), [(2048, 1000), (0, 0), (4096, 500), (0, 0)]);
         assert_eq!(slices[0].part_type.as_deref(), Some("0x83"));
         assert_eq!(slices[1].part_type, None);
         assert_eq!(slices[2].part_type.as_deref(), Some("0x82"));
@@ -342,7 +335,7 @@ mod tests {
         let (slices, warnings) = extended_disk().run();
         assert!(warnings.is_empty());
         assert_eq!(
-            positions(&slices),
+            pos(&slices),
             [
                 (63, 1000),
                 (2048, 2),
@@ -373,7 +366,7 @@ mod tests {
             let (slices, _) = disk.run();
             assert_eq!(slices[3].size, 2);
             assert_eq!(slices[3].part_type, Some(format!("0x{kind:02x}")));
-            assert_eq!(positions(&slices[4..]), [(11, 5), (31, 5), (30, 0)]);
+            assert_eq!(pos(&slices[4..]), [(11, 5), (31, 5), (30, 0)]);
             assert_eq!(containers(&slices[4..]), [Some(3); 3]);
         }
     }
@@ -404,7 +397,7 @@ mod tests {
         disk.entry(28480, 0, 0x83, 256, 512);
         let (slices, _) = disk.run();
         assert_eq!(
-            positions(&slices),
+            pos(&slices),
             [
                 (2048, 18432),
                 (20480, 8),
@@ -428,10 +421,7 @@ mod tests {
         disk.entry(200, 0, 0x83, 1, 9);
         disk.entry(250, 0, 0x83, 7, 7); // never read
         let (slices, _) = disk.run();
-        assert_eq!(
-            positions(&slices[4..]),
-            [(101, 9), (151, 9), (201, 9), (200, 0)]
-        );
+        assert_eq!(pos(&slices[4..]), [(101, 9), (151, 9), (201, 9), (200, 0)]);
     }
 
     #[test]
@@ -443,7 +433,7 @@ mod tests {
             disk.entry(100, 1, 0x05, start, count);
             disk.entry(150, 0, 0x83, 1, 9);
             let (slices, _) = disk.run();
-            assert_eq!(positions(&slices[4..]), [(101, 9)]);
+            assert_eq!(pos(&slices[4..]), [(101, 9)]);
         }
     }
 
@@ -456,7 +446,7 @@ mod tests {
         disk.entry(150, 0, 0x83, 1, 9);
         disk.entry(180, 0, 0x83, 2, 9);
         let (slices, _) = disk.run();
-        assert_eq!(positions(&slices[4..]), [(151, 9), (150, 0)]);
+        assert_eq!(pos(&slices[4..]), [(151, 9), (150, 0)]);
     }
 
     #[test]
@@ -468,7 +458,7 @@ mod tests {
         disk.entry(100, 3, 0x05, 50, 9);
         disk.entry(150, 0, 0x83, 1, 9);
         let (slices, _) = disk.run();
-        assert_eq!(positions(&slices[4..]), [(101, 9), (100, 0)]);
+        assert_eq!(pos(&slices[4..]), [(101, 9), (100, 0)]);
     }
 
     #[test]
@@ -476,12 +466,12 @@ mod tests {
         let mut disk = extended_disk();
         disk.data[4048 * 512 + 510] = 0;
         let (slices, _) = disk.run();
-        assert_eq!(positions(&slices[4..]), [(2111, 1000)]);
+        assert_eq!(pos(&slices[4..]), [(2111, 1000)]);
 
         let mut disk = extended_disk();
         disk.entry(2048, 1, 0x05, u32::MAX, 1);
         let (slices, warnings) = disk.run();
-        assert_eq!(positions(&slices[4..]), [(2111, 1000)]);
+        assert_eq!(pos(&slices[4..]), [(2111, 1000)]);
         assert!(warnings.is_empty());
 
         let mut disk = Disk::new(1);
@@ -494,7 +484,7 @@ mod tests {
         let mut disk = Disk::new(64);
         disk.entry(0, 0, 0x05, 10, 20);
         let (slices, _) = disk.run();
-        assert_eq!(positions(&slices), [(10, 2), (0, 0), (0, 0), (0, 0)]);
+        assert_eq!(pos(&slices), [(10, 2), (0, 0), (0, 0), (0, 0)]);
     }
 
     #[test]
@@ -508,7 +498,7 @@ mod tests {
         disk.entry(350, 0, 0x83, 1, 9);
         let (slices, _) = disk.run();
         assert_eq!(
-            positions(&slices[4..]),
+            pos(&slices[4..]),
             [(101, 9), (100, 0), (301, 9), (351, 9), (350, 0)]
         );
         assert_eq!(
@@ -587,16 +577,13 @@ mod tests {
         disk.entry(0, 0, 0x05, 0, 50);
         disk.entry(0, 1, 0x83, 10, 5);
         let (slices, _) = disk.run();
-        assert_eq!(
-            positions(&slices),
-            [(0, 2), (10, 5), (0, 0), (0, 0), (10, 5)]
-        );
+        assert_eq!(pos(&slices), [(0, 2), (10, 5), (0, 0), (0, 0), (10, 5)]);
         assert_eq!(slices[4].container, Some(0));
     }
 
     #[test]
     fn random_garbage_never_panics() {
-        let mut rng = Rng(0x0DD5_EED5);
+        let mut rng = Rng::new(0x0DD5_EED5);
         for round in 0..500 {
             let blocks = 1 + rng.below(64) as usize;
             let ss = if round % 4 == 0 { 4096 } else { 512 };

@@ -382,24 +382,12 @@ fn entry_name(entry: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::Rng;
+    use crate::testkit::gpt::{Header as Hdr, guid};
+    use crate::testkit::{Rng, check_slices, pos};
 
     const LINUX_FS: &str = "0fc63daf-8483-4772-8e79-3d69d8477de4";
     const EFI_SYSTEM: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
     const DISK_GUID: &str = "11111111-2222-3333-4444-555555555555";
-
-    /// On-disk (mixed-endian) bytes of a textual GUID.
-    fn guid(text: &str) -> [u8; 16] {
-        let hex: String = text.chars().filter(|c| *c != '-').collect();
-        let mut g = [0u8; 16];
-        for (i, b) in g.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-        }
-        g[0..4].reverse();
-        g[4..6].reverse();
-        g[6..8].reverse();
-        g
-    }
 
     fn unique(n: usize) -> String {
         format!("{n:08x}-0000-4000-8000-{n:012x}")
@@ -436,20 +424,6 @@ mod tests {
             }
         }
         array
-    }
-
-    #[derive(Clone, Debug)]
-    struct Hdr {
-        my_lba: u64,
-        alternate_lba: u64,
-        first_usable: u64,
-        last_usable: u64,
-        disk_guid: [u8; 16],
-        entry_lba: u64,
-        num_entries: u32,
-        entry_size: u32,
-        entries_crc: u32,
-        header_size: u32,
     }
 
     struct Image {
@@ -497,23 +471,7 @@ mod tests {
         /// Writes a header into sector `lba`, with its CRC over `header_size` bytes when that
         /// fits in the sector.
         fn header(&mut self, lba: u64, h: &Hdr) {
-            let mut s = vec![0u8; self.ss];
-            s[0..8].copy_from_slice(b"EFI PART");
-            s[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
-            s[12..16].copy_from_slice(&h.header_size.to_le_bytes());
-            s[24..32].copy_from_slice(&h.my_lba.to_le_bytes());
-            s[32..40].copy_from_slice(&h.alternate_lba.to_le_bytes());
-            s[40..48].copy_from_slice(&h.first_usable.to_le_bytes());
-            s[48..56].copy_from_slice(&h.last_usable.to_le_bytes());
-            s[56..72].copy_from_slice(&h.disk_guid);
-            s[72..80].copy_from_slice(&h.entry_lba.to_le_bytes());
-            s[80..84].copy_from_slice(&h.num_entries.to_le_bytes());
-            s[84..88].copy_from_slice(&h.entry_size.to_le_bytes());
-            s[88..92].copy_from_slice(&h.entries_crc.to_le_bytes());
-            let covered = (h.header_size as usize).min(self.ss);
-            let crc = crc32fast::hash(&s[..covered]);
-            s[16..20].copy_from_slice(&crc.to_le_bytes());
-            self.write_lba(lba, &s);
+            self.write_lba(lba, &h.sealed(self.ss));
         }
 
         fn source(&self) -> MemSource {
@@ -578,10 +536,6 @@ mod tests {
         gpt_image(512, 4096, 128, &parts)
     }
 
-    fn positions(slices: &[Slice]) -> Vec<(u64, u64)> {
-        slices.iter().map(|s| (s.start, s.size)).collect()
-    }
-
     #[test]
     fn guid_text_is_mixed_endian_lower_case() {
         let bytes = [
@@ -597,7 +551,7 @@ mod tests {
         let (img, _, _) = two_partitions();
         let (slices, warnings) = img.run(false);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(positions(&slices), [(34, 2048), (2082, 1980)]);
+        assert_eq!(pos(&slices), [(34, 2048), (2082, 1980)]);
         assert_eq!(slices[0].part_type.as_deref(), Some(EFI_SYSTEM));
         assert_eq!(slices[0].label.as_deref(), Some("EFI system"));
         assert_eq!(slices[0].uuid, Some(unique(1)));
@@ -646,7 +600,7 @@ mod tests {
         assert_eq!(&img.data[4096..4104], b"EFI PART");
         let (slices, warnings) = img.run(false);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(positions(&slices), [(2048, 10240), (12288, 4096)]);
+        assert_eq!(pos(&slices), [(2048, 10240), (12288, 4096)]);
     }
 
     #[test]
@@ -665,7 +619,7 @@ mod tests {
         let (slices, _) = img.run(false);
         assert_eq!(slices.len(), 7);
         assert_eq!(
-            positions(&slices),
+            pos(&slices),
             [
                 (100, 100),
                 (0, 0),
@@ -706,7 +660,7 @@ mod tests {
     fn few_entries() {
         let parts = [part(0, 10, 19)];
         let (img, _, _) = gpt_image(512, 64, 1, &parts);
-        assert_eq!(positions(&img.run(false).0), [(10, 10)]);
+        assert_eq!(pos(&img.run(false).0), [(10, 10)]);
     }
 
     #[test]
@@ -718,14 +672,11 @@ mod tests {
         let parts = [part(0, 100, 99)];
         let (img, _, _) = gpt_image(4096, 64, 128, &parts);
         let (slices, _) = img.run(false);
-        assert_eq!(positions(&slices), [(800, 0)]);
+        assert_eq!(pos(&slices), [(800, 0)]);
         assert!(slices[0].part_type.is_some());
         let parts = [part(0, u64::MAX, u64::MAX)];
         let (img, _, _) = gpt_image(4096, 64, 128, &parts);
-        assert_eq!(
-            positions(&img.run(false).0),
-            [(u64::MAX.wrapping_mul(8), 8)]
-        );
+        assert_eq!(pos(&img.run(false).0), [(u64::MAX.wrapping_mul(8), 8)]);
     }
 
     #[test]
@@ -734,7 +685,7 @@ mod tests {
         img.data[512 + 40] ^= 1; // first_usable_lba, CRC now wrong
         let (slices, warnings) = img.run(false);
         assert_eq!(warnings, ["Primary GPT is invalid, using alternate GPT."]);
-        assert_eq!(positions(&slices), [(34, 2048), (2082, 1980)]);
+        assert_eq!(pos(&slices), [(34, 2048), (2082, 1980)]);
     }
 
     #[test]
@@ -753,7 +704,7 @@ mod tests {
         img.data[at] = b'X';
         let (slices, warnings) = img.run(false);
         assert_eq!(warnings, ["Alternate GPT is invalid, using primary GPT."]);
-        assert_eq!(positions(&slices), [(34, 2048), (2082, 1980)]);
+        assert_eq!(pos(&slices), [(34, 2048), (2082, 1980)]);
     }
 
     #[test]
@@ -963,7 +914,7 @@ mod tests {
             ]
         );
         // The primary's entries win.
-        assert_eq!(positions(&slices), [(100, 100)]);
+        assert_eq!(pos(&slices), [(100, 100)]);
     }
 
     #[test]
@@ -1108,12 +1059,12 @@ mod tests {
 
     fn check(img: &Image, force: bool) {
         let (slices, _) = img.run(force);
-        assert!(slices.len() <= MAX_SLICES);
+        check_slices(&slices).unwrap();
     }
 
     #[test]
     fn random_garbage_never_panics() {
-        let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+        let mut rng = Rng::new(0x1234_5678_9ABC_DEF1);
         for round in 0..300 {
             let ss = if round % 3 == 0 { 4096 } else { 512 };
             let sectors = rng.below(40);
@@ -1131,7 +1082,7 @@ mod tests {
 
     #[test]
     fn random_but_crc_correct_headers_never_panic() {
-        let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
+        let mut rng = Rng::new(0xDEAD_BEEF_CAFE_F00D);
         let (base, primary, _) = gpt_image(512, 256, 128, &[part(0, 40, 99)]);
         for _ in 0..300 {
             let mut img = Image {
@@ -1162,7 +1113,7 @@ mod tests {
 
     #[test]
     fn bit_flips_in_a_valid_image_never_panic() {
-        let mut rng = Rng(42);
+        let mut rng = Rng::new(42);
         let (base, _, _) = two_partitions();
         for _ in 0..300 {
             let mut img = Image {

@@ -90,7 +90,7 @@ fn c_string(e: &[u8], at: usize) -> Option<String> {
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::pos;
+    use crate::testkit::pos;
 
     /// (start, count, name, type) per entry.
     type Entry<'a> = (u32, u32, &'a str, &'a str);

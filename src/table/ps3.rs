@@ -49,17 +49,11 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, _diag: &mut Diagnostics)
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::pos;
+    use crate::testkit::{self, pos};
 
     fn disk(parts: &[(u64, u64)]) -> Vec<u8> {
-        let mut d = vec![0u8; 4096];
-        d[16..24].copy_from_slice(&PS3_MAGIC1.to_be_bytes());
-        d[24..32].copy_from_slice(&PS3_MAGIC2.to_be_bytes());
-        for (k, &(start, size)) in parts.iter().enumerate() {
-            let at = ENTRIES + k * ENTRY_SIZE;
-            d[at..at + 8].copy_from_slice(&start.to_be_bytes());
-            d[at + 8..at + 16].copy_from_slice(&size.to_be_bytes());
-        }
+        let mut d = testkit::ps3::label(parts);
+        d.resize(4096, 0);
         d
     }
 

@@ -74,21 +74,12 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, diag: &mut Diagnostics) 
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::{pos, run_reader};
+    use crate::testkit::{self, pos, run_reader};
 
-    /// (tag, start, size) per slice.
+    /// A VTOC with (tag, start, size) per slice at block 1 of a 4-block disk.
     fn disk(version: u32, nparts: u16, parts: &[(u16, u32, u32)]) -> Vec<u8> {
         let mut d = vec![0u8; 2048];
-        let v = &mut d[512..1024];
-        v[SANITY..SANITY + 4].copy_from_slice(&SOLARIS_SANITY.to_le_bytes());
-        v[VERSION..VERSION + 4].copy_from_slice(&version.to_le_bytes());
-        v[NPARTS..NPARTS + 2].copy_from_slice(&nparts.to_le_bytes());
-        for (k, &(tag, start, size)) in parts.iter().enumerate() {
-            let at = SLICES + k * SLICE_SIZE;
-            v[at..at + 2].copy_from_slice(&tag.to_le_bytes());
-            v[at + 4..at + 8].copy_from_slice(&start.to_le_bytes());
-            v[at + 8..at + 12].copy_from_slice(&size.to_le_bytes());
-        }
+        d[512..1024].copy_from_slice(&testkit::solaris::vtoc(version, nparts, parts));
         d
     }
 

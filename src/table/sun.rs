@@ -78,29 +78,8 @@ fn slice(block: &[u8], k: usize) -> Slice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::testutil::{pos, run_reader};
-
-    /// Builds a valid label: geometry and (start cylinder, sectors) per slice.
-    fn label(ntrks: u16, nsect: u16, parts: &[(u32, u32)]) -> Vec<u8> {
-        let mut b = vec![0u8; 512];
-        b[NTRKS..NTRKS + 2].copy_from_slice(&ntrks.to_be_bytes());
-        b[NSECT..NSECT + 2].copy_from_slice(&nsect.to_be_bytes());
-        for (k, &(cyl, n)) in parts.iter().enumerate() {
-            let at = PARTITIONS + 8 * k;
-            b[at..at + 4].copy_from_slice(&cyl.to_be_bytes());
-            b[at + 4..at + 8].copy_from_slice(&n.to_be_bytes());
-        }
-        b[MAGIC..MAGIC + 2].copy_from_slice(&SUN_MAGIC.to_be_bytes());
-        fix_checksum(&mut b);
-        b
-    }
-
-    fn fix_checksum(b: &mut [u8]) {
-        b[510] = 0;
-        b[511] = 0;
-        let sum = checksum(b);
-        b[510..512].copy_from_slice(&sum.to_be_bytes());
-    }
+    use crate::testkit::sun::{fix_checksum, label};
+    use crate::testkit::{pos, run_reader};
 
     fn run(disk: Vec<u8>) -> (Vec<Slice>, Vec<String>) {
         run_reader(read, disk)

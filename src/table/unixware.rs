@@ -67,22 +67,14 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, diag: &mut Diagnostics) 
 mod tests {
     use super::*;
     use crate::table::MemSource;
-    use crate::table::testutil::{pos, run_reader};
+    use crate::testkit::{self, pos, run_reader};
 
     const BASE: usize = 29 * 512;
 
-    /// (label, start, count) for slices 0..n.
+    /// The label with (tag, start, count) for slices 0..n at block 29 of a 30-block disk.
     fn disk(parts: &[(u16, u32, u32)]) -> Vec<u8> {
         let mut d = vec![0u8; BASE + 1024];
-        let l = &mut d[BASE..BASE + 512];
-        l[DISK_MAGIC..DISK_MAGIC + 4].copy_from_slice(&UNIXWARE_DISKMAGIC.to_le_bytes());
-        l[VTOC_MAGIC..VTOC_MAGIC + 4].copy_from_slice(&UNIXWARE_VTOC_MAGIC.to_le_bytes());
-        for (k, &(tag, start, count)) in parts.iter().enumerate() {
-            let at = SLICES + k * SLICE_SIZE;
-            l[at..at + 2].copy_from_slice(&tag.to_le_bytes());
-            l[at + 4..at + 8].copy_from_slice(&start.to_le_bytes());
-            l[at + 8..at + 12].copy_from_slice(&count.to_le_bytes());
-        }
+        d[BASE..BASE + 512].copy_from_slice(&testkit::unixware::label(parts));
         d
     }
 

@@ -18,7 +18,8 @@
 #
 # All scenarios named run in one boot (a boot costs ~4 s under TCG), in the order given; with
 # "all", scenarios that want udevd stopped run first so that udevd is started only once.
-# Prints one PASS/FAIL line per scenario, the log of every failing scenario, and finally exactly
+# Prints one PASS/FAIL line per scenario as soon as it ends in the VM (the console is followed
+# while QEMU runs), then, after each boot, the log of every failing scenario, and finally exactly
 #   vm: N passed, N failed
 # Exit status 0 only when every scenario passed and every VM shut down cleanly.
 set -euo pipefail
@@ -94,12 +95,39 @@ PASSED=0
 FAILED=0
 BOOT_FAILED=0
 
+# result_line NAME RESULT SECS [NOTE]: the one line printed for a scenario.
+result_line() {
+    case $2 in
+        PASS) printf 'PASS %-16s %6ss\n' "$1" "$3" ;;
+        TIMEOUT) printf 'FAIL %-16s %6ss (TIMEOUT: killed at the per-scenario limit)\n' "$1" "$3" ;;
+        *) printf 'FAIL %-16s %6ss%s\n' "$1" "$3" "${4:+ ($4)}" ;;
+    esac
+}
+
+# follow_console FILE: copies the VM console (stdin, without carriage returns) into FILE and
+# prints each scenario's result line the moment the VM reports it, so that a long boot shows
+# progress. Lines are flushed one by one: FILE is complete whenever QEMU stops.
+follow_console() {
+    local line name res secs
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line//$'\r'/}
+        printf '%s\n' "$line" >&3
+        case $line in
+            '@@RESULT '*)
+                read -r _ name res secs <<<"$line"
+                result_line "$name" "$res" "$secs"
+                ;;
+        esac
+    done 3>>"$1"
+}
+
 # boot NAME... : one VM running the given scenarios; updates PASSED/FAILED.
 boot() {
-    local list tmo console rc start end name res secs seen
+    local list tmo console rc start end name res
     list=$(IFS=,; echo "$*")
     tmo=${TIMEOUT:-$((60 + (SCN_TIMEOUT * 3 / 2) * $#))}
     console=$WORK/console.log
+    : >"$console"
     log "booting for: $* (smp $SMP, ${MEM} MiB, limit ${tmo}s)"
     start=$(date +%s%N)
     rc=0
@@ -107,7 +135,7 @@ boot() {
         -nographic -no-reboot -nodefaults -serial stdio \
         -kernel "$CACHE/vmlinuz" -initrd "$WORK/initramfs.img" \
         -append "console=ttyS0 quiet panic=-1 vmtest.scenarios=$list vmtest.timeout=$SCN_TIMEOUT $APPEND" \
-        </dev/null 2>&1 | tr -d '\r' >"$console" || rc=$?
+        </dev/null 2>&1 | follow_console "$console" || rc=$?
     end=$(date +%s%N)
     log "boot finished in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s (qemu status $rc)"
 
@@ -120,26 +148,19 @@ boot() {
             f != "" { print >> f }' "$console"
     fi
 
+    # The PASS/FAIL lines of scenarios that reported were printed live; a scenario without a
+    # result gets its FAIL line now.
     for name in "$@"; do
         res=$(awk -v n="$name" '$1 == "@@RESULT" && $2 == n { print $3, $4 }' "$console" | tail -n1)
         if [ -z "$res" ]; then
             res="FAIL -"
-            seen=missing
-        else
-            seen=
+            result_line "$name" FAIL - "no result: VM died or timed out"
         fi
-        secs=${res#* }
         res=${res%% *}
         if [ "$res" = PASS ]; then
             PASSED=$((PASSED + 1))
-            printf 'PASS %-16s %6ss\n' "$name" "$secs"
         else
             FAILED=$((FAILED + 1))
-            if [ "$res" = TIMEOUT ]; then
-                printf 'FAIL %-16s %6ss (TIMEOUT: killed at the per-scenario limit)\n' "$name" "$secs"
-            else
-                printf 'FAIL %-16s %6ss%s\n' "$name" "$secs" "${seen:+ (no result: VM died or timed out)}"
-            fi
         fi
         if [ "$res" != PASS ] || [ "$SHOW_LOGS" -eq 1 ]; then
             echo "----- log of $name -----"

@@ -1,0 +1,50 @@
+//! Facts about the machine the host tests run on, and output normalisation.
+
+use std::path::PathBuf;
+
+/// Whether the process runs with effective uid 0 (loop devices need it).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// `name` found in `PATH` or in the usual sbin/bin directories.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.extend(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// `text` with every loop device number replaced by `N` (`loop3p1` → `loopNp1`): which free
+/// loop a run gets depends on every other process using loop devices on the machine.
+pub fn without_loop_numbers(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(b"loop") && text.get(i + 4).is_some_and(u8::is_ascii_digit) {
+            out.extend_from_slice(b"loopN");
+            i += 4;
+            while text.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_loop_numbers;
+
+    #[test]
+    fn loop_numbers_become_n() {
+        assert_eq!(
+            without_loop_numbers(b"loop12p1 : 0 8 /dev/loop12 2048\nloopy"),
+            b"loopNp1 : 0 8 /dev/loopN 2048\nloopy"
+        );
+    }
+}
