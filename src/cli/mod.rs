@@ -9,6 +9,8 @@ pub mod usage;
 
 use std::ffi::OsString;
 
+use tracing::level_filters::LevelFilter;
+
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::engine::real::RealSystem;
@@ -58,6 +60,11 @@ pub(crate) fn usage_error() -> i32 {
 }
 
 fn run(opts: &Options) -> i32 {
+    // Warnings always; -vv adds the engine's debug records (-v output is the reference's).
+    crate::logging::init(
+        crate::logging::Sink::Stderr,
+        crate::logging::level_for(LevelFilter::WARN, opts.verbose),
+    );
     // Some(update) for -a/-u, None for -d.
     let update = match opts.action {
         Action::List => {
