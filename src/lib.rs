@@ -22,5 +22,7 @@ pub mod out;
 pub mod plan;
 pub mod policy;
 pub mod probe;
+pub mod report;
 pub mod resolve;
+pub mod status;
 pub mod table;

@@ -2,5 +2,6 @@
 
 pub mod blkpg;
 pub mod blockdev;
+pub mod loop_records;
 pub mod loopdev;
 pub mod sysfs;
