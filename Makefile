@@ -19,6 +19,7 @@ SYSCONFDIR   ?= /etc
 MANDIR       ?= $(PREFIX)/share/man
 BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/vendor-completions
+SCHEMADIR    ?= $(PREFIX)/share/kpartx/schema
 DESTDIR      ?=
 
 CARGO        ?= cargo
@@ -34,6 +35,7 @@ MAN5         := packaging/man/kpartx.toml.5
 BASHCOMP     := packaging/completions/kpartx.bash
 ZSHCOMP      := packaging/completions/_kpartx
 KPARTX_ID    := packaging/udev/kpartx_id
+SCHEMAS      := packaging/schema/kpartx-action.schema.json packaging/schema/kpartx-status.schema.json
 
 # The rules files name the helper as /usr/sbin/kpartx; install rewrites that to $(SBINDIR).
 SUBST_SBIN   := sed -e 's|/usr/sbin/kpartx|$(SBINDIR)/kpartx|g'
@@ -53,7 +55,8 @@ install: $(BIN)
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UDEVRULESDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/kpartx $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.d \
 		$(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(SCHEMADIR)
 	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/kpartx
 	for r in $(RULES); do \
 		$(SUBST_SBIN) $$r > $(DESTDIR)$(UDEVRULESDIR)/$${r##*/}.tmp && \
@@ -76,6 +79,7 @@ install: $(BIN)
 	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/kpartx.toml.5
 	$(INSTALL) -m 0644 $(BASHCOMP) $(DESTDIR)$(BASHCOMPDIR)/kpartx
 	$(INSTALL) -m 0644 $(ZSHCOMP) $(DESTDIR)$(ZSHCOMPDIR)/_kpartx
+	$(INSTALL) -m 0644 $(SCHEMAS) $(DESTDIR)$(SCHEMADIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kpartx
@@ -83,6 +87,8 @@ uninstall:
 	rm -f $(DESTDIR)$(UDEVDIR)/kpartx_id
 	rm -f $(DESTDIR)$(MANDIR)/man8/kpartx.8 $(DESTDIR)$(MANDIR)/man5/kpartx.toml.5
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/kpartx $(DESTDIR)$(ZSHCOMPDIR)/_kpartx
+	rm -f $(addprefix $(DESTDIR)$(SCHEMADIR)/,$(notdir $(SCHEMAS)))
+	-rmdir $(DESTDIR)$(SCHEMADIR) $(DESTDIR)$(dir $(SCHEMADIR)) 2>/dev/null
 	@# The policy goes only if it is unchanged; the directories only if empty.
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml ] && \
 	    cmp -s $(CONFIG) $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml; then \

@@ -22,7 +22,9 @@ pub mod out;
 pub mod plan;
 pub mod policy;
 pub mod probe;
+pub mod report;
 pub mod resolve;
+pub mod status;
 pub mod table;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

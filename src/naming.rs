@@ -174,6 +174,13 @@ pub fn devnode_uuid(dev: DevNum) -> String {
     format!("devnode_{}:{}_Wh5pYvM", dev.major, dev.minor)
 }
 
+/// The device a [`devnode_uuid`] names, `None` for any other UUID.
+pub fn devnode_of(uuid: &str) -> Option<DevNum> {
+    uuid.strip_prefix("devnode_")?
+        .strip_suffix("_Wh5pYvM")
+        .and_then(DevNum::parse)
+}
+
 /// The UUID of partition `number`'s map: `part<N>-<parent uuid>`.
 pub fn partition_uuid(number: usize, parent_uuid: &str) -> Result<String, NameError> {
     let uuid = format!("part{number}-{parent_uuid}");
@@ -238,6 +245,13 @@ pub fn is_partition_uuid(uuid: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devnode_uuids_round_trip() {
+        let dev = DevNum::new(7, 12);
+        assert_eq!(devnode_of(&devnode_uuid(dev)), Some(dev));
+        assert_eq!(devnode_of("mpath-x"), None);
+    }
 
     #[test]
     fn uuid_forms() {

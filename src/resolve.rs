@@ -35,6 +35,9 @@ pub enum Purpose {
     },
     /// `-d`: never attach; a file without a loop has nothing to delete.
     Delete,
+    /// `--dry-run` of `-a`/`-u`: never attach; for a file without a loop, predict the loop
+    /// a real run would attach (the first free one) and read the file itself.
+    Preview,
 }
 
 /// The whole-disk device whose partitions kpartx works on.
@@ -71,6 +74,9 @@ pub struct ImageLoop {
     /// For a loop `-l` attached (auto-clearing): keeps it bound until dropped. Drop it only
     /// after the loop has been detached or is no longer needed.
     pub handle: Option<LoopHandle>,
+    /// Set in a dry run when no loop backs the image: the loop in [`ImageLoop::device`] is
+    /// only predicted (not attached), and the table is read from this file instead.
+    pub predicted_from: Option<PathBuf>,
 }
 
 /// A resolved device argument.
@@ -177,7 +183,9 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
             device,
             created: false,
             handle: None,
+            predicted_from: None,
         },
+        (None, Purpose::Preview) => return Ok(predicted(&real)),
         (None, Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
         (None, Purpose::List) => {
             let opts = AttachOptions {
@@ -233,7 +241,26 @@ fn attached(arg: &Path, real: &Path, opts: AttachOptions) -> Result<ImageLoop, R
         device: loop_.device,
         created: true,
         handle: opts.autoclear.then_some(loop_.handle),
+        predicted_from: None,
     })
+}
+
+/// A dry run's view of an image no loop backs: the loop a real run would get, nothing bound.
+fn predicted(real: &Path) -> Resolved {
+    let number = loopdev::predict_free();
+    let path = PathBuf::from(format!("/dev/loop{number}"));
+    Resolved {
+        parent: plain_parent(&path, DevNum::new(loopdev::LOOP_MAJOR, number)),
+        image: Some(ImageLoop {
+            device: LoopDevice {
+                path,
+                read_only: false,
+            },
+            created: false,
+            handle: None,
+            predicted_from: Some(real.to_path_buf()),
+        }),
+    }
 }
 
 fn plain_parent(path: &Path, dev: DevNum) -> Parent {

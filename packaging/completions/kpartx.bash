@@ -5,8 +5,8 @@
 # Every option, in --help order.
 _kpartx_options='-a --add -u --update -d --delete -l --list -r --read-only -p --delimiter
     --part-postfix -f --force -g --gpt -s --sync -n --nosync -v --verbose -t --type --dos
-    --json --udev-timeout --udev --udev-id --udev-del-part-nodes --check-config
-    --show-policy --help --version'
+    --json --dry-run --status --prune --udev-timeout --udev --udev-id --udev-del-part-nodes
+    --check-config --show-policy --help --version'
 
 # Prints the suggested arguments of option $1 one per line; fails when $1 takes none.
 _kpartx_values()

@@ -22,6 +22,10 @@ pub enum Action {
     Delete,
     /// `-u`: like `-a`, then remove maps of partitions that are gone.
     Update,
+    /// `--status`: list the partition maps this tool owns and their state.
+    Status,
+    /// `--prune`: remove unused stale and orphaned maps and empty loops this tool attached.
+    Prune,
 }
 
 /// Everything the options say.
@@ -44,8 +48,10 @@ pub struct Options {
     pub verbose: u8,
     /// `-t`: which table readers to try.
     pub filter: TypeFilter,
-    /// `--json`: machine-readable listing.
+    /// `--json`: machine-readable output.
     pub json: bool,
+    /// `--dry-run`: print the plan, change nothing.
+    pub dry_run: bool,
     /// `--udev-timeout`: longest wait for udev per operation.
     pub udev_timeout: Option<Duration>,
     /// Positional arguments, in order (paths: bytes, not necessarily UTF-8).
@@ -64,6 +70,7 @@ impl Default for Options {
             verbose: 0,
             filter: TypeFilter::All,
             json: false,
+            dry_run: false,
             udev_timeout: None,
             positionals: Vec::new(),
         }
@@ -74,9 +81,22 @@ impl Options {
     /// The device argument: the first of one or two positionals (the second is the legacy
     /// partx "wholedisk" form and is ignored), `None` for any other count.
     pub fn device(&self) -> Option<&Path> {
+        self.device_arg().ok()
+    }
+
+    /// Like [`Options::device`], saying what is wrong when there is no usable device argument.
+    pub fn device_arg(&self) -> Result<&Path, String> {
         match self.positionals.as_slice() {
-            [dev] | [dev, _] => Some(Path::new(dev)),
-            _ => None,
+            [dev] | [dev, _] => Ok(Path::new(dev)),
+            [] => Err("no device given".to_string()),
+            [_, _, extra @ ..] => Err(format!(
+                "too many arguments: {}",
+                extra
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
         }
     }
 }
@@ -149,6 +169,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
             }
             OptId::Dos => opts.filter = TypeFilter::Only(TableKind::Dos),
             OptId::Json => opts.json = true,
+            OptId::DryRun => opts.dry_run = true,
+            OptId::Status => opts.action = Action::Status,
+            OptId::Prune => opts.action = Action::Prune,
             OptId::UdevTimeout => {
                 let value = text(parser.value().map_err(invalid)?)?;
                 opts.udev_timeout = Some(parse_seconds(&value)?);
@@ -282,6 +305,21 @@ mod tests {
         assert_eq!(run(&["a", "b"]).device(), Some(Path::new("a")));
         assert_eq!(run(&["a", "b", "c"]).device(), None);
         assert_eq!(run(&["-a"]).device(), None);
+        assert_eq!(run(&["-a"]).device_arg(), Err("no device given".into()));
+        assert_eq!(
+            run(&["a", "b", "c", "d"]).device_arg(),
+            Err("too many arguments: c d".into())
+        );
+    }
+
+    #[test]
+    fn status_prune_and_dry_run() {
+        let o = run(&["--dry-run", "-d", "--json", "img"]);
+        assert!(o.dry_run && o.json);
+        assert_eq!(o.action, Action::Delete);
+        assert_eq!(run(&["--status"]).action, Action::Status);
+        assert_eq!(run(&["-a", "--prune", "x", "y", "z"]).action, Action::Prune);
+        assert_eq!(run(&["--prune", "-a", "x"]).action, Action::Add);
     }
 
     #[test]

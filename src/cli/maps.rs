@@ -7,9 +7,11 @@ use super::list::{print_diagnostics, report_engine_error, report_release};
 use crate::dm::{OpError, Stage};
 use crate::engine::outcome::StepResult;
 use crate::engine::real::RealSystem;
-use crate::engine::{self, MapRequest, NoTable, Outcome, Record, UnmapRequest};
+use crate::engine::{self, EngineError, MapRequest, NoTable, Outcome, Record, UnmapRequest};
 use crate::lock;
 use crate::plan::{SkipReason, Step, WhenBusy};
+use crate::report::{self, ActionKind};
+use crate::resolve::ResolveError;
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
 pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32 {
@@ -23,21 +25,76 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32
         update,
         no_table: NoTable::Leave,
         lock_timeout: lock::LOCK_TIMEOUT,
+        dry_run: opts.dry_run,
     };
     let outcome = match engine::map(sys, &req) {
         Ok(outcome) => outcome,
-        Err(e) => return report_engine_error(&e),
+        Err(e) => return engine_error(opts, &e),
     };
     if let Some(found) = &outcome.found {
         print_diagnostics(found);
     }
-    announce_renames(opts, &outcome.records);
-    report(opts, &outcome.records, &outcome.parent.path);
+    let status = outcome.failures().min(255) as i32;
+    let kind = if update {
+        ActionKind::Update
+    } else {
+        ActionKind::Add
+    };
+    if opts.dry_run {
+        return show(opts, kind, &outcome, status);
+    }
+    // Under --json, the text report keeps only its stderr lines.
+    let text_opts = quiet(opts);
+    announce_renames(&text_opts, &outcome.records);
+    report(&text_opts, &outcome.records, &outcome.parent.path);
     report_udev(&outcome);
     if let Some(release) = &outcome.release {
-        report_release(opts, release);
+        report_release(&text_opts, release);
     }
-    outcome.failures().min(255) as i32
+    if opts.json {
+        return show(opts, kind, &outcome, status);
+    }
+    status
+}
+
+/// `opts` without `-v` under `--json`, so that no text goes to stdout.
+fn quiet(opts: &Options) -> Options {
+    let mut o = opts.clone();
+    if o.json {
+        o.verbose = 0;
+    }
+    o
+}
+
+/// Prints the JSON report, or the dry run's plan as text; returns `status`.
+fn show(opts: &Options, kind: ActionKind, outcome: &Outcome, status: i32) -> i32 {
+    if opts.json {
+        let doc = report::action_report(kind, outcome, status);
+        crate::out::print(&report::to_json(&doc));
+    } else {
+        crate::out::print(&report::plan_text(outcome));
+    }
+    status
+}
+
+/// Reports an engine error: as text (the reference's streams), and under `--json` as an
+/// error document on stdout instead of anything else there.
+fn engine_error(opts: &Options, err: &EngineError) -> i32 {
+    if !opts.json {
+        return report_engine_error(err);
+    }
+    let (kind, status) = match err {
+        EngineError::Resolve(ResolveError::NoLoopForDelete) => ("no-loop", 0),
+        EngineError::Resolve(ResolveError::LoopSetup { .. }) => ("loop", 1),
+        EngineError::Resolve(_) => ("device", 1),
+        EngineError::Lock(..) => ("lock", 1),
+        EngineError::Read(..) => ("read", 1),
+        EngineError::List(_) => ("device-mapper", 1),
+        EngineError::Changed(_) => ("changed", 1),
+    };
+    crate::errln!("kpartx: {err}");
+    crate::out::print(&report::error_report(kind, err.to_string(), status));
+    status
 }
 
 /// `-d`: returns the exit status.
@@ -47,17 +104,26 @@ pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> i32 {
         when_busy: WhenBusy::RemoveNone,
         flush: true,
         lock_timeout: lock::LOCK_TIMEOUT,
+        dry_run: opts.dry_run,
     };
     let outcome = match engine::unmap(sys, device, req) {
         Ok(outcome) => outcome,
-        Err(e) => return report_engine_error(&e),
+        Err(e) => return engine_error(opts, &e),
     };
-    report(opts, &outcome.records, &outcome.parent.path);
+    let status = i32::from(outcome.failures() > 0 || outcome.release_failed());
+    if opts.dry_run {
+        return show(opts, ActionKind::Delete, &outcome, status);
+    }
+    let text_opts = quiet(opts);
+    report(&text_opts, &outcome.records, &outcome.parent.path);
     report_udev(&outcome);
     if let Some(release) = &outcome.release {
-        report_release(opts, release);
+        report_release(&text_opts, release);
     }
-    i32::from(outcome.failures() > 0 || outcome.release_failed())
+    if opts.json {
+        return show(opts, ActionKind::Delete, &outcome, status);
+    }
+    status
 }
 
 fn report_udev(outcome: &Outcome) {

@@ -5,6 +5,7 @@ pub mod list;
 pub mod maps;
 pub mod policy;
 pub mod spec;
+pub mod status;
 pub mod usage;
 
 use std::ffi::OsString;
@@ -14,6 +15,7 @@ use tracing::level_filters::LevelFilter;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::engine::real::RealSystem;
+use crate::hotplug::Preview;
 use crate::policy::DEFAULT_UDEV_TIMEOUT;
 
 use args::{Action, ArgError, Command, Options};
@@ -45,7 +47,14 @@ fn dispatch(args: Vec<OsString>) -> i32 {
             0
         }
         Command::Run(opts) => run(&opts),
-        Command::Udev(opts) => crate::hotplug::run(opts.verbose, opts.udev_timeout),
+        Command::Udev(opts) => {
+            let preview = match (opts.dry_run, opts.json) {
+                (false, _) => Preview::Off,
+                (true, false) => Preview::Text,
+                (true, true) => Preview::Json,
+            };
+            crate::hotplug::run(opts.verbose, opts.udev_timeout, preview)
+        }
         Command::UdevId => crate::hotplug::id::run(),
         Command::UdevDelPartNodes(opts) => crate::hotplug::del_parts::run(opts.verbose),
         Command::CheckConfig(files) => policy::check_config(&files),
@@ -59,6 +68,17 @@ pub(crate) fn usage_error() -> i32 {
     1
 }
 
+/// A command line that names no usable device: says what is wrong on stderr, then the usage
+/// (on stdout as the reference does; under `--json` an error document instead).
+fn device_error(opts: &Options, what: &str) -> i32 {
+    crate::errln!("kpartx: {what}");
+    if opts.json {
+        crate::out::print(&crate::report::error_report("usage", what, 1));
+        return 1;
+    }
+    usage_error()
+}
+
 fn run(opts: &Options) -> i32 {
     // Warnings always; -vv adds the engine's debug records (-v output is the reference's).
     crate::logging::init(
@@ -68,30 +88,51 @@ fn run(opts: &Options) -> i32 {
     // Some(update) for -a/-u, None for -d.
     let update = match opts.action {
         Action::List => {
-            return match opts.device() {
-                Some(device) => list::run(opts, device),
-                None => usage_error(),
+            return match opts.device_arg() {
+                Ok(device) => list::run(opts, device),
+                Err(what) => device_error(opts, &what),
             };
         }
         Action::Add => Some(false),
         Action::Update => Some(true),
         Action::Delete => None,
-    };
-    let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
-    let kernel = match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
-        Ok(kernel) => kernel,
-        Err(e) => {
-            crate::errln!("kpartx: {e}");
-            crate::errln!("device mapper prerequisites not met");
-            return 1;
+        Action::Status | Action::Prune => {
+            return match open_kernel(opts) {
+                Some(kernel) => status::run(opts, &RealSystem::new(kernel)),
+                None => 1,
+            };
         }
     };
-    let Some(device) = opts.device() else {
-        return usage_error();
+    let Some(kernel) = open_kernel(opts) else {
+        return 1;
+    };
+    let device = match opts.device_arg() {
+        Ok(device) => device,
+        Err(what) => return device_error(opts, &what),
     };
     let sys = RealSystem::new(kernel);
     match update {
         Some(update) => maps::add(opts, &sys, device, update),
         None => maps::delete(opts, &sys, device),
+    }
+}
+
+/// Opens device-mapper, or says why not (the reference's line after ours).
+fn open_kernel(opts: &Options) -> Option<Kernel> {
+    let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
+    match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
+        Ok(kernel) => Some(kernel),
+        Err(e) => {
+            crate::errln!("kpartx: {e}");
+            crate::errln!("device mapper prerequisites not met");
+            if opts.json {
+                crate::out::print(&crate::report::error_report(
+                    "device-mapper",
+                    e.to_string(),
+                    1,
+                ));
+            }
+            None
+        }
     }
 }

@@ -34,6 +34,12 @@ pub enum OptId {
     Dos,
     /// `--json`.
     Json,
+    /// `--dry-run`.
+    DryRun,
+    /// `--status`.
+    Status,
+    /// `--prune`.
+    Prune,
     /// `--udev-timeout`.
     UdevTimeout,
     /// `--udev`.
@@ -145,7 +151,7 @@ pub const TABLE_TYPES: &[&str] = &[
     "gpt", "dos", "bsd", "solaris", "unixware", "dasd", "mac", "sun", "ps3",
 ];
 
-const ACTIONS: &[&str] = &["add", "update", "delete", "list"];
+const ACTIONS: &[&str] = &["add", "update", "delete", "list", "status", "prune"];
 
 const NONE: OptSpec = OptSpec {
     id: OptId::Help,
@@ -423,13 +429,105 @@ An unknown type name matches nothing: no partitions are found."#,
     OptSpec {
         id: OptId::Json,
         long: "json",
-        help: "with -l: print one JSON object",
-        man: r#"With
-.BR \-l ,
-print a single JSON object: the device, the table type found (or null), the
+        help: "print one JSON document (-l, -a, -u, -d, --status, --prune, --udev --dry-run)",
+        man: r#"Print a single JSON document on standard output instead of text; nothing else
+goes to standard output (diagnostics still go to standard error).
+With
+.BR \-l :
+the device, the table type found (or null), the
 logical sector size and an array of partitions, each with its number, map name,
 absolute start and size in 512-byte sectors, parent device, containing
-partition, type, label and UUID where the table format has them."#,
+partition, type, label and UUID where the table format has them.
+With
+.BR \-a ,
+.BR \-u ,
+.B \-d
+(and
+.BR "\-\-udev \-\-dry\-run" ):
+the action report described in
+.BR "JSON REPORTS" ;
+with
+.B \-\-status
+and
+.BR \-\-prune :
+the documents described there.
+When the run cannot start, an error document
+.B {"version":1,"error":{"kind":...,"message":...,"exit_status":...}}
+is printed instead."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::DryRun,
+        long: "dry-run",
+        help: "with -a, -u, -d, --prune, --udev: print the plan, change nothing",
+        man: r#"With
+.BR \-a ,
+.BR \-u ,
+.BR \-d ,
+.B \-\-prune
+or
+.BR \-\-udev :
+print what the run would do, step by step \(em create, reload, rename, remove,
+or skip with the reason \(em and change nothing: no map is made, changed or
+removed, no loop device is attached or detached, no udev cookie (semaphore) is
+made.
+For an image file that no loop device backs, the file itself is read and the
+loop device a real run would attach is predicted (the lowest-numbered free one);
+the output says that the name is predicted.
+The exit status is the number of steps already known to fail (maps left in use,
+names taken by other maps), as the real run would count them."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::Status,
+        long: "status",
+        section: Section::Action,
+        excludes: ACTIONS,
+        operands: "[DEVICE...]",
+        help: "list the partition maps kpartx owns and whether each is current, stale or orphaned",
+        man: r#"List every partition map this tool owns (device-mapper UUID
+.BI part N \- "parent-uuid" \fR),\fP
+or only those of the given devices, with its parent, partition number, open
+count and holders, and its state:
+.B current
+(it matches partition
+.I N
+of the parent's partition table as read now),
+.B stale
+(the parent exists but its table no longer has that partition at that start and
+size, or the map's target is not the parent),
+.B orphaned
+(the parent device no longer exists) or
+.B unknown
+(the parent cannot be read).
+The parent is the device-mapper device whose UUID follows
+.BI part N \-
+or, for
+.BI devnode_ major : minor _Wh5pYvM\fR,\fP
+that block device."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::Prune,
+        long: "prune",
+        section: Section::Action,
+        excludes: ACTIONS,
+        operands: "[DEVICE...]",
+        help: "remove unused stale and orphaned maps and empty loops kpartx attached",
+        man: r#"Remove the stale and orphaned partition maps (see
+.BR \-\-status )
+that are not open, then detach the loop devices that
+.B \-a
+or
+.B \-u
+attached (recorded in
+.IR /run/kpartx/loops/loop N )
+and that no longer carry any map.
+Open maps are named with their holders and left; current maps, maps of other
+software and loop devices that kpartx did not attach are never touched.
+A record whose loop device is no longer bound to the recorded image is dropped
+without touching the device.
+Exit status 0 when everything stale could go, 1 otherwise."#,
         ..NONE
     },
     OptSpec {

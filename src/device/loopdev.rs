@@ -36,6 +36,9 @@ pub const DETACH_RETRIES: u32 = 5;
 /// How many free loop devices are tried when another process grabs ours first.
 pub const ATTACH_ATTEMPTS: u32 = 16;
 
+/// The block major of loop devices.
+pub const LOOP_MAJOR: u32 = 7;
+
 /// `LO_FLAGS_READ_ONLY` from `<linux/loop.h>`.
 const LO_FLAGS_READ_ONLY: u32 = 1;
 /// `LO_FLAGS_AUTOCLEAR`: the kernel detaches the loop when its last opener closes it.
@@ -105,6 +108,19 @@ pub fn bound_to(file: &Path) -> Vec<String> {
         .collect();
     found.sort();
     found.into_iter().map(|(_, name)| name).collect()
+}
+
+/// The number of the loop device [`attach`] would most likely bind now: the lowest `N` whose
+/// `/sys/block/loopN` does not exist or has no backing file (what `LOOP_CTL_GET_FREE`
+/// answers). Reads sysfs only; no device is created. A prediction: another process may bind
+/// that device first.
+pub fn predict_free() -> u32 {
+    lowest_free(|n| sysfs::loop_backing_file(&format!("loop{n}")).is_some())
+}
+
+/// The lowest number for which `bound` is false.
+fn lowest_free(bound: impl Fn(u32) -> bool) -> u32 {
+    (0..u32::MAX).find(|&n| !bound(n)).unwrap_or(u32::MAX)
 }
 
 /// How a new loop device is bound.
@@ -324,6 +340,13 @@ pub fn detach(path: &Path, mut on_retry: impl FnMut()) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_predicted_loop_is_the_lowest_unbound_one() {
+        assert_eq!(lowest_free(|_| false), 0);
+        assert_eq!(lowest_free(|n| n < 3), 3);
+        assert_eq!(lowest_free(|n| n == 0 || n == 2), 1);
+    }
 
     #[test]
     fn loop_info_has_kernel_layout() {

@@ -2,6 +2,7 @@
 
 pub mod blkpg;
 pub mod blockdev;
+pub mod loop_records;
 pub mod loopdev;
 pub mod sysfs;
 

@@ -94,3 +94,21 @@ pub fn dm_holders(name: &str) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Kernel names of the devices stacked on `dev` (`holders/`), sorted.
+pub fn holders(dev: DevNum) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(dev_dir(dev).join("holders"))
+        .map(|it| {
+            it.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Whether a block device with number `dev` exists.
+pub fn exists(dev: DevNum) -> bool {
+    dev_dir(dev).exists()
+}

@@ -8,6 +8,22 @@ use super::outcome::{Record, StepResult};
 use crate::dm::MapOps;
 use crate::plan::{Plan, Step};
 
+/// Runs every step of `plan` against `ops`, in order; with `dry_run`, runs none and records
+/// each step as [`StepResult::Planned`].
+pub fn run(plan: &Plan, ops: &dyn MapOps, dry_run: bool) -> Vec<Record> {
+    if !dry_run {
+        return execute(plan, ops);
+    }
+    plan.entries
+        .iter()
+        .map(|e| Record {
+            step: e.step.clone(),
+            counted: e.counted,
+            result: StepResult::Planned,
+        })
+        .collect()
+}
+
 /// Runs every step of `plan` against `ops`, in order.
 pub fn execute(plan: &Plan, ops: &dyn MapOps) -> Vec<Record> {
     plan.entries
@@ -107,6 +123,27 @@ mod tests {
                 "remove p9"
             ]
         );
+    }
+
+    #[test]
+    fn a_dry_run_touches_nothing() {
+        let fake = FakeSystem::new(Vec::new());
+        fake.add_map("p9", Some("part9-x"), Some("7:0 0"), 0);
+        let records = run(
+            &plan(vec![
+                Step::Create(spec(1, "p1")),
+                Step::Remove {
+                    name: "p9".into(),
+                    display: "p9".into(),
+                    flush: true,
+                },
+            ]),
+            &fake,
+            true,
+        );
+        assert!(records.iter().all(|r| r.result == StepResult::Planned));
+        assert!(fake.events().is_empty());
+        assert_eq!(fake.map_names(), ["p9"]);
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct FakeSystem {
     pub held: Vec<String>,
     /// Attaching a loop fails with this errno.
     pub attach_errno: Option<i32>,
+    /// Loop records: kernel name, recorded image, image bound now (`None`: unbound).
+    pub loops: Mutex<Vec<(String, PathBuf, Option<PathBuf>)>>,
+    /// Devices that exist besides `devices` (for status lookups).
+    pub present: Vec<DevNum>,
     next_minor: Mutex<u32>,
 }
 
@@ -108,6 +112,8 @@ impl FakeSystem {
             settle_error: None,
             held: Vec::new(),
             attach_errno: None,
+            loops: Mutex::new(Vec::new()),
+            present: Vec::new(),
             next_minor: Mutex::new(0),
         }
     }
@@ -216,6 +222,20 @@ impl Devices for FakeSystem {
             (Some(false), Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
             (Some(false), Purpose::List) => Some((true, true)),
             (Some(false), Purpose::Map { read_only }) => Some((true, read_only)),
+            (Some(false), Purpose::Preview) => {
+                return Ok(Resolved {
+                    parent: d.parent.clone(),
+                    image: Some(ImageLoop {
+                        device: LoopDevice {
+                            path: d.parent.path.clone(),
+                            read_only: false,
+                        },
+                        created: false,
+                        handle: None,
+                        predicted_from: Some(d.path.clone()),
+                    }),
+                });
+            }
         };
         if let Some((true, _)) = image {
             if let Some(errno) = self.attach_errno {
@@ -238,6 +258,7 @@ impl Devices for FakeSystem {
                 },
                 created,
                 handle: None,
+                predicted_from: None,
             }),
         })
     }
@@ -275,6 +296,51 @@ impl Devices for FakeSystem {
         }
         self.note(format!("detach {}", image.device.path.display()));
         Ok(())
+    }
+
+    fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
+        if let Some(d) = self.devices.iter().find(|d| d.parent.dev == dev) {
+            return Some(d.parent.clone());
+        }
+        self.present.contains(&dev).then(|| Parent {
+            path: format!("/dev/block/{dev}").into(),
+            dev,
+            name: dev.to_string().into(),
+            dm_uuid: None,
+            is_dm: false,
+        })
+    }
+
+    fn holders(&self, dev: DevNum) -> Vec<String> {
+        let on = format!("{dev} ");
+        self.maps
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.targets.iter().any(|t| t.params.starts_with(&on)))
+            .map(|m| format!("dm-{}", m.dev.minor))
+            .collect()
+    }
+
+    fn loop_records(&self) -> Vec<(String, PathBuf)> {
+        let loops = self.loops.lock().unwrap();
+        loops.iter().map(|l| (l.0.clone(), l.1.clone())).collect()
+    }
+
+    fn loop_backing(&self, name: &str) -> Option<PathBuf> {
+        let loops = self.loops.lock().unwrap();
+        loops.iter().find(|l| l.0 == name).and_then(|l| l.2.clone())
+    }
+
+    fn detach_recorded(&self, name: &str) -> io::Result<()> {
+        self.note(format!("detach /dev/{name}"));
+        self.loops.lock().unwrap().retain(|l| l.0 != name);
+        Ok(())
+    }
+
+    fn forget_loop(&self, name: &str) {
+        self.note(format!("forget {name}"));
+        self.loops.lock().unwrap().retain(|l| l.0 != name);
     }
 }
 

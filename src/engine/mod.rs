@@ -12,12 +12,13 @@ pub mod error;
 pub(crate) mod fake;
 pub mod outcome;
 pub mod real;
+pub mod status;
 #[cfg(test)]
 mod tests;
 
 use std::ffi::OsStr;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::device::DevNum;
@@ -52,6 +53,18 @@ pub trait Devices {
     ) -> io::Result<Found>;
     /// Detaches an image's loop device; `on_retry` is called before each retry of a busy one.
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()>;
+    /// The block device with number `dev` as a parent, `None` when there is no such device.
+    fn device_by_number(&self, dev: DevNum) -> Option<Parent>;
+    /// Kernel names of the devices stacked on `dev` (sysfs `holders/`).
+    fn holders(&self, dev: DevNum) -> Vec<String>;
+    /// The loop devices this tool recorded as attached: kernel name and image file.
+    fn loop_records(&self) -> Vec<(String, PathBuf)>;
+    /// The backing file of loop `name` (`loop3`) now, `None` when it is not bound.
+    fn loop_backing(&self, name: &str) -> Option<PathBuf>;
+    /// Detaches recorded loop `name` unless anything has it open, and drops its record.
+    fn detach_recorded(&self, name: &str) -> io::Result<()>;
+    /// Drops the record of loop `name` without touching the device.
+    fn forget_loop(&self, name: &str);
 }
 
 /// Everything the map and unmap use cases need: the devices plus device-mapper.
@@ -114,6 +127,8 @@ pub struct MapRequest<'a> {
     pub no_table: NoTable,
     /// Longest wait for another kpartx working on the same device.
     pub lock_timeout: Duration,
+    /// `--dry-run`: plan, change nothing (no map, no loop attached, no udev wait).
+    pub dry_run: bool,
 }
 
 /// What a device without a partition table means for its partition maps.
@@ -130,8 +145,12 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
     let _image_lock = sys
         .lock_image(req.device)
         .map_err(|e| EngineError::Lock(req.device.display().to_string(), e))?;
-    let purpose = Purpose::Map {
-        read_only: req.read_only,
+    let purpose = if req.dry_run {
+        Purpose::Preview
+    } else {
+        Purpose::Map {
+            read_only: req.read_only,
+        }
     };
     let mut resolved = sys.resolve(req.device, purpose)?;
     if let Some(dev) = req.expect
@@ -140,6 +159,7 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
         return Err(EngineError::Changed(req.device.to_path_buf()));
     }
     let mut outcome = Outcome::new(resolved.parent.clone());
+    outcome.dry_run = req.dry_run;
     let lock = match sys.lock_device(resolved.parent.dev, req.lock_timeout) {
         Ok(lock) => lock,
         Err(e) => {
@@ -151,18 +171,30 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
             ));
         }
     };
-    sys.own_nodes_like(&resolved.parent.path);
+    if !req.dry_run {
+        sys.own_nodes_like(&resolved.parent.path);
+    }
     let planned = plan_map(sys, &resolved, req);
     drop(lock);
     match planned {
-        Ok((found, records)) => {
+        Ok((found, records, before)) => {
             outcome.found = Some(found);
             outcome.records = records;
+            outcome.before = before;
         }
         Err(e) => {
             release_created(sys, &mut resolved);
             return Err(e);
         }
+    }
+    if req.dry_run {
+        let predicted = resolved
+            .image
+            .as_ref()
+            .is_some_and(|i| i.predicted_from.is_some());
+        outcome.detach_planned = predicted && outcome.mapped() == 0;
+        outcome.image = resolved.image;
+        return Ok(outcome);
     }
     outcome.udev = sys.ops().settle().err();
     if outcome.mapped() == 0 {
@@ -176,18 +208,30 @@ fn plan_map<S: System>(
     sys: &S,
     resolved: &Resolved,
     req: &MapRequest<'_>,
-) -> Result<(Found, Vec<Record>), EngineError> {
+) -> Result<(Found, Vec<Record>, Vec<ExistingMap>), EngineError> {
     let parent = &resolved.parent;
+    // A dry run over an image no loop backs reads the file where the loop would be.
+    let source = match resolved
+        .image
+        .as_ref()
+        .and_then(|i| i.predicted_from.clone())
+    {
+        Some(file) => Parent {
+            path: file,
+            ..parent.clone()
+        },
+        None => parent.clone(),
+    };
     let found = sys
-        .read_table(parent, req.force_gpt, req.filter)
-        .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
+        .read_table(&source, req.force_gpt, req.filter)
+        .map_err(|e| EngineError::Read(source.path.clone(), e))?;
     let info = parent_info(parent, true);
-    let records = match (&found.table, req.no_table) {
-        (None, NoTable::Leave) => Vec::new(),
+    let (records, existing) = match (&found.table, req.no_table) {
+        (None, NoTable::Leave) => (Vec::new(), Vec::new()),
         (None, NoTable::Unmap) => {
             let existing = sys.snapshot()?;
             let plan = plan::plan_delete(&info, &existing, WhenBusy::RemoveUnused);
-            apply::execute(&plan, sys.ops())
+            (apply::run(&plan, sys.ops(), req.dry_run), existing)
         }
         (Some(table), _) => {
             let existing = sys.snapshot()?;
@@ -203,10 +247,10 @@ fn plan_map<S: System>(
             };
             let plan = plan::plan_add(&input, req.update);
             tracing::debug!(parent = %parent.path.display(), steps = plan.entries.len(), "planned partition maps");
-            apply::execute(&plan, sys.ops())
+            (apply::run(&plan, sys.ops(), req.dry_run), existing)
         }
     };
-    Ok((found, records))
+    Ok((found, records, existing))
 }
 
 /// How to remove a device's partition maps.
@@ -220,6 +264,8 @@ pub struct UnmapRequest {
     pub flush: bool,
     /// Longest wait for another kpartx working on the same device.
     pub lock_timeout: Duration,
+    /// `--dry-run`: plan, change nothing.
+    pub dry_run: bool,
 }
 
 /// `-d`: removes the partition maps of a device argument, then detaches an image's loop
@@ -231,7 +277,11 @@ pub fn unmap<S: System>(sys: &S, device: &Path, req: UnmapRequest) -> Result<Out
     let mut resolved = sys.resolve(device, Purpose::Delete)?;
     let mut outcome = unmap_parent(sys, resolved.parent.clone(), req)?;
     if outcome.failures() == 0 && resolved.image.is_some() {
-        outcome.release = release(sys, &mut resolved);
+        if req.dry_run {
+            outcome.detach_planned = true;
+        } else {
+            outcome.release = release(sys, &mut resolved);
+        }
     }
     outcome.image = resolved.image;
     Ok(outcome)
@@ -253,11 +303,15 @@ pub fn unmap_parent<S: System>(
             *flush = req.flush;
         }
     }
-    let records = apply::execute(&plan, sys.ops());
+    let records = apply::run(&plan, sys.ops(), req.dry_run);
     drop(lock);
     let mut outcome = Outcome::new(parent);
     outcome.records = records;
-    outcome.udev = sys.ops().settle().err();
+    outcome.before = existing;
+    outcome.dry_run = req.dry_run;
+    if !req.dry_run {
+        outcome.udev = sys.ops().settle().err();
+    }
     Ok(outcome)
 }
 

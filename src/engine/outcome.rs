@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::device::DevNum;
 use crate::dm::OpError;
-use crate::plan::{SkipReason, Step};
+use crate::plan::{ExistingMap, SkipReason, Step};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent};
 
@@ -20,6 +20,8 @@ pub enum StepResult {
     Removed,
     /// The plan said to leave it alone.
     Skipped,
+    /// A dry run: the step was planned, not carried out.
+    Planned,
     /// The operation failed.
     Failed(OpError),
 }
@@ -72,10 +74,17 @@ pub struct Outcome {
     pub found: Option<Found>,
     /// One record per step, in plan order.
     pub records: Vec<Record>,
+    /// The device-mapper maps the plan was made against (for reports: UUID, device and table
+    /// of the maps a step removes or leaves).
+    pub before: Vec<ExistingMap>,
     /// The udev wait, when it failed.
     pub udev: Option<OpError>,
     /// The release of a loop this run attached, or of the image's loop after `-d`.
     pub release: Option<LoopRelease>,
+    /// Whether this was a dry run (every record is planned, nothing was changed).
+    pub dry_run: bool,
+    /// In a dry run: whether the real run would detach the image's loop.
+    pub detach_planned: bool,
 }
 
 impl Outcome {
@@ -86,16 +95,26 @@ impl Outcome {
             image: None,
             found: None,
             records: Vec::new(),
+            before: Vec::new(),
             udev: None,
             release: None,
+            dry_run: false,
+            detach_planned: false,
         }
     }
 
-    /// How many maps of the parent's partitions exist now.
+    /// How many maps of the parent's partitions exist now (in a dry run: would exist).
     pub fn mapped(&self) -> usize {
         self.records
             .iter()
-            .filter(|r| matches!(r.result, StepResult::Mapped(_)))
+            .filter(|r| match r.result {
+                StepResult::Mapped(_) => true,
+                StepResult::Planned => matches!(
+                    r.step,
+                    Step::Create(_) | Step::Reload(_) | Step::RenameReload { .. }
+                ),
+                _ => false,
+            })
             .count()
     }
 

@@ -4,13 +4,14 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Devices, System};
 use crate::device::DevNum;
 use crate::device::blockdev::BlockDevice;
-use crate::device::loopdev;
+use crate::device::{loop_records, loopdev, sysfs};
 use crate::dm::MapOps;
 use crate::dm::kernel::{Kernel, ListError};
 use crate::dm::nodes::NodeOwner;
@@ -58,7 +59,17 @@ impl Devices for RealDevices {
     }
 
     fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
-        resolve::resolve(arg, purpose)
+        let resolved = resolve::resolve(arg, purpose)?;
+        if let (Purpose::Map { .. }, Some(image)) = (purpose, &resolved.image)
+            && image.created
+            && let Some(name) = loop_name(&image.device.path)
+            && let Some(file) = sysfs::loop_backing_file(&name)
+            && let Err(e) = loop_records::record(&name, &file)
+        {
+            // The loop works without its record; only --prune will not know it.
+            tracing::warn!("cannot record loop {name}: {e}");
+        }
+        Ok(resolved)
     }
 
     fn read_table(
@@ -72,8 +83,64 @@ impl Devices for RealDevices {
     }
 
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
-        loopdev::detach(&image.device.path, on_retry)
+        loopdev::detach(&image.device.path, on_retry)?;
+        if let Some(name) = loop_name(&image.device.path) {
+            loop_records::forget(&name);
+        }
+        Ok(())
     }
+
+    fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
+        if !sysfs::exists(dev) {
+            return None;
+        }
+        let kname = sysfs::kernel_name(dev)?;
+        let dm_name = sysfs::dm_name(dev);
+        Some(Parent {
+            path: Path::new("/dev").join(&kname),
+            dev,
+            name: dm_name.clone().unwrap_or(kname).into(),
+            dm_uuid: sysfs::dm_uuid(dev),
+            is_dm: dm_name.is_some(),
+        })
+    }
+
+    fn holders(&self, dev: DevNum) -> Vec<String> {
+        sysfs::holders(dev)
+    }
+
+    fn loop_records(&self) -> Vec<(String, PathBuf)> {
+        loop_records::list()
+    }
+
+    fn loop_backing(&self, name: &str) -> Option<PathBuf> {
+        sysfs::loop_backing_file(name)
+    }
+
+    fn detach_recorded(&self, name: &str) -> io::Result<()> {
+        let path = Path::new("/dev").join(name);
+        // An exclusive open fails while anything (a map, a mount, a process) has it open, so
+        // a loop in use is never detached lazily.
+        drop(
+            fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_EXCL | libc::O_CLOEXEC)
+                .open(&path)?,
+        );
+        loopdev::detach(&path, || {})?;
+        loop_records::forget(name);
+        Ok(())
+    }
+
+    fn forget_loop(&self, name: &str) {
+        loop_records::forget(name);
+    }
+}
+
+/// The kernel name (`loop3`) of a loop device node.
+fn loop_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    name.starts_with("loop").then(|| name.to_string())
 }
 
 impl Devices for RealSystem {
@@ -102,6 +169,30 @@ impl Devices for RealSystem {
 
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
         RealDevices.detach(image, on_retry)
+    }
+
+    fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
+        RealDevices.device_by_number(dev)
+    }
+
+    fn holders(&self, dev: DevNum) -> Vec<String> {
+        RealDevices.holders(dev)
+    }
+
+    fn loop_records(&self) -> Vec<(String, PathBuf)> {
+        RealDevices.loop_records()
+    }
+
+    fn loop_backing(&self, name: &str) -> Option<PathBuf> {
+        RealDevices.loop_backing(name)
+    }
+
+    fn detach_recorded(&self, name: &str) -> io::Result<()> {
+        RealDevices.detach_recorded(name)
+    }
+
+    fn forget_loop(&self, name: &str) {
+        RealDevices.forget_loop(name);
     }
 }
 

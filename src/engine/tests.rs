@@ -38,6 +38,7 @@ fn add_req(device: &str, update: bool) -> MapRequest<'_> {
         update,
         no_table: NoTable::Leave,
         lock_timeout: Duration::from_secs(1),
+        dry_run: false,
     }
 }
 
@@ -47,6 +48,7 @@ fn delete_req(when_busy: WhenBusy) -> UnmapRequest {
         when_busy,
         flush: true,
         lock_timeout: Duration::from_secs(1),
+        dry_run: false,
     }
 }
 

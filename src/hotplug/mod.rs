@@ -30,6 +30,7 @@ use crate::logging;
 use crate::naming;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
+use crate::report::{self, ActionKind};
 use crate::resolve::Parent;
 use crate::table::TypeFilter;
 use decide::{Decision, PolicyVerdict};
@@ -38,9 +39,20 @@ use event::UdevEvent;
 /// Exit status for an event that could not be understood.
 pub const EXIT_BAD_EVENT: i32 = 2;
 
+/// Whether helper mode acts or only shows what it would do (`--dry-run`, `--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preview {
+    /// Act.
+    Off,
+    /// Change nothing; print the plan as text on stdout.
+    Text,
+    /// Change nothing; print the plan as a JSON action report on stdout.
+    Json,
+}
+
 /// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
 /// given, overrides the policy's udev wait.
-pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
+pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) -> i32 {
     let env = event::environment(std::env::vars_os());
     let (policy, policy_errors) = Policy::load_or_builtin();
     let parsed = env.and_then(|env| Ok((UdevEvent::parse(&env)?, env)));
@@ -65,7 +77,7 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
         error!("policy is invalid; using the built-in safe defaults");
     }
     match parsed {
-        Ok((event, effective)) => handle(&event, &effective),
+        Ok((event, effective)) => handle(&event, &effective, preview),
         Err(e) => {
             error!("ignoring malformed udev event: {e}");
             EXIT_BAD_EVENT
@@ -81,10 +93,13 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>) -> i32 {
 /// event also waits for theirs. Waiting inside a udev worker for other devices' events would
 /// starve udev's bounded worker pool under an event storm. The only wait left, for another
 /// kpartx working on the same device, is bounded by the policy's `udev_timeout`.
-pub fn handle(event: &UdevEvent, policy: &EffectivePolicy) -> i32 {
+pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> i32 {
     let decision = decide::decide(event, verdict(policy), false);
     if let Decision::Ignore(why) = &decision {
         info!(dev = %event.dev, "nothing to do: {why}");
+        if preview != Preview::Off {
+            print_nothing(preview, &format!("nothing to do: {why}"));
+        }
         return 0;
     }
     match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
@@ -94,9 +109,14 @@ pub fn handle(event: &UdevEvent, policy: &EffectivePolicy) -> i32 {
             policy,
             decision,
             identity::observe,
+            preview,
         ),
         Err(e) if decision == Decision::Map => {
             error!(dev = %event.dev, "device-mapper is not available: {e}");
+            if preview == Preview::Json {
+                let message = format!("device-mapper is not available: {e}");
+                crate::out::print(&report::error_report("device-mapper", message, 1));
+            }
             1
         }
         Err(_) => 0,
@@ -111,13 +131,18 @@ pub fn act<S: System>(
     policy: &EffectivePolicy,
     mut decision: Decision,
     observe: impl FnOnce(&UdevEvent) -> identity::Observed,
+    preview: Preview,
 ) -> i32 {
+    let dry_run = preview != Preview::Off;
     if decision == Decision::Map && legacy_no_partitions(sys, event.dev) {
         decision = decide::decide(event, verdict(policy), true);
     }
     let outcome = match decision {
         Decision::Ignore(why) => {
             info!(dev = %event.dev, "nothing to do: {why}");
+            if dry_run {
+                print_nothing(preview, &format!("nothing to do: {why}"));
+            }
             return 0;
         }
         Decision::Map => {
@@ -147,6 +172,7 @@ pub fn act<S: System>(
                 update: true,
                 no_table: NoTable::Unmap,
                 lock_timeout: policy.udev_timeout,
+                dry_run,
             };
             engine::map(sys, &req)
         }
@@ -157,11 +183,24 @@ pub fn act<S: System>(
                 when_busy: WhenBusy::RemoveUnused,
                 flush,
                 lock_timeout: policy.udev_timeout,
+                dry_run,
             };
             engine::unmap_parent(sys, event_parent(event), req)
         }
     };
     match outcome {
+        Ok(outcome) if dry_run => {
+            let status = i32::from(outcome.failures() > 0);
+            match preview {
+                Preview::Json => crate::out::print(&report::to_json(&report::action_report(
+                    ActionKind::Udev,
+                    &outcome,
+                    status,
+                ))),
+                _ => crate::out::print(&report::plan_text(&outcome)),
+            }
+            status
+        }
         Ok(outcome) => log_outcome(event, &outcome),
         Err(e @ EngineError::Changed(_)) => {
             error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
@@ -171,6 +210,14 @@ pub fn act<S: System>(
             error!(dev = %event.dev, "{e}");
             1
         }
+    }
+}
+
+/// A dry run that has nothing to plan still answers on stdout.
+fn print_nothing(preview: Preview, why: &str) {
+    match preview {
+        Preview::Json => crate::out::print(&report::to_json(&report::NothingReport::new(why))),
+        _ => crate::out::print(&format!("{why}\n")),
     }
 }
 
@@ -370,7 +417,14 @@ mod tests {
     fn a_change_event_maps_the_partitions_without_waiting_inside_the_worker() {
         let sys = system(Some(vec![Slice::new(2048, 100), Slice::new(4096, 100)]));
         let e = event("change", "/dev/dm-0");
-        let status = act(&sys, &e, &policy(), Decision::Map, seen(Node::Block(e.dev)));
+        let status = act(
+            &sys,
+            &e,
+            &policy(),
+            Decision::Map,
+            seen(Node::Block(e.dev)),
+            Preview::Off,
+        );
         assert_eq!(status, 0);
         assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
         let events = sys.events();
@@ -391,6 +445,7 @@ mod tests {
             &policy(),
             Decision::Map,
             seen(Node::Block(DevNum::new(7, 0))),
+            Preview::Off,
         );
         assert_eq!(status, EXIT_BAD_EVENT);
         assert!(sys.events().is_empty());
@@ -412,7 +467,14 @@ mod tests {
             1,
         );
         let e = event("change", "/dev/dm-0");
-        let status = act(&sys, &e, &policy(), Decision::Map, seen(Node::Block(e.dev)));
+        let status = act(
+            &sys,
+            &e,
+            &policy(),
+            Decision::Map,
+            seen(Node::Block(e.dev)),
+            Preview::Off,
+        );
         assert_eq!(status, 1);
         assert_eq!(sys.map_names(), ["mpatha-part2"]);
     }
@@ -430,12 +492,38 @@ mod tests {
         let e = event("remove", "/dev/dm-0");
         let decision = decide::decide(&e, verdict(&policy()), false);
         assert!(matches!(decision, Decision::Unmap { .. }));
-        let status = act(&sys, &e, &policy(), decision, |_| {
-            unreachable!("no device read on remove")
-        });
+        let status = act(
+            &sys,
+            &e,
+            &policy(),
+            decision,
+            |_| unreachable!("no device read on remove"),
+            Preview::Off,
+        );
         assert_eq!(status, 0);
         assert_eq!(sys.map_names(), ["vg-lv"]);
         assert!(!sys.events().iter().any(|x| x.starts_with("read")));
+    }
+
+    #[test]
+    fn a_dry_run_plans_and_changes_nothing() {
+        let sys = system(Some(vec![Slice::new(2048, 100), Slice::new(4096, 100)]));
+        let e = event("change", "/dev/dm-0");
+        let status = act(
+            &sys,
+            &e,
+            &policy(),
+            Decision::Map,
+            seen(Node::Block(e.dev)),
+            Preview::Text,
+        );
+        assert_eq!(status, 0);
+        assert!(sys.map_names().is_empty());
+        assert!(
+            !sys.events()
+                .iter()
+                .any(|x| x.starts_with("create") || x == "settle")
+        );
     }
 
     #[test]
@@ -443,7 +531,14 @@ mod tests {
         let mut sys = system(Some(vec![Slice::new(2048, 100)]));
         sys.held = vec!["b-254:0".into()];
         let e = event("change", "/dev/dm-0");
-        let status = act(&sys, &e, &policy(), Decision::Map, seen(Node::Block(e.dev)));
+        let status = act(
+            &sys,
+            &e,
+            &policy(),
+            Decision::Map,
+            seen(Node::Block(e.dev)),
+            Preview::Off,
+        );
         assert_eq!(status, 1);
         assert!(sys.map_names().is_empty());
     }

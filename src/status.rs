@@ -1,0 +1,463 @@
+//! `--status` and `--prune`: which partition maps this tool owns, whether each still matches
+//! its parent, and what pruning would do. Pure: the facts come from the engine
+//! ([`crate::engine::status`]); the JSON forms follow `packaging/schema/kpartx-status.schema.json`.
+//!
+//! A map is ours when its UUID is `part<N>-<parent uuid>` (the form the reference creates too).
+//! The parent uuid is either a device-mapper UUID (`part3-mpath-…` → the map whose UUID is
+//! `mpath-…`) or kpartx's synthetic `devnode_<maj>:<min>_Wh5pYvM` for any other device.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::device::DevNum;
+use crate::naming;
+use crate::plan::ExistingMap;
+use crate::report::SCHEMA_VERSION;
+use crate::table::Slice;
+
+/// Who a partition map's UUID says its parent is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParentRef {
+    /// A device-mapper device with this UUID.
+    Dm(String),
+    /// Any other block device, by number (`devnode_<maj>:<min>_Wh5pYvM`).
+    Devnode(DevNum),
+}
+
+/// The partition number and parent of a partition map's UUID, `None` when the UUID is not a
+/// partition map's.
+pub fn parse_owner(uuid: &str) -> Option<(usize, ParentRef)> {
+    let naming::UuidForm::Partition { number, parent } = naming::parse_uuid(uuid) else {
+        return None;
+    };
+    if parent.is_empty() {
+        return None;
+    }
+    let devnode = naming::devnode_of(parent);
+    Some(match devnode {
+        Some(dev) => (number, ParentRef::Devnode(dev)),
+        None => (number, ParentRef::Dm(parent.to_string())),
+    })
+}
+
+/// What the parent's partition table looks like now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParentTable {
+    /// The table's slices (index + 1 = partition number) and the device size in sectors.
+    Slices(Vec<Slice>, u64),
+    /// The device has no partition table.
+    None,
+    /// The device could not be read (the map's state is then unknown, never stale).
+    Unreadable(String),
+}
+
+/// A parent device that exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentView {
+    /// Its device number.
+    pub dev: DevNum,
+    /// Its node.
+    pub path: PathBuf,
+    /// Its current table.
+    pub table: ParentTable,
+}
+
+/// How a map relates to its parent now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Matches partition N of the parent's current table.
+    Current,
+    /// The parent exists but the map no longer matches its table (why).
+    Stale(String),
+    /// The parent does not exist any more (why).
+    Orphaned(String),
+    /// The parent could not be read (why); never pruned.
+    Unknown(String),
+}
+
+impl Health {
+    /// `current`, `stale`, `orphaned` or `unknown`.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Health::Current => "current",
+            Health::Stale(_) => "stale",
+            Health::Orphaned(_) => "orphaned",
+            Health::Unknown(_) => "unknown",
+        }
+    }
+
+    /// Why the map is not current.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Health::Current => None,
+            Health::Stale(r) | Health::Orphaned(r) | Health::Unknown(r) => Some(r),
+        }
+    }
+}
+
+/// The single linear target of a map: (device, start, length).
+fn linear_target(map: &ExistingMap) -> Option<(DevNum, u64, u64)> {
+    let [t] = map.targets.as_slice() else {
+        return None;
+    };
+    if t.kind != "linear" || t.start != 0 {
+        return None;
+    }
+    let mut words = t.params.split_whitespace();
+    let dev = DevNum::parse(words.next()?)?;
+    let start = words.next()?.parse().ok()?;
+    Some((dev, start, t.length))
+}
+
+/// Classifies partition map `map` (partition `number` by its UUID) against its parent as it
+/// is now (`None`: the parent does not exist).
+pub fn classify(map: &ExistingMap, number: usize, parent: Option<&ParentView>) -> Health {
+    let Some(parent) = parent else {
+        return Health::Orphaned("its parent device does not exist".into());
+    };
+    if map.targets.is_empty() {
+        return Health::Stale("it has no table".into());
+    }
+    let Some((dev, start, length)) = linear_target(map) else {
+        return Health::Stale("its table is not a single linear target".into());
+    };
+    if dev != parent.dev {
+        return Health::Stale(format!(
+            "its target is {dev}, not its parent {}",
+            parent.dev
+        ));
+    }
+    let (slices, sectors) = match &parent.table {
+        ParentTable::Slices(slices, sectors) => (slices, *sectors),
+        ParentTable::None => return Health::Stale("its parent has no partition table".into()),
+        ParentTable::Unreadable(why) => {
+            return Health::Unknown(format!("its parent cannot be read: {why}"));
+        }
+    };
+    let Some(slice) = slices.get(number.wrapping_sub(1)).filter(|s| s.size > 0) else {
+        return Health::Stale(format!("partition {number} no longer exists"));
+    };
+    if !slice.fits_within(sectors) {
+        return Health::Stale(format!(
+            "partition {number} ends beyond the end of its parent"
+        ));
+    }
+    if slice.start != start || slice.size != length {
+        return Health::Stale(format!(
+            "partition {number} is now {} sectors at {}, the map {length} at {start}",
+            slice.size, slice.start
+        ));
+    }
+    Health::Current
+}
+
+/// One partition map this tool owns, with its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MapStatus {
+    /// Name as printed.
+    pub name: String,
+    /// Its UUID.
+    pub uuid: String,
+    /// Its device number.
+    pub dev: String,
+    /// Its partition number.
+    pub number: usize,
+    /// The parent.
+    pub parent: ParentStatus,
+    /// Its table's first line, `null` when it has none.
+    pub table: Option<String>,
+    /// How many openers it has.
+    pub open_count: i32,
+    /// Kernel names of the devices stacked on it (sysfs `holders/`).
+    pub holders: Vec<String>,
+    /// `current`, `stale`, `orphaned` or `unknown`.
+    pub state: &'static str,
+    /// Why it is not current, else `null`.
+    pub reason: Option<String>,
+}
+
+/// A map's parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParentStatus {
+    /// The parent's UUID as the map's UUID names it (after `part<N>-`).
+    pub uuid: String,
+    /// Its device number, when it exists (or, for a device named by number, the number).
+    pub device: Option<String>,
+    /// Its node, when it exists.
+    pub path: Option<String>,
+}
+
+/// Everything [`classify`] and the report need about one map.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The map.
+    pub map: ExistingMap,
+    /// Its partition number.
+    pub number: usize,
+    /// Who its UUID names as parent.
+    pub parent_ref: ParentRef,
+    /// The parent as it is now (`None`: gone).
+    pub parent: Option<ParentView>,
+    /// sysfs holders.
+    pub holders: Vec<String>,
+}
+
+/// The status entry of an observed map.
+pub fn map_status(o: &Observed) -> MapStatus {
+    let health = classify(&o.map, o.number, o.parent.as_ref());
+    let uuid = o.map.uuid.clone().unwrap_or_default();
+    let parent_uuid = match naming::parse_uuid(&uuid) {
+        naming::UuidForm::Partition { parent, .. } => parent.to_string(),
+        _ => String::new(),
+    };
+    let device = match (&o.parent, &o.parent_ref) {
+        (Some(p), _) => Some(p.dev.to_string()),
+        (None, ParentRef::Devnode(dev)) => Some(dev.to_string()),
+        (None, ParentRef::Dm(_)) => None,
+    };
+    MapStatus {
+        name: naming::unmangle_dm_name(&o.map.name),
+        uuid,
+        dev: o.map.dev.to_string(),
+        number: o.number,
+        parent: ParentStatus {
+            uuid: parent_uuid,
+            device,
+            path: o.parent.as_ref().map(|p| p.path.display().to_string()),
+        },
+        table: o
+            .map
+            .targets
+            .first()
+            .map(|t| format!("{} {} {} {}", t.start, t.length, t.kind, t.params)),
+        open_count: o.map.open_count,
+        holders: o.holders.clone(),
+        state: health.keyword(),
+        reason: health.reason().map(str::to_string),
+    }
+}
+
+/// The `--status --json` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// Every partition map of ours (of the devices asked about), in kernel list order.
+    pub maps: Vec<MapStatus>,
+}
+
+/// Builds the `--status` document.
+pub fn status_report(maps: Vec<MapStatus>) -> StatusReport {
+    StatusReport {
+        version: SCHEMA_VERSION,
+        maps,
+    }
+}
+
+/// The `--status` text: one line per map.
+pub fn status_text(maps: &[MapStatus]) -> String {
+    let mut out = String::new();
+    for m in maps {
+        let parent = m
+            .parent
+            .path
+            .clone()
+            .or_else(|| m.parent.device.clone())
+            .unwrap_or_else(|| m.parent.uuid.clone());
+        out.push_str(&format!(
+            "{} ({}): partition {} of {}, open {}{}: {}",
+            m.name,
+            m.dev,
+            m.number,
+            parent,
+            m.open_count,
+            if m.holders.is_empty() {
+                String::new()
+            } else {
+                format!(", held by {}", m.holders.join(", "))
+            },
+            m.state
+        ));
+        if let Some(reason) = &m.reason {
+            out.push_str(&format!(" ({reason})"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A loop device this tool attached (from its record), as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopFacts {
+    /// Kernel name, `loop3`.
+    pub name: String,
+    /// The image file recorded when it was attached.
+    pub recorded: PathBuf,
+    /// Its backing file now (`None`: not bound).
+    pub backing: Option<PathBuf>,
+    /// Kernel names of the devices stacked on it (`dm-3`).
+    pub holders: Vec<String>,
+}
+
+/// What `--prune` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PruneAction {
+    /// Remove a stale or orphaned map.
+    Remove,
+    /// Leave a stale or orphaned map that is open.
+    Skip,
+    /// Detach a loop device this tool attached that carries no map.
+    Detach,
+    /// Drop the record of a loop device that is no longer bound to the recorded image (it
+    /// was detached, or someone else reuses it); the device is not touched.
+    Forget,
+    /// Keep a loop device this tool attached: maps or other devices still use it.
+    Keep,
+}
+
+/// One step of a prune.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneStep {
+    /// What to do.
+    pub action: PruneAction,
+    /// The map's name or the loop's node.
+    pub name: String,
+    /// Stored map name (for removal), `null` for loops.
+    #[serde(skip)]
+    pub dm_name: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Holders of an open map or a kept loop.
+    pub holders: Vec<String>,
+    /// `ok`, `failed` or `planned`.
+    pub result: &'static str,
+    /// Why it failed, else `null`.
+    pub error: Option<String>,
+}
+
+fn step(action: PruneAction, name: String, reason: String, holders: Vec<String>) -> PruneStep {
+    PruneStep {
+        action,
+        name,
+        dm_name: None,
+        reason,
+        holders,
+        result: "planned",
+        error: None,
+    }
+}
+
+/// Plans `--prune`: removes the stale and orphaned maps nobody has open (an open one is named
+/// with its holders and left), then detaches the loops this tool attached that nothing holds
+/// once those maps are gone. Current and unknown maps, and maps that are not ours, are never
+/// touched.
+pub fn plan_prune(observed: &[Observed], loops: &[LoopFacts]) -> Vec<PruneStep> {
+    let mut steps = Vec::new();
+    let mut removed = BTreeSet::new();
+    for o in observed {
+        let health = classify(&o.map, o.number, o.parent.as_ref());
+        if !matches!(health, Health::Stale(_) | Health::Orphaned(_)) {
+            continue;
+        }
+        let name = naming::unmangle_dm_name(&o.map.name);
+        let why = format!(
+            "{}: {}",
+            health.keyword(),
+            health.reason().unwrap_or_default()
+        );
+        if o.map.open_count > 0 {
+            steps.push(step(
+                PruneAction::Skip,
+                name,
+                format!("{why}; in use (open count {})", o.map.open_count),
+                o.holders.clone(),
+            ));
+            continue;
+        }
+        removed.insert(format!("dm-{}", o.map.dev.minor));
+        let mut s = step(PruneAction::Remove, name, why, Vec::new());
+        s.dm_name = Some(o.map.name.clone());
+        steps.push(s);
+    }
+    for l in loops {
+        let node = format!("/dev/{}", l.name);
+        if l.backing.as_ref() != Some(&l.recorded) {
+            let why = format!(
+                "no longer bound to {} (the record is dropped, the device left alone)",
+                l.recorded.display()
+            );
+            steps.push(step(PruneAction::Forget, node, why, Vec::new()));
+            continue;
+        }
+        let left: Vec<String> = l
+            .holders
+            .iter()
+            .filter(|h| !removed.contains(*h))
+            .cloned()
+            .collect();
+        if left.is_empty() {
+            let why = format!(
+                "attached by kpartx for {}; no map on it",
+                l.recorded.display()
+            );
+            steps.push(step(PruneAction::Detach, node, why, Vec::new()));
+        } else {
+            let why = "still in use".to_string();
+            steps.push(step(PruneAction::Keep, node, why, left));
+        }
+    }
+    steps
+}
+
+/// The `--prune --json` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// The steps in order.
+    pub steps: Vec<PruneStep>,
+    /// The process's exit status.
+    pub exit_status: i32,
+}
+
+/// The `--prune` text.
+pub fn prune_text(steps: &[PruneStep], dry_run: bool) -> String {
+    let mut out = String::new();
+    for s in steps {
+        let verb = match (&s.action, dry_run) {
+            (PruneAction::Remove, true) => "would remove",
+            (PruneAction::Remove, false) => "removed",
+            (PruneAction::Skip, _) => "left",
+            (PruneAction::Detach, true) => "would detach",
+            (PruneAction::Detach, false) => "detached",
+            (PruneAction::Forget, true) => "would forget",
+            (PruneAction::Forget, false) => "forgot",
+            (PruneAction::Keep, _) => "kept",
+        };
+        let verb = if s.result == "failed" {
+            "failed:"
+        } else {
+            verb
+        };
+        out.push_str(&format!("{verb} {}: {}", s.name, s.reason));
+        if !s.holders.is_empty() {
+            out.push_str(&format!(" (held by {})", s.holders.join(", ")));
+        }
+        if let Some(e) = &s.error {
+            out.push_str(&format!(": {e}"));
+        }
+        out.push('\n');
+    }
+    if steps.is_empty() {
+        out.push_str("nothing to prune\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
