@@ -20,17 +20,27 @@ use std::path::{Path, PathBuf};
 use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice, LoopHandle};
 use crate::device::sysfs;
 use crate::naming::{DevNum, devnode_uuid};
+use crate::table::sector_size::{self, SectorSize};
+
+/// The major number of loop devices.
+const LOOP_MAJOR: u32 = 7;
 
 /// Why the device is being resolved; decides whether a loop may be attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// `-l`: attach a read-only, auto-clearing loop if needed; it is detached again
-    /// afterwards, and the kernel detaches it should this process die first.
-    List,
+    /// `-l`: never attach. An image file is read directly, under the name of the loop device
+    /// `-a` would use: the one already bound to it, else the one the kernel would hand out
+    /// next.
+    List {
+        /// The logical sector size for an image file no loop is bound to.
+        sector_size: SectorSize,
+    },
     /// `-a`/`-u`: attach a loop if needed (read-only when asked).
     Map {
         /// `-r`: bind the loop read-only.
         read_only: bool,
+        /// The logical block size of a loop attached for an image file.
+        sector_size: SectorSize,
     },
     /// `-d`: never attach; a file without a loop has nothing to delete.
     Delete,
@@ -72,13 +82,29 @@ pub struct ImageLoop {
     pub handle: Option<LoopHandle>,
 }
 
+/// Where the partition table is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The parent device itself.
+    Parent,
+    /// The image file, as a disk of `sector_size`-byte sectors (`-l` of an image: no loop).
+    Image {
+        /// The image's resolved path.
+        file: PathBuf,
+        /// The logical sector size it is read with.
+        sector_size: u32,
+    },
+}
+
 /// A resolved device argument.
 #[derive(Debug)]
 pub struct Resolved {
     /// The parent device.
     pub parent: Parent,
-    /// Set when the argument was an image file.
+    /// Set when a loop device backs the image file argument for this run.
     pub image: Option<ImageLoop>,
+    /// Where the table is read from.
+    pub source: Source,
 }
 
 /// Why a device argument could not be resolved; each maps to a reference message.
@@ -99,6 +125,8 @@ pub enum ResolveError {
     NotBlock(PathBuf),
     /// `-d` on an image file that no loop device backs: nothing to do.
     NoLoopForDelete,
+    /// The image file could not be read.
+    ReadImage(PathBuf, io::Error),
 }
 
 impl fmt::Display for ResolveError {
@@ -111,6 +139,14 @@ impl fmt::Display for ResolveError {
             ResolveError::LoopSetup { .. } => f.write_str("can't set up loop"),
             ResolveError::NotBlock(dev) => write!(f, "invalid device: {}", dev.display()),
             ResolveError::NoLoopForDelete => f.write_str("no loop device backs the file"),
+            ResolveError::ReadImage(file, e) => {
+                write!(
+                    f,
+                    "kpartx: {}: cannot read: {}",
+                    file.display(),
+                    strerror(e)
+                )
+            }
         }
     }
 }
@@ -166,31 +202,76 @@ pub fn resolve(arg: impl AsRef<Path>, purpose: Purpose) -> Result<Resolved, Reso
     Ok(Resolved {
         parent,
         image: None,
+        source: Source::Parent,
+    })
+}
+
+/// The first [`sector_size::HEAD_BYTES`] bytes of an image (fewer when it is shorter).
+fn image_head(file: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(sector_size::HEAD_BYTES);
+    fs::File::open(file)?
+        .take(sector_size::HEAD_BYTES as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// `-l` of an image: the loop `-a` would use is named, nothing is attached.
+fn list_image(arg: &Path, real: &Path, sector_size: SectorSize) -> Result<Resolved, ResolveError> {
+    let read_err = |e| ResolveError::ReadImage(arg.to_path_buf(), e);
+    if let Some(device) = loopdev::find_by_backing_file(real) {
+        let meta =
+            fs::metadata(&device.path).map_err(|_| ResolveError::Stat(device.path.clone()))?;
+        let name = basename(device.path.as_os_str());
+        let size = name.to_str().and_then(loopdev::logical_block_size);
+        // The existing loop is what `-a` would map: read the file as that loop shows it.
+        return Ok(Resolved {
+            parent: plain_parent(&device.path, DevNum::from_dev_t(meta.rdev())),
+            image: None,
+            source: Source::Image {
+                file: real.to_path_buf(),
+                sector_size: size.unwrap_or(512),
+            },
+        });
+    }
+    let head = image_head(real).map_err(read_err)?;
+    let number = loopdev::predict_next_free();
+    let path = PathBuf::from(format!("/dev/loop{number}"));
+    Ok(Resolved {
+        parent: plain_parent(&path, DevNum::new(LOOP_MAJOR, number)),
+        image: None,
+        source: Source::Image {
+            file: real.to_path_buf(),
+            sector_size: sector_size.for_image(&head),
+        },
     })
 }
 
 fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
     let real = fs::canonicalize(arg).map_err(|e| ResolveError::Realpath(arg.to_path_buf(), e))?;
     let image = match (loopdev::find_by_backing_file(&real), purpose) {
+        (_, Purpose::List { sector_size }) => return list_image(arg, &real, sector_size),
         (Some(device), _) => ImageLoop {
             device,
             created: false,
             handle: None,
         },
         (None, Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
-        (None, Purpose::List) => {
-            let opts = AttachOptions {
-                read_only: true,
-                autoclear: true,
-            };
-            attached(arg, &real, opts)?
-        }
         // Maps keep the loop open, but between runs (`-a` now, `-d` later) nothing does: an
         // auto-clearing loop would vanish when this run exits without maps.
-        (None, Purpose::Map { read_only }) => {
+        (
+            None,
+            Purpose::Map {
+                read_only,
+                sector_size,
+            },
+        ) => {
+            // An unreadable head leaves 512; attaching then says why the file cannot be used.
+            let head = image_head(&real).unwrap_or_default();
             let opts = AttachOptions {
                 read_only,
                 autoclear: false,
+                block_size: sector_size.for_image(&head),
             };
             attached(arg, &real, opts)?
         }
@@ -218,6 +299,7 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
     Ok(Resolved {
         parent,
         image: Some(image),
+        source: Source::Parent,
     })
 }
 
@@ -263,6 +345,10 @@ pub fn basename(path: &OsStr) -> OsString {
 mod tests {
     use super::*;
 
+    const LIST: Purpose = Purpose::List {
+        sector_size: SectorSize::Auto,
+    };
+
     #[test]
     fn basename_is_posix() {
         let base = |p: &str| basename(OsStr::new(p));
@@ -292,7 +378,7 @@ mod tests {
 
     #[test]
     fn missing_device_is_a_stat_error() {
-        let err = resolve("/nonexistent/disk.img", Purpose::List).unwrap_err();
+        let err = resolve("/nonexistent/disk.img", LIST).unwrap_err();
         assert_eq!(err.to_string(), "failed to stat() /nonexistent/disk.img");
     }
 
@@ -326,7 +412,7 @@ mod tests {
 
     #[test]
     fn directories_are_invalid() {
-        let err = resolve("/", Purpose::List).unwrap_err();
+        let err = resolve("/", LIST).unwrap_err();
         assert_eq!(err.to_string(), "invalid device: /");
     }
 }

@@ -23,6 +23,8 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32
         update,
         no_table: NoTable::Leave,
         lock_timeout: lock::LOCK_TIMEOUT,
+        sector_size: opts.sector_size,
+        name: opts.name.as_deref(),
     };
     let outcome = match engine::map(sys, &req) {
         Ok(outcome) => outcome,

@@ -31,6 +31,7 @@ use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::resolve::Parent;
 use crate::table::TypeFilter;
+use crate::table::sector_size::SectorSize;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
 
@@ -146,6 +147,8 @@ pub fn act<S: System>(
                 update: true,
                 no_table: NoTable::Unmap,
                 lock_timeout: policy.udev_timeout,
+                sector_size: SectorSize::Auto,
+                name: None,
             };
             engine::map(sys, &req)
         }
