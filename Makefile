@@ -19,6 +19,7 @@ SYSCONFDIR   ?= /etc
 MANDIR       ?= $(PREFIX)/share/man
 BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/vendor-completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR      ?=
 
 CARGO        ?= cargo
@@ -34,6 +35,7 @@ MAN5         := packaging/man/kpartx.toml.5
 BASHCOMP     := packaging/completions/kpartx.bash
 ZSHCOMP      := packaging/completions/_kpartx
 KPARTX_ID    := packaging/udev/kpartx_id
+IMAGES_UNIT  := packaging/systemd/kpartx-images.service
 
 # The rules files name the helper as /usr/sbin/kpartx; install rewrites that to $(SBINDIR).
 SUBST_SBIN   := sed -e 's|/usr/sbin/kpartx|$(SBINDIR)/kpartx|g'
@@ -76,6 +78,9 @@ install: $(BIN)
 	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/kpartx.toml.5
 	$(INSTALL) -m 0644 $(BASHCOMP) $(DESTDIR)$(BASHCOMPDIR)/kpartx
 	$(INSTALL) -m 0644 $(ZSHCOMP) $(DESTDIR)$(ZSHCOMPDIR)/_kpartx
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(SUBST_SBIN) $(IMAGES_UNIT) > $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kpartx
@@ -83,6 +88,7 @@ uninstall:
 	rm -f $(DESTDIR)$(UDEVDIR)/kpartx_id
 	rm -f $(DESTDIR)$(MANDIR)/man8/kpartx.8 $(DESTDIR)$(MANDIR)/man5/kpartx.toml.5
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/kpartx $(DESTDIR)$(ZSHCOMPDIR)/_kpartx
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
 	@# The policy goes only if it is unchanged; the directories only if empty.
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml ] && \
 	    cmp -s $(CONFIG) $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml; then \

@@ -255,7 +255,11 @@ fn two_hundred_lists_are_identical_and_bind_nothing() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(names(&out.stdout), names(&first.stdout), "round {round}");
-        assert!(image.loops().is_empty(), "round {round}: {:?}", image.loops());
+        assert!(
+            image.loops().is_empty(),
+            "round {round}: {:?}",
+            image.loops()
+        );
     }
 }
 
@@ -385,6 +389,9 @@ fn unprivileged_list_reads_the_image_like_root() {
     assert!(out.stdout.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        format!("kpartx: {}: cannot read: Permission denied\n", image.path.display())
+        format!(
+            "kpartx: {}: cannot read: Permission denied\n",
+            image.path.display()
+        )
     );
 }

@@ -64,12 +64,18 @@ impl BlockDevice {
 
     /// Opens the image file `path` for reading only, as a disk with `sector_size`-byte logical
     /// sectors: what a loop device bound to it with that block size would show (its size is
-    /// the file's, rounded down to 512 bytes as a loop device's is).
+    /// the file's, rounded down to 512 bytes as a loop device's is). Reads go through the page
+    /// cache: for a file it is the current contents (a loop device writes through it too).
     pub fn open_image(path: &Path, sector_size: u32) -> io::Result<BlockDevice> {
-        let mut disk = BlockDevice::open(path)?;
-        disk.sector_size = sector_size;
-        disk.size = disk.size / 512 * 512;
-        Ok(disk)
+        let file = open_ro(path, 0)?;
+        let size = file.metadata()?.len() / 512 * 512;
+        Ok(BlockDevice {
+            file,
+            sector_size,
+            size,
+            direct: false,
+            cache: RefCell::new(HashMap::new()),
+        })
     }
 
     fn read_uncached(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
