@@ -23,7 +23,8 @@ named_body() {
     assert_no_map vm1p1
 
     # A clash: vm2p2 belongs to someone else.
-    dm_create vm2p2 --uuid FOREIGN-owner-1 --table "0 8 zero"
+    dm_create vm2p2 --uuid FOREIGN-owner-1 --table "0 8 linear $dev 0"
+    assert_map vm2p2
     kp -a --name vm2 "$img2"
     assert_ne "$KP_RC" 0 "exit status with a clash"
     assert_contains "$(cat "$KP_ERR")" "FOREIGN-owner-1" "the clash names its owner"
