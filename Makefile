@@ -20,6 +20,7 @@ MANDIR       ?= $(PREFIX)/share/man
 BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/vendor-completions
 SCHEMADIR    ?= $(PREFIX)/share/kpartx/schema
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR      ?=
 
 CARGO        ?= cargo
@@ -36,6 +37,7 @@ BASHCOMP     := packaging/completions/kpartx.bash
 ZSHCOMP      := packaging/completions/_kpartx
 KPARTX_ID    := packaging/udev/kpartx_id
 SCHEMAS      := packaging/schema/kpartx-action.schema.json packaging/schema/kpartx-status.schema.json
+IMAGES_UNIT  := packaging/systemd/kpartx-images.service
 
 # The rules files name the helper as /usr/sbin/kpartx; install rewrites that to $(SBINDIR).
 SUBST_SBIN   := sed -e 's|/usr/sbin/kpartx|$(SBINDIR)/kpartx|g'
@@ -80,6 +82,9 @@ install: $(BIN)
 	$(INSTALL) -m 0644 $(BASHCOMP) $(DESTDIR)$(BASHCOMPDIR)/kpartx
 	$(INSTALL) -m 0644 $(ZSHCOMP) $(DESTDIR)$(ZSHCOMPDIR)/_kpartx
 	$(INSTALL) -m 0644 $(SCHEMAS) $(DESTDIR)$(SCHEMADIR)/
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(SUBST_SBIN) $(IMAGES_UNIT) > $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kpartx
@@ -89,6 +94,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/kpartx $(DESTDIR)$(ZSHCOMPDIR)/_kpartx
 	rm -f $(addprefix $(DESTDIR)$(SCHEMADIR)/,$(notdir $(SCHEMAS)))
 	-rmdir $(DESTDIR)$(SCHEMADIR) $(DESTDIR)$(dir $(SCHEMADIR)) 2>/dev/null
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
 	@# The policy goes only if it is unchanged; the directories only if empty.
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml ] && \
 	    cmp -s $(CONFIG) $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml; then \

@@ -21,23 +21,33 @@ use crate::device::DevNum;
 use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice, LoopHandle};
 use crate::device::sysfs;
 use crate::naming::devnode_uuid;
+use crate::table::sector_size::{self, SectorSize};
 
 /// Why the device is being resolved; decides whether a loop may be attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// `-l`: attach a read-only, auto-clearing loop if needed; it is detached again
-    /// afterwards, and the kernel detaches it should this process die first.
-    List,
+    /// `-l`: never attach. An image file is read directly, under the name of the loop device
+    /// `-a` would use: the one already bound to it, else the one the kernel would hand out
+    /// next.
+    List {
+        /// The logical sector size for an image file no loop is bound to.
+        sector_size: SectorSize,
+    },
     /// `-a`/`-u`: attach a loop if needed (read-only when asked).
     Map {
         /// `-r`: bind the loop read-only.
         read_only: bool,
+        /// The logical block size of a loop attached for an image file.
+        sector_size: SectorSize,
     },
     /// `-d`: never attach; a file without a loop has nothing to delete.
     Delete,
     /// `--dry-run` of `-a`/`-u`: never attach; for a file without a loop, predict the loop
-    /// a real run would attach (the first free one) and read the file itself.
-    Preview,
+    /// a real run would attach (as for `-l`) and read the file itself.
+    Preview {
+        /// The logical sector size for an image file no loop is bound to.
+        sector_size: SectorSize,
+    },
 }
 
 /// The whole-disk device whose partitions kpartx works on.
@@ -75,8 +85,22 @@ pub struct ImageLoop {
     /// after the loop has been detached or is no longer needed.
     pub handle: Option<LoopHandle>,
     /// Set in a dry run when no loop backs the image: the loop in [`ImageLoop::device`] is
-    /// only predicted (not attached), and the table is read from this file instead.
+    /// only predicted (not attached); the table is read from this file (see [`Source`]).
     pub predicted_from: Option<PathBuf>,
+}
+
+/// Where the partition table is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The parent device itself.
+    Parent,
+    /// The image file, as a disk of `sector_size`-byte sectors (`-l` of an image: no loop).
+    Image {
+        /// The image's resolved path.
+        file: PathBuf,
+        /// The logical sector size it is read with.
+        sector_size: u32,
+    },
 }
 
 /// A resolved device argument.
@@ -84,8 +108,10 @@ pub struct ImageLoop {
 pub struct Resolved {
     /// The parent device.
     pub parent: Parent,
-    /// Set when the argument was an image file.
+    /// Set when a loop device backs the image file argument for this run.
     pub image: Option<ImageLoop>,
+    /// Where the table is read from.
+    pub source: Source,
 }
 
 /// Why a device argument could not be resolved; each maps to a reference message.
@@ -106,6 +132,8 @@ pub enum ResolveError {
     NotBlock(PathBuf),
     /// `-d` on an image file that no loop device backs: nothing to do.
     NoLoopForDelete,
+    /// The image file could not be read.
+    ReadImage(PathBuf, io::Error),
 }
 
 impl fmt::Display for ResolveError {
@@ -118,6 +146,14 @@ impl fmt::Display for ResolveError {
             ResolveError::LoopSetup { .. } => f.write_str("can't set up loop"),
             ResolveError::NotBlock(dev) => write!(f, "invalid device: {}", dev.display()),
             ResolveError::NoLoopForDelete => f.write_str("no loop device backs the file"),
+            ResolveError::ReadImage(file, e) => {
+                write!(
+                    f,
+                    "kpartx: {}: cannot read: {}",
+                    file.display(),
+                    strerror(e)
+                )
+            }
         }
     }
 }
@@ -173,33 +209,90 @@ pub fn resolve(arg: impl AsRef<Path>, purpose: Purpose) -> Result<Resolved, Reso
     Ok(Resolved {
         parent,
         image: None,
+        source: Source::Parent,
+    })
+}
+
+/// The first [`sector_size::HEAD_BYTES`] bytes of an image (fewer when it is shorter).
+fn image_head(file: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(sector_size::HEAD_BYTES);
+    fs::File::open(file)?
+        .take(sector_size::HEAD_BYTES as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// `-l` of an image: the loop `-a` would use is named, nothing is attached.
+fn list_image(arg: &Path, real: &Path, sector_size: SectorSize) -> Result<Resolved, ResolveError> {
+    let read_err = |e| ResolveError::ReadImage(arg.to_path_buf(), e);
+    if let Some(device) = loopdev::find_by_backing_file(real) {
+        let meta =
+            fs::metadata(&device.path).map_err(|_| ResolveError::Stat(device.path.clone()))?;
+        let name = basename(device.path.as_os_str());
+        let size = name.to_str().and_then(loopdev::logical_block_size);
+        // The existing loop is what `-a` would map: read the file as that loop shows it.
+        return Ok(Resolved {
+            parent: plain_parent(&device.path, DevNum::from_dev_t(meta.rdev())),
+            image: None,
+            source: Source::Image {
+                file: real.to_path_buf(),
+                sector_size: size.unwrap_or(512),
+            },
+        });
+    }
+    let head = image_head(real).map_err(read_err)?;
+    let number = loopdev::predict_next_free();
+    let path = PathBuf::from(format!("/dev/loop{number}"));
+    Ok(Resolved {
+        parent: plain_parent(&path, DevNum::new(loopdev::LOOP_MAJOR, number)),
+        image: None,
+        source: Source::Image {
+            file: real.to_path_buf(),
+            sector_size: sector_size.for_image(&head),
+        },
     })
 }
 
 fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
     let real = fs::canonicalize(arg).map_err(|e| ResolveError::Realpath(arg.to_path_buf(), e))?;
     let image = match (loopdev::find_by_backing_file(&real), purpose) {
+        (_, Purpose::List { sector_size }) => return list_image(arg, &real, sector_size),
         (Some(device), _) => ImageLoop {
             device,
             created: false,
             handle: None,
             predicted_from: None,
         },
-        (None, Purpose::Preview) => return Ok(predicted(&real)),
         (None, Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
-        (None, Purpose::List) => {
-            let opts = AttachOptions {
-                read_only: true,
-                autoclear: true,
-            };
-            attached(arg, &real, opts)?
+        (None, Purpose::Preview { sector_size }) => {
+            let mut resolved = list_image(arg, &real, sector_size)?;
+            resolved.image = Some(ImageLoop {
+                device: LoopDevice {
+                    path: resolved.parent.path.clone(),
+                    read_only: false,
+                },
+                created: false,
+                handle: None,
+                predicted_from: Some(real),
+            });
+            return Ok(resolved);
         }
         // Maps keep the loop open, but between runs (`-a` now, `-d` later) nothing does: an
         // auto-clearing loop would vanish when this run exits without maps.
-        (None, Purpose::Map { read_only }) => {
+        (
+            None,
+            Purpose::Map {
+                read_only,
+                sector_size,
+            },
+        ) => {
+            // An unreadable head leaves 512; attaching then says why the file cannot be used.
+            let head = image_head(&real).unwrap_or_default();
             let opts = AttachOptions {
                 read_only,
                 autoclear: false,
+                block_size: sector_size.for_image(&head),
             };
             attached(arg, &real, opts)?
         }
@@ -227,6 +320,7 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
     Ok(Resolved {
         parent,
         image: Some(image),
+        source: Source::Parent,
     })
 }
 
@@ -243,24 +337,6 @@ fn attached(arg: &Path, real: &Path, opts: AttachOptions) -> Result<ImageLoop, R
         handle: opts.autoclear.then_some(loop_.handle),
         predicted_from: None,
     })
-}
-
-/// A dry run's view of an image no loop backs: the loop a real run would get, nothing bound.
-fn predicted(real: &Path) -> Resolved {
-    let number = loopdev::predict_free();
-    let path = PathBuf::from(format!("/dev/loop{number}"));
-    Resolved {
-        parent: plain_parent(&path, DevNum::new(loopdev::LOOP_MAJOR, number)),
-        image: Some(ImageLoop {
-            device: LoopDevice {
-                path,
-                read_only: false,
-            },
-            created: false,
-            handle: None,
-            predicted_from: Some(real.to_path_buf()),
-        }),
-    }
 }
 
 fn plain_parent(path: &Path, dev: DevNum) -> Parent {
@@ -291,6 +367,10 @@ pub fn basename(path: &OsStr) -> OsString {
 mod tests {
     use super::*;
 
+    const LIST: Purpose = Purpose::List {
+        sector_size: SectorSize::Auto,
+    };
+
     #[test]
     fn basename_is_posix() {
         let base = |p: &str| basename(OsStr::new(p));
@@ -320,7 +400,7 @@ mod tests {
 
     #[test]
     fn missing_device_is_a_stat_error() {
-        let err = resolve("/nonexistent/disk.img", Purpose::List).unwrap_err();
+        let err = resolve("/nonexistent/disk.img", LIST).unwrap_err();
         assert_eq!(err.to_string(), "failed to stat() /nonexistent/disk.img");
     }
 
@@ -354,7 +434,7 @@ mod tests {
 
     #[test]
     fn directories_are_invalid() {
-        let err = resolve("/", Purpose::List).unwrap_err();
+        let err = resolve("/", LIST).unwrap_err();
         assert_eq!(err.to_string(), "invalid device: /");
     }
 }

@@ -5,8 +5,9 @@
 # Every option, in --help order.
 _kpartx_options='-a --add -u --update -d --delete -l --list -r --read-only -p --delimiter
     --part-postfix -f --force -g --gpt -s --sync -n --nosync -v --verbose -t --type --dos
-    --json --dry-run --status --prune --udev-timeout --udev --udev-id --udev-del-part-nodes
-    --check-config --show-policy --help --version'
+    --sector-size --name --json --dry-run --status --prune --udev-timeout --udev --udev-id
+    --udev-del-part-nodes --check-config --show-policy --map-images --unmap-images --help
+    --version'
 
 # Prints the suggested arguments of option $1 one per line; fails when $1 takes none.
 _kpartx_values()
@@ -14,6 +15,8 @@ _kpartx_values()
     case $1 in
         -p|--delimiter|--part-postfix) printf '%s\n' p -part _part ;;
         -t|--type) printf '%s\n' gpt dos bsd solaris unixware dasd mac sun ps3 ;;
+        --sector-size) printf '%s\n' auto 512 4096 ;;
+        --name) printf '%s\n'  ;;
         --udev-timeout) printf '%s\n' 5 10 30 60 120 ;;
         *) return 1 ;;
     esac

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::{self, OptId};
+use crate::table::sector_size::SectorSize;
 use crate::table::{TableKind, TypeFilter};
 
 /// What to do with the device's partitions.
@@ -54,6 +55,10 @@ pub struct Options {
     pub dry_run: bool,
     /// `--udev-timeout`: longest wait for udev per operation.
     pub udev_timeout: Option<Duration>,
+    /// `--sector-size`: the logical sector size of an image file.
+    pub sector_size: SectorSize,
+    /// `--name`: the name maps are derived from instead of the device's.
+    pub name: Option<OsString>,
     /// Positional arguments, in order (paths: bytes, not necessarily UTF-8).
     pub positionals: Vec<OsString>,
 }
@@ -72,6 +77,8 @@ impl Default for Options {
             json: false,
             dry_run: false,
             udev_timeout: None,
+            sector_size: SectorSize::Auto,
+            name: None,
             positionals: Vec::new(),
         }
     }
@@ -121,6 +128,10 @@ pub enum Command {
     CheckConfig(Vec<OsString>),
     /// `--show-policy DEVICE`: print the effective policy for a device.
     ShowPolicy(Options),
+    /// `--map-images [FILE…]`: map every image of the image list.
+    MapImages(Options),
+    /// `--unmap-images [FILE…]`: unmap every image of the image list.
+    UnmapImages(Options),
 }
 
 /// A command line the parser rejects.
@@ -176,6 +187,23 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
                 let value = text(parser.value().map_err(invalid)?)?;
                 opts.udev_timeout = Some(parse_seconds(&value)?);
             }
+            OptId::SectorSize => {
+                let value = text(parser.value().map_err(invalid)?)?;
+                opts.sector_size = SectorSize::parse(&value).ok_or_else(|| {
+                    ArgError::Invalid(format!("invalid sector size '{value}' (512, 4096 or auto)"))
+                })?;
+            }
+            OptId::Name => {
+                let value = parser.value().map_err(invalid)?;
+                if value.is_empty() || value.as_encoded_bytes().contains(&b'/') {
+                    return Err(ArgError::Invalid(format!(
+                        "invalid name {value:?} (not empty, no '/')"
+                    )));
+                }
+                opts.name = Some(value);
+            }
+            OptId::MapImages => mode = Mode::MapImages,
+            OptId::UnmapImages => mode = Mode::UnmapImages,
             OptId::Udev => mode = Mode::Udev,
             OptId::UdevId => mode = Mode::UdevId,
             OptId::UdevDelPartNodes => mode = Mode::UdevDelPartNodes,
@@ -192,6 +220,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
         Mode::UdevDelPartNodes => Command::UdevDelPartNodes(opts),
         Mode::CheckConfig => Command::CheckConfig(opts.positionals),
         Mode::ShowPolicy => Command::ShowPolicy(opts),
+        Mode::MapImages => Command::MapImages(opts),
+        Mode::UnmapImages => Command::UnmapImages(opts),
     })
 }
 
@@ -202,6 +232,8 @@ enum Mode {
     UdevDelPartNodes,
     CheckConfig,
     ShowPolicy,
+    MapImages,
+    UnmapImages,
 }
 
 fn text(value: OsString) -> Result<String, ArgError> {
@@ -347,6 +379,28 @@ mod tests {
             run(&["--udev-timeout", "2.5", "x"]).udev_timeout,
             Some(Duration::from_millis(2500))
         );
+        assert_eq!(
+            run(&["--sector-size", "4096", "x"]).sector_size,
+            SectorSize::Fixed(4096)
+        );
+        assert_eq!(
+            run(&["--sector-size=auto", "x"]).sector_size,
+            SectorSize::Auto
+        );
+        assert_eq!(
+            run(&["--name", "vm1", "-a", "x"]).name.as_deref(),
+            Some(std::ffi::OsStr::new("vm1"))
+        );
+    }
+
+    #[test]
+    fn bad_sector_sizes_and_names_are_refused() {
+        assert_eq!(
+            err(&["--sector-size", "1024", "x"]),
+            "invalid sector size '1024' (512, 4096 or auto)"
+        );
+        assert!(err(&["--name", "a/b", "x"]).starts_with("invalid name"));
+        assert!(err(&["--name", "", "x"]).starts_with("invalid name"));
     }
 
     #[test]

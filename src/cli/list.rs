@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::args::Options;
 use crate::engine::real::RealDevices;
-use crate::engine::{self, EngineError, LoopRelease};
+use crate::engine::{self, EngineError, ListRequest, LoopRelease};
 use crate::listing;
 use crate::naming::Naming;
 use crate::probe::{self, Found};
@@ -13,7 +13,12 @@ use crate::resolve::{Parent, ResolveError};
 
 /// Lists the partitions of `device`; returns the exit status.
 pub fn run(opts: &Options, device: &Path) -> i32 {
-    let listing = match engine::list(&RealDevices, device, opts.force_gpt, &opts.filter) {
+    let req = ListRequest {
+        force_gpt: opts.force_gpt,
+        filter: &opts.filter,
+        sector_size: opts.sector_size,
+    };
+    let listing = match engine::list(&RealDevices, device, &req) {
         Ok(listing) => listing,
         Err(e) => return report_engine_error(&e),
     };
@@ -29,7 +34,8 @@ pub fn run(opts: &Options, device: &Path) -> i32 {
 
 fn list(opts: &Options, parent: &Parent, found: &Found) -> i32 {
     print_diagnostics(found);
-    let naming = Naming::from_os(&parent.name, opts.delimiter.as_deref());
+    let name = opts.name.as_deref().unwrap_or(&parent.name);
+    let naming = Naming::from_os(name, opts.delimiter.as_deref());
     let text = if opts.json {
         let listing = listing::json_listing(
             &naming,

@@ -26,6 +26,8 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32
         no_table: NoTable::Leave,
         lock_timeout: lock::LOCK_TIMEOUT,
         dry_run: opts.dry_run,
+        sector_size: opts.sector_size,
+        name: opts.name.as_deref(),
     };
     let outcome = match engine::map(sys, &req) {
         Ok(outcome) => outcome,
@@ -91,6 +93,7 @@ fn engine_error(opts: &Options, err: &EngineError) -> i32 {
         EngineError::Read(..) => ("read", 1),
         EngineError::List(_) => ("device-mapper", 1),
         EngineError::Changed(_) => ("changed", 1),
+        EngineError::NameClash(_) => ("name-clash", 1),
     };
     crate::errln!("kpartx: {err}");
     crate::out::print(&report::error_report(kind, err.to_string(), status));

@@ -1,6 +1,7 @@
 //! The command-line front end: argument handling, then one of the actions.
 
 pub mod args;
+pub mod images;
 pub mod list;
 pub mod maps;
 pub mod policy;
@@ -59,6 +60,8 @@ fn dispatch(args: Vec<OsString>) -> i32 {
         Command::UdevDelPartNodes(opts) => crate::hotplug::del_parts::run(opts.verbose),
         Command::CheckConfig(files) => policy::check_config(&files),
         Command::ShowPolicy(opts) => policy::show_policy(&opts),
+        Command::MapImages(opts) => images::run(&opts, images::Direction::Map),
+        Command::UnmapImages(opts) => images::run(&opts, images::Direction::Unmap),
     }
 }
 

@@ -52,6 +52,14 @@ pub enum OptId {
     CheckConfig,
     /// `--show-policy`.
     ShowPolicy,
+    /// `--sector-size`.
+    SectorSize,
+    /// `--name`.
+    Name,
+    /// `--map-images`.
+    MapImages,
+    /// `--unmap-images`.
+    UnmapImages,
     /// `--help`.
     Help,
     /// `--version`.
@@ -69,17 +77,20 @@ pub enum Section {
     Udev,
     /// Modes of their own that check the helper-mode policy.
     Policy,
+    /// Modes of their own that work through the boot image list.
+    Images,
     /// `--help`, `--version`.
     Info,
 }
 
 impl Section {
     /// Every section, in the order `--help` and the man page list them.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Action,
         Section::Option,
         Section::Udev,
         Section::Policy,
+        Section::Images,
         Section::Info,
     ];
 
@@ -90,6 +101,7 @@ impl Section {
             Section::Option => "Options:",
             Section::Udev => "For udev rules (each a mode of its own):",
             Section::Policy => "Policy (helper mode):",
+            Section::Images => "Image list (each a mode of its own):",
             Section::Info => "Information:",
         }
     }
@@ -97,7 +109,10 @@ impl Section {
     /// Whether an option of this section selects a mode of its own instead of an action, so
     /// that the action options do not apply with it.
     pub fn is_mode(self) -> bool {
-        matches!(self, Section::Udev | Section::Policy | Section::Info)
+        matches!(
+            self,
+            Section::Udev | Section::Policy | Section::Images | Section::Info
+        )
     }
 }
 
@@ -427,6 +442,53 @@ An unknown type name matches nothing: no partitions are found."#,
         ..NONE
     },
     OptSpec {
+        id: OptId::SectorSize,
+        long: "sector-size",
+        value: Some("SIZE"),
+        suggestions: &["auto", "512", "4096"],
+        help: "logical sector size of an image file: 512, 4096 or auto (default)",
+        man: r#"The logical sector size an image file is read with, and the logical block size
+of the loop device attached for it:
+.BR 512 ,
+.B 4096
+or
+.B auto
+(the default).
+.B auto
+takes 4096 when the image holds a GPT header at byte 4096 and none at byte 512
+(a 4K-native disk's table), 512 otherwise.
+A loop device already bound to the image, and a block device, keep their own
+size."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::Name,
+        long: "name",
+        value: Some("NAME"),
+        help: "name the maps NAME<delim>N, whatever the device is",
+        man: r#"Derive the map names from
+.I name
+instead of the device's name: the maps are
+.IR name \fIdelim\fPN
+(the delimiter rules of
+.B \-p
+apply to
+.IR name ),
+whatever loop or device is underneath.
+With
+.BR \-a / \-u ,
+if any of these names is taken by a map that is not a partition map of
+.IR device ,
+nothing is made and each clash is reported with the DM UUID of its owner.
+.B \-l
+lists under these names;
+.B \-d
+removes the partition maps of
+.I device
+as always."#,
+        ..NONE
+    },
+    OptSpec {
         id: OptId::Json,
         long: "json",
         help: "print one JSON document (-l, -a, -u, -d, --status, --prune, --udev --dry-run)",
@@ -613,6 +675,40 @@ See
         man: r#"Print what helper mode knows about
 .I device
 and the settings that apply to it after all rules, with the rules that matched."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::MapImages,
+        long: "map-images",
+        operands: "[FILE...]",
+        section: Section::Images,
+        help: "map every image of the image list (default /etc/kpartx/images.toml)",
+        man: r#"Check the image list (the given files, or
+.I /etc/kpartx/images.toml
+and
+.IR /etc/kpartx/images.d/*.toml ),
+then map the partitions of every image in it as
+.B "\-a \-\-name"
+would, under its name, delimiter, read-only setting and sector size.
+A broken list maps nothing.
+Exit status: the number of images that failed (at most 255), 1 for a broken
+list.
+Run at boot by
+.IR kpartx\-images.service ."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::UnmapImages,
+        long: "unmap-images",
+        operands: "[FILE...]",
+        section: Section::Images,
+        help: "unmap every image of the image list",
+        man: r#"Remove the partition maps of every image of the image list, last image first,
+as
+.B \-d
+would, detaching the loop device of each image whose maps are all gone.
+Exit status: the number of images that failed (at most 255), 1 for a broken
+list."#,
         ..NONE
     },
     OptSpec {

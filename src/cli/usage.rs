@@ -24,6 +24,7 @@ Usage: kpartx {} DEVICE
        kpartx --udev [-v]            (from a udev rule; reads the event's environment)
        kpartx --check-config [FILE...]
        kpartx --show-policy DEVICE
+       kpartx --map-images|--unmap-images [-v] [FILE...]
 
 Maps each partition of DEVICE (a disk, a device-mapper device or an image file)
 to a device-mapper linear device under /dev/mapper.

@@ -62,6 +62,22 @@ impl BlockDevice {
         })
     }
 
+    /// Opens the image file `path` for reading only, as a disk with `sector_size`-byte logical
+    /// sectors: what a loop device bound to it with that block size would show (its size is
+    /// the file's, rounded down to 512 bytes as a loop device's is). Reads go through the page
+    /// cache: for a file it is the current contents (a loop device writes through it too).
+    pub fn open_image(path: &Path, sector_size: u32) -> io::Result<BlockDevice> {
+        let file = open_ro(path, 0)?;
+        let size = file.metadata()?.len() / 512 * 512;
+        Ok(BlockDevice {
+            file,
+            sector_size,
+            size,
+            direct: false,
+            cache: RefCell::new(HashMap::new()),
+        })
+    }
+
     fn read_uncached(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
         let end = offset.checked_add(len as u64)?;
         if end > self.size {
@@ -171,5 +187,17 @@ mod tests {
         assert!(dev.block(4).is_none());
         assert!(dev.read_at(2040, 16).is_none());
         assert!(dev.read_at(u64::MAX, 16).is_none());
+    }
+
+    #[test]
+    fn images_get_the_sector_size_asked_for_and_a_loop_size() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        let data: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+        file.write_all(&data).unwrap();
+        let dev = BlockDevice::open_image(file.path(), 4096).unwrap();
+        assert_eq!(dev.sector_size(), 4096);
+        assert_eq!(dev.size_bytes(), 8704);
+        assert_eq!(dev.read_at(4096, 4096).unwrap(), data[4096..8192].to_vec());
+        assert!(dev.read_at(8700, 8).is_none());
     }
 }

@@ -27,9 +27,13 @@ mod sys {
     nix::ioctl_none_bad!(loop_clr_fd, 0x4C01);
     nix::ioctl_write_ptr_bad!(loop_set_status64, 0x4C04, LoopInfo64);
     nix::ioctl_write_ptr_bad!(loop_configure, 0x4C0A, LoopConfig);
+    nix::ioctl_write_int_bad!(loop_set_block_size, 0x4C09);
     nix::ioctl_none_bad!(loop_ctl_get_free, 0x4C82);
 }
-use sys::{loop_clr_fd, loop_configure, loop_ctl_get_free, loop_set_fd, loop_set_status64};
+use sys::{
+    loop_clr_fd, loop_configure, loop_ctl_get_free, loop_set_block_size, loop_set_fd,
+    loop_set_status64,
+};
 
 /// How many times a detach is retried while the device is busy (one second apart).
 pub const DETACH_RETRIES: u32 = 5;
@@ -81,22 +85,25 @@ pub struct LoopDevice {
     pub read_only: bool,
 }
 
-/// Finds a loop device whose backing file is `file` (an absolute, resolved path).
-/// When several are bound to it, the lowest-numbered one wins.
+/// Finds a loop device that shows `file` (an absolute, resolved path) from its first byte
+/// (offset 0). When several are bound to it, the lowest-numbered one wins.
 pub fn find_by_backing_file(file: &Path) -> Option<LoopDevice> {
     let name = bound_to(file).into_iter().next()?;
-    let read_only =
-        fs::read_to_string(Path::new(sysfs::SYSFS).join("block").join(&name).join("ro"))
-            .is_ok_and(|ro| ro.trim() == "1");
+    let read_only = sysfs_attr(&name, "ro").is_some_and(|ro| ro == "1");
     Some(LoopDevice {
         path: Path::new("/dev").join(name),
         read_only,
     })
 }
 
-/// Kernel names (`loop3`) of every loop device whose backing file is `file`, lowest number
-/// first.
-pub fn bound_to(file: &Path) -> Vec<String> {
+/// `/sys/block/NAME/ATTR`, trimmed.
+fn sysfs_attr(name: &str, attr: &str) -> Option<String> {
+    let text = fs::read_to_string(Path::new(sysfs::SYSFS).join("block").join(name).join(attr));
+    text.ok().map(|t| t.trim().to_string())
+}
+
+/// The loop devices that exist now, as (number, kernel name), lowest number first.
+fn existing_loops() -> Vec<(u32, String)> {
     let Ok(entries) = fs::read_dir(Path::new(sysfs::SYSFS).join("block")) else {
         return Vec::new();
     };
@@ -104,23 +111,57 @@ pub fn bound_to(file: &Path) -> Vec<String> {
         .flatten()
         .filter_map(|e| e.file_name().into_string().ok())
         .filter_map(|name| Some((name.strip_prefix("loop")?.parse().ok()?, name)))
-        .filter(|(_, name)| sysfs::loop_backing_file(name).as_deref() == Some(file))
         .collect();
     found.sort();
-    found.into_iter().map(|(_, name)| name).collect()
+    found
 }
 
-/// The number of the loop device [`attach`] would most likely bind now: the lowest `N` whose
-/// `/sys/block/loopN` does not exist or has no backing file (what `LOOP_CTL_GET_FREE`
-/// answers). Reads sysfs only; no device is created. A prediction: another process may bind
-/// that device first.
-pub fn predict_free() -> u32 {
-    lowest_free(|n| sysfs::loop_backing_file(&format!("loop{n}")).is_some())
+/// Kernel names (`loop3`) of every loop device bound to `file` at offset 0, lowest number
+/// first. A loop that shows the file from another offset shows another disk.
+pub fn bound_to(file: &Path) -> Vec<String> {
+    existing_loops()
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|name| sysfs::loop_backing_file(name).as_deref() == Some(file))
+        .filter(|name| sysfs_attr(name, "loop/offset").is_none_or(|o| o == "0"))
+        .collect()
 }
 
-/// The lowest number for which `bound` is false.
-fn lowest_free(bound: impl Fn(u32) -> bool) -> u32 {
-    (0..u32::MAX).find(|&n| !bound(n)).unwrap_or(u32::MAX)
+/// The logical block size of the loop device `name` (`loop3`), from sysfs.
+pub fn logical_block_size(name: &str) -> Option<u32> {
+    sysfs_attr(name, "queue/logical_block_size")?.parse().ok()
+}
+
+/// The number `LOOP_CTL_GET_FREE` would return given the loop devices that exist, as
+/// (number, bound) pairs in any order: the lowest-numbered unbound one, else the lowest number
+/// that no device has (the kernel allocates new numbers from an IDR, lowest free first).
+pub fn predict_free(loops: &[(u32, bool)]) -> u32 {
+    let unbound = loops.iter().filter(|(_, bound)| !bound).map(|(n, _)| *n);
+    if let Some(n) = unbound.min() {
+        return n;
+    }
+    let mut taken: Vec<u32> = loops.iter().map(|(n, _)| *n).collect();
+    taken.sort_unstable();
+    let mut next = 0;
+    for n in taken {
+        if n == next {
+            next += 1;
+        } else if n > next {
+            break;
+        }
+    }
+    next
+}
+
+/// Predicts, from sysfs and without creating anything, the loop device number the next
+/// `LOOP_CTL_GET_FREE` would return (see [`predict_free`]). Only a prediction: another
+/// process may bind that device first.
+pub fn predict_next_free() -> u32 {
+    let loops: Vec<(u32, bool)> = existing_loops()
+        .into_iter()
+        .map(|(n, name)| (n, sysfs::loop_backing_file(&name).is_some()))
+        .collect();
+    predict_free(&loops)
 }
 
 /// How a new loop device is bound.
@@ -132,6 +173,9 @@ pub struct AttachOptions {
     /// so a process that dies (even by `SIGKILL`) cannot leave it bound. The loop then stays
     /// bound only while the returned [`LoopHandle`] (or another opener) keeps it open.
     pub autoclear: bool,
+    /// Logical block size in bytes (512 to 4096, a power of two); 0 leaves the kernel's
+    /// default (512).
+    pub block_size: u32,
 }
 
 /// An open descriptor of a loop device this process bound. It keeps an auto-clearing loop
@@ -193,7 +237,7 @@ pub fn attach(file: &Path, opts: AttachOptions) -> Result<AttachedLoop, AttachEr
     };
     let info = loop_info(file, read_only, opts.autoclear);
     let (path, dev) = retry_busy(ATTACH_ATTEMPTS, next_free, |path| {
-        bind(path, &backing, &info, read_only)
+        bind(path, &backing, &info, read_only, opts.block_size)
     })?;
     Ok(AttachedLoop {
         device: LoopDevice { path, read_only },
@@ -251,6 +295,7 @@ fn bind(
     backing: &File,
     info: &LoopInfo64,
     read_only: bool,
+    block_size: u32,
 ) -> Result<File, AttachError> {
     let shown = loop_path.display();
     let dev = OpenOptions::new()
@@ -261,7 +306,7 @@ fn bind(
         .map_err(|e| AttachError::at(shown.to_string(), e))?;
     let config = LoopConfig {
         fd: backing.as_raw_fd().unsigned_abs(),
-        block_size: 0,
+        block_size,
         info: info.clone(),
         reserved: [0; 8],
     };
@@ -281,6 +326,15 @@ fn bind(
         // SAFETY: LOOP_CLR_FD takes no argument; it undoes the SET_FD above.
         let _ = unsafe { loop_clr_fd(dev.as_raw_fd()) };
         return Err(AttachError::at(format!("{shown}: LOOP_SET_STATUS64"), e));
+    }
+    if block_size > 512 {
+        // SAFETY: LOOP_SET_BLOCK_SIZE takes the size as its argument.
+        let set = unsafe { loop_set_block_size(dev.as_raw_fd(), block_size as libc::c_int) };
+        if let Err(e) = set {
+            // SAFETY: as above, undoes the SET_FD.
+            let _ = unsafe { loop_clr_fd(dev.as_raw_fd()) };
+            return Err(AttachError::at(format!("{shown}: LOOP_SET_BLOCK_SIZE"), e));
+        }
     }
     Ok(dev)
 }
@@ -342,13 +396,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_predicted_loop_is_the_lowest_unbound_one() {
-        assert_eq!(lowest_free(|_| false), 0);
-        assert_eq!(lowest_free(|n| n < 3), 3);
-        assert_eq!(lowest_free(|n| n == 0 || n == 2), 1);
-    }
-
-    #[test]
     fn loop_info_has_kernel_layout() {
         assert_eq!(std::mem::size_of::<LoopInfo64>(), 232);
     }
@@ -357,6 +404,25 @@ mod tests {
     fn loop_config_has_kernel_layout() {
         assert_eq!(std::mem::size_of::<LoopConfig>(), 304);
         assert_eq!(std::mem::offset_of!(LoopConfig, info), 8);
+    }
+
+    #[test]
+    fn predicts_the_lowest_unbound_loop() {
+        assert_eq!(predict_free(&[(3, false), (0, true), (1, false)]), 1);
+        assert_eq!(predict_free(&[(7, false)]), 7);
+    }
+
+    #[test]
+    fn predicts_the_lowest_missing_number_when_all_are_bound() {
+        assert_eq!(predict_free(&[]), 0);
+        assert_eq!(predict_free(&[(0, true), (1, true), (2, true)]), 3);
+        // The kernel fills gaps (lowest free IDR slot), it does not take highest + 1.
+        assert_eq!(predict_free(&[(0, true), (1, true), (40, true)]), 2);
+        assert_eq!(predict_free(&[(1, true), (2, true)]), 0);
+        assert_eq!(
+            predict_free(&[(2, true), (0, true), (0, true), (1, true)]),
+            3
+        );
     }
 
     #[test]

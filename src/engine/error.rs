@@ -20,6 +20,27 @@ pub enum EngineError {
     List(ListError),
     /// The node no longer is the device the caller verified (helper mode).
     Changed(PathBuf),
+    /// `--name`: map names are taken by maps that are not this parent's partitions; nothing
+    /// was made.
+    NameClash(Vec<NameClash>),
+}
+
+/// A map name `--name` needs that another map holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameClash {
+    /// The name.
+    pub name: String,
+    /// The DM UUID of the map that holds it (`None`: it has none).
+    pub owner: Option<String>,
+}
+
+impl fmt::Display for NameClash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.owner {
+            Some(uuid) => write!(f, "{} exists and belongs to DM UUID {uuid}", self.name),
+            None => write!(f, "{} exists and has no DM UUID", self.name),
+        }
+    }
 }
 
 impl fmt::Display for EngineError {
@@ -37,6 +58,16 @@ impl fmt::Display for EngineError {
             EngineError::Changed(path) => {
                 write!(f, "{} is no longer the event's device", path.display())
             }
+            EngineError::NameClash(clashes) => {
+                f.write_str("refusing to map anything: ")?;
+                for (i, clash) in clashes.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{clash}")?;
+                }
+                f.write_str(" (not a partition map of this device)")
+            }
         }
     }
 }
@@ -46,7 +77,7 @@ impl std::error::Error for EngineError {
         match self {
             EngineError::Lock(_, e) | EngineError::Read(_, e) => Some(e),
             EngineError::List(e) => Some(e),
-            EngineError::Resolve(_) | EngineError::Changed(_) => None,
+            EngineError::Resolve(_) | EngineError::Changed(_) | EngineError::NameClash(_) => None,
         }
     }
 }

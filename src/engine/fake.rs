@@ -14,7 +14,7 @@ use crate::dm::kernel::ListError;
 use crate::dm::{MapOps, OpError, Stage};
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 use crate::probe::Found;
-use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
+use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
 use crate::table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
 
 /// A device the fake knows: a block device, or an image file that gets a loop.
@@ -220,9 +220,18 @@ impl Devices for FakeSystem {
             (None, _) => None,
             (Some(true), _) => Some((false, false)),
             (Some(false), Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
-            (Some(false), Purpose::List) => Some((true, true)),
-            (Some(false), Purpose::Map { read_only }) => Some((true, read_only)),
-            (Some(false), Purpose::Preview) => {
+            (Some(_), Purpose::List { .. }) => {
+                return Ok(Resolved {
+                    parent: d.parent.clone(),
+                    image: None,
+                    source: Source::Image {
+                        file: d.path.clone(),
+                        sector_size: 512,
+                    },
+                });
+            }
+            (Some(false), Purpose::Map { read_only, .. }) => Some((true, read_only)),
+            (Some(false), Purpose::Preview { .. }) => {
                 return Ok(Resolved {
                     parent: d.parent.clone(),
                     image: Some(ImageLoop {
@@ -234,6 +243,10 @@ impl Devices for FakeSystem {
                         handle: None,
                         predicted_from: Some(d.path.clone()),
                     }),
+                    source: Source::Image {
+                        file: d.path.clone(),
+                        sector_size: 512,
+                    },
                 });
             }
         };
@@ -260,19 +273,24 @@ impl Devices for FakeSystem {
                 handle: None,
                 predicted_from: None,
             }),
+            source: Source::Parent,
         })
     }
 
     fn read_table(
         &self,
-        parent: &Parent,
+        resolved: &Resolved,
         _force_gpt: bool,
         _filter: &TypeFilter,
     ) -> io::Result<Found> {
+        let parent = &resolved.parent;
         let d = self
             .device(&parent.path)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
-        self.note(format!("read {}", parent.path.display()));
+        match &resolved.source {
+            Source::Parent => self.note(format!("read {}", parent.path.display())),
+            Source::Image { file, .. } => self.note(format!("read {}", file.display())),
+        }
         Ok(Found {
             table: d.slices.clone().map(|slices| Table {
                 kind: TableKind::Dos,

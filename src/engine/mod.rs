@@ -25,12 +25,13 @@ use crate::device::DevNum;
 use crate::dm::MapOps;
 use crate::dm::kernel::ListError;
 use crate::naming::Naming;
-use crate::plan::{self, AddInput, ExistingMap, ParentInfo, Step, WhenBusy};
+use crate::plan::{self, AddInput, ExistingMap, ParentInfo, SkipReason, Step, WhenBusy};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
 use crate::table::TypeFilter;
+use crate::table::sector_size::SectorSize;
 
-pub use error::EngineError;
+pub use error::{EngineError, NameClash};
 pub use outcome::{LoopRelease, Outcome, Record};
 
 /// What the use cases need from the machine's block and loop devices.
@@ -44,10 +45,10 @@ pub trait Devices {
     fn lock_device(&self, dev: DevNum, timeout: Duration) -> io::Result<Self::Guard>;
     /// Resolves a device argument (attaching a loop to an image file where `purpose` allows).
     fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>;
-    /// Reads the parent's partition table.
+    /// Reads the parent's partition table (from where `resolved.source` says).
     fn read_table(
         &self,
-        parent: &Parent,
+        resolved: &Resolved,
         force_gpt: bool,
         filter: &TypeFilter,
     ) -> io::Result<Found>;
@@ -88,15 +89,28 @@ pub struct Listing {
     pub release: Option<LoopRelease>,
 }
 
-/// Reads the table of `device` for `-l`, releasing a loop attached for the purpose.
+/// How to list a device's partitions.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRequest<'a> {
+    /// Accept a GPT with an invalid protective MBR.
+    pub force_gpt: bool,
+    /// Which table readers to try.
+    pub filter: &'a TypeFilter,
+    /// The sector size of an image file no loop is bound to.
+    pub sector_size: SectorSize,
+}
+
+/// Reads the table of `device` for `-l` (an image file is read directly: no loop).
 pub fn list<D: Devices>(
     sys: &D,
     device: &Path,
-    force_gpt: bool,
-    filter: &TypeFilter,
+    req: &ListRequest<'_>,
 ) -> Result<Listing, EngineError> {
-    let mut resolved = sys.resolve(device, Purpose::List)?;
-    let found = sys.read_table(&resolved.parent, force_gpt, filter);
+    let purpose = Purpose::List {
+        sector_size: req.sector_size,
+    };
+    let mut resolved = sys.resolve(device, purpose)?;
+    let found = sys.read_table(&resolved, req.force_gpt, req.filter);
     let release = release_created(sys, &mut resolved);
     let found = found.map_err(|e| EngineError::Read(resolved.parent.path.clone(), e))?;
     Ok(Listing {
@@ -129,6 +143,11 @@ pub struct MapRequest<'a> {
     pub lock_timeout: Duration,
     /// `--dry-run`: plan, change nothing (no map, no loop attached, no udev wait).
     pub dry_run: bool,
+    /// The logical block size of a loop attached for an image file.
+    pub sector_size: SectorSize,
+    /// `--name`: the name the maps are derived from instead of the parent's; with it, a map
+    /// name taken by anything but this parent's partition maps refuses the whole run.
+    pub name: Option<&'a OsStr>,
 }
 
 /// What a device without a partition table means for its partition maps.
@@ -146,10 +165,13 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
         .lock_image(req.device)
         .map_err(|e| EngineError::Lock(req.device.display().to_string(), e))?;
     let purpose = if req.dry_run {
-        Purpose::Preview
+        Purpose::Preview {
+            sector_size: req.sector_size,
+        }
     } else {
         Purpose::Map {
             read_only: req.read_only,
+            sector_size: req.sector_size,
         }
     };
     let mut resolved = sys.resolve(req.device, purpose)?;
@@ -210,21 +232,9 @@ fn plan_map<S: System>(
     req: &MapRequest<'_>,
 ) -> Result<(Found, Vec<Record>, Vec<ExistingMap>), EngineError> {
     let parent = &resolved.parent;
-    // A dry run over an image no loop backs reads the file where the loop would be.
-    let source = match resolved
-        .image
-        .as_ref()
-        .and_then(|i| i.predicted_from.clone())
-    {
-        Some(file) => Parent {
-            path: file,
-            ..parent.clone()
-        },
-        None => parent.clone(),
-    };
     let found = sys
-        .read_table(&source, req.force_gpt, req.filter)
-        .map_err(|e| EngineError::Read(source.path.clone(), e))?;
+        .read_table(resolved, req.force_gpt, req.filter)
+        .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
     let info = parent_info(parent, true);
     let (records, existing) = match (&found.table, req.no_table) {
         (None, NoTable::Leave) => (Vec::new(), Vec::new()),
@@ -235,7 +245,7 @@ fn plan_map<S: System>(
         }
         (Some(table), _) => {
             let existing = sys.snapshot()?;
-            let naming = Naming::from_os(&parent.name, req.delimiter);
+            let naming = Naming::from_os(req.name.unwrap_or(&parent.name), req.delimiter);
             let image_ro = resolved.image.as_ref().is_some_and(|i| i.device.read_only);
             let input = AddInput {
                 parent: &info,
@@ -246,11 +256,42 @@ fn plan_map<S: System>(
                 read_only: req.read_only || image_ro,
             };
             let plan = plan::plan_add(&input, req.update);
+            if req.name.is_some() {
+                refuse_clashes(&plan, &existing)?;
+            }
             tracing::debug!(parent = %parent.path.display(), steps = plan.entries.len(), "planned partition maps");
             (apply::run(&plan, sys.ops(), req.dry_run), existing)
         }
     };
     Ok((found, records, existing))
+}
+
+/// With `--name`: a map name taken by anything but this parent's partition maps refuses the
+/// whole run before anything is made, naming every clash and its owner.
+fn refuse_clashes(plan: &plan::Plan, existing: &[ExistingMap]) -> Result<(), EngineError> {
+    let clashes: Vec<NameClash> = plan
+        .entries
+        .iter()
+        .filter_map(|entry| match &entry.step {
+            Step::Skip {
+                display,
+                reason: SkipReason::NameTaken(_),
+            } => Some(display),
+            _ => None,
+        })
+        .map(|display| NameClash {
+            name: display.clone(),
+            owner: existing
+                .iter()
+                .find(|m| crate::naming::unmangle_dm_name(&m.name) == *display)
+                .and_then(|m| m.uuid.clone()),
+        })
+        .collect();
+    if clashes.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::NameClash(clashes))
+    }
 }
 
 /// How to remove a device's partition maps.

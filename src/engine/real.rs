@@ -18,7 +18,7 @@ use crate::dm::nodes::NodeOwner;
 use crate::lock::{self, Lock};
 use crate::plan::ExistingMap;
 use crate::probe::{self, Found};
-use crate::resolve::{self, ImageLoop, Parent, Purpose, ResolveError, Resolved};
+use crate::resolve::{self, ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
 use crate::table::TypeFilter;
 
 /// The machine's block and loop devices (all `-l` needs: no device-mapper).
@@ -74,12 +74,20 @@ impl Devices for RealDevices {
 
     fn read_table(
         &self,
-        parent: &Parent,
+        resolved: &Resolved,
         force_gpt: bool,
         filter: &TypeFilter,
     ) -> io::Result<Found> {
-        let disk = BlockDevice::open(&parent.path)?;
-        Ok(probe::read_table(&disk, parent, force_gpt, filter))
+        let disk = match &resolved.source {
+            Source::Parent => BlockDevice::open(&resolved.parent.path)?,
+            Source::Image { file, sector_size } => BlockDevice::open_image(file, *sector_size)?,
+        };
+        Ok(probe::read_table(
+            &disk,
+            &resolved.parent,
+            force_gpt,
+            filter,
+        ))
     }
 
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
@@ -160,11 +168,11 @@ impl Devices for RealSystem {
 
     fn read_table(
         &self,
-        parent: &Parent,
+        resolved: &Resolved,
         force_gpt: bool,
         filter: &TypeFilter,
     ) -> io::Result<Found> {
-        RealDevices.read_table(parent, force_gpt, filter)
+        RealDevices.read_table(resolved, force_gpt, filter)
     }
 
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{EngineError, System};
 use crate::device::DevNum;
 use crate::plan::ExistingMap;
-use crate::resolve::{Purpose, ResolveError};
+use crate::resolve::{Purpose, ResolveError, Resolved, Source};
 use crate::status::{
     self, LoopFacts, Observed, ParentRef, ParentTable, ParentView, PruneAction, PruneStep,
 };
@@ -82,7 +82,11 @@ pub fn observe<S: System>(sys: &S, only: &Only) -> Result<Vec<Observed>, EngineE
 }
 
 fn view_of<S: System>(sys: &S, dev: DevNum) -> Option<ParentView> {
-    let parent = sys.device_by_number(dev)?;
+    let parent = Resolved {
+        parent: sys.device_by_number(dev)?,
+        image: None,
+        source: Source::Parent,
+    };
     let table = match sys.read_table(&parent, false, &TypeFilter::All) {
         Ok(found) => match found.table {
             Some(table) => ParentTable::Slices(table.slices, found.size_sectors),
@@ -92,7 +96,7 @@ fn view_of<S: System>(sys: &S, dev: DevNum) -> Option<ParentView> {
     };
     Some(ParentView {
         dev,
-        path: parent.path,
+        path: parent.parent.path,
         table,
     })
 }

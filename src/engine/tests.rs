@@ -39,6 +39,8 @@ fn add_req(device: &str, update: bool) -> MapRequest<'_> {
         no_table: NoTable::Leave,
         lock_timeout: Duration::from_secs(1),
         dry_run: false,
+        sector_size: SectorSize::Auto,
+        name: None,
     }
 }
 
@@ -305,12 +307,60 @@ fn a_node_that_is_not_the_expected_device_is_refused() {
 }
 
 #[test]
-fn list_releases_the_loop_it_attached() {
+fn list_reads_an_image_without_a_loop() {
     let sys = FakeSystem::new(vec![image("/img", 5, false, two())]);
-    let listing = list(&sys, Path::new("/img"), false, &TypeFilter::All).unwrap();
+    let req = ListRequest {
+        force_gpt: false,
+        filter: &TypeFilter::All,
+        sector_size: SectorSize::Auto,
+    };
+    let listing = list(&sys, Path::new("/img"), &req).unwrap();
     assert_eq!(listing.found.table.map(|t| t.slices.len()), Some(2));
+    assert_eq!(listing.resolved.parent.path, Path::new("/dev/loop5"));
+    assert!(listing.release.is_none());
+    assert_eq!(sys.events(), ["read /img"]);
+}
+
+#[test]
+fn a_name_maps_under_that_name() {
+    let sys = FakeSystem::new(vec![image("/img", 5, false, two())]);
+    let mut req = add_req("/img", false);
+    req.delimiter = None;
+    req.name = Some(OsStr::new("vm1"));
+    let out = map(&sys, &req).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert_eq!(sys.map_names(), ["vm1p1", "vm1p2"]);
+    req.name = Some(OsStr::new("disk"));
+    map(&sys, &req).unwrap();
+    assert_eq!(sys.map_names(), ["disk1", "disk2"], "renamed by UUID");
+}
+
+#[test]
+fn a_name_clash_refuses_everything_and_names_the_owner() {
+    let sys = FakeSystem::new(vec![image("/img", 5, false, two())]);
+    sys.add_map("vm1p2", Some("LVM-abc"), Some("8:0 0"), 0);
+    let mut req = add_req("/img", false);
+    req.delimiter = Some(OsStr::new("p"));
+    req.name = Some(OsStr::new("vm1"));
+    let err = map(&sys, &req).unwrap_err();
+    let EngineError::NameClash(clashes) = &err else {
+        panic!("{err:?}");
+    };
     assert_eq!(
-        sys.events(),
-        ["attach /dev/loop5", "read /dev/loop5", "detach /dev/loop5"]
+        clashes,
+        &[NameClash {
+            name: "vm1p2".into(),
+            owner: Some("LVM-abc".into())
+        }]
+    );
+    assert!(
+        err.to_string()
+            .contains("vm1p2 exists and belongs to DM UUID LVM-abc")
+    );
+    assert_eq!(sys.map_names(), ["vm1p2"], "nothing made");
+    let events = sys.events();
+    assert!(
+        events.contains(&"detach /dev/loop5".to_string()),
+        "{events:?}"
     );
 }

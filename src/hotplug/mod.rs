@@ -33,6 +33,7 @@ use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::report::{self, ActionKind};
 use crate::resolve::Parent;
 use crate::table::TypeFilter;
+use crate::table::sector_size::SectorSize;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
 
@@ -173,6 +174,8 @@ pub fn act<S: System>(
                 no_table: NoTable::Unmap,
                 lock_timeout: policy.udev_timeout,
                 dry_run,
+                sector_size: SectorSize::Auto,
+                name: None,
             };
             engine::map(sys, &req)
         }

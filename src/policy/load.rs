@@ -132,12 +132,23 @@ impl Loader {
     /// `DIR/kpartx.toml` (if present) then `DIR/kpartx.d/*.toml` in lexical order; both
     /// directories, where they exist, must pass the ownership check.
     pub fn files_in_dir(&self, dir: &Path) -> Result<Vec<PathBuf>, Vec<PolicyError>> {
-        let drop_in = dir.join(DROP_IN_DIR);
+        self.files_in(dir, MAIN_FILE, DROP_IN_DIR)
+    }
+
+    /// `DIR/MAIN` (if present) then `DIR/DROP_IN/*.toml` in lexical order; both directories,
+    /// where they exist, must pass the ownership check.
+    pub fn files_in(
+        &self,
+        dir: &Path,
+        main: &str,
+        drop_in: &str,
+    ) -> Result<Vec<PathBuf>, Vec<PolicyError>> {
+        let drop_in = dir.join(drop_in);
         let mut errors: Vec<PolicyError> = [dir, &drop_in]
             .into_iter()
             .filter_map(|d| self.check_dir(d).err())
             .collect();
-        let mut files: Vec<PathBuf> = vec![dir.join(MAIN_FILE)];
+        let mut files: Vec<PathBuf> = vec![dir.join(main)];
         // A dangling symbolic link is kept, so that reading it reports it.
         files.retain(|f| f.symlink_metadata().is_ok());
         match fs::read_dir(&drop_in) {
@@ -176,7 +187,7 @@ impl Loader {
     /// name before it is opened (so that a device or FIFO is never opened) and again once open
     /// (in case it was replaced in between), and at most [`MAX_FILE_BYTES`] + 1 bytes are read
     /// (in case it grew).
-    fn read(&self, path: &Path) -> Result<Option<String>, PolicyError> {
+    pub fn read(&self, path: &Path) -> Result<Option<String>, PolicyError> {
         let io_err = |e: std::io::Error| PolicyError::whole(path, format!("cannot read: {e}"));
         match fs::metadata(path) {
             Ok(meta) => self.check_file(path, &meta)?,

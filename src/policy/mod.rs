@@ -15,6 +15,7 @@
 mod compile;
 mod error;
 pub mod glob;
+pub mod images;
 mod load;
 mod matching;
 mod model;

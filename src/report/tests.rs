@@ -11,6 +11,7 @@ use super::*;
 use crate::engine::fake::{FakeSystem, image};
 use crate::engine::{self, MapRequest, NoTable, UnmapRequest};
 use crate::plan::WhenBusy;
+use crate::table::sector_size::SectorSize;
 use crate::table::{Slice, TypeFilter};
 
 /// Validates `doc` (one JSON text) against `packaging/schema/<schema>`.
@@ -40,6 +41,8 @@ fn add_req(update: bool, dry_run: bool) -> MapRequest<'static> {
         no_table: NoTable::Leave,
         lock_timeout: Duration::from_secs(1),
         dry_run,
+        sector_size: SectorSize::Auto,
+        name: None,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod dos;
 pub mod gpt;
 pub mod mac;
 pub mod ps3;
+pub mod sector_size;
 pub mod solaris;
 pub mod source;
 pub mod sun;

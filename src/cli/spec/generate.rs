@@ -44,6 +44,11 @@ fn man_heading(section: Section) -> &'static str {
              .BR POLICY )\n\
              and change nothing.\n"
         }
+        Section::Images => {
+            ".SS \"Image list\"\n\
+             These options map or unmap every image of the image list (see\n\
+             .BR \"IMAGE LIST\" ).\n"
+        }
         Section::Info => ".SS \"Information\"\n",
     }
 }

@@ -1,0 +1,94 @@
+//! `--map-images` and `--unmap-images`: `-a --name` and `-d` over every image of the boot
+//! image list (see [`crate::policy::images`]).
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use super::args::Options;
+use super::maps;
+use crate::dm::cookie::UdevMode;
+use crate::dm::kernel::Kernel;
+use crate::engine::real::RealSystem;
+use crate::policy::DEFAULT_UDEV_TIMEOUT;
+use crate::policy::images::{self, ImageEntry};
+
+/// Which way to go through the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Map every image, in list order.
+    Map,
+    /// Unmap every image, last first.
+    Unmap,
+}
+
+/// Runs `--map-images`/`--unmap-images` over the list files named by the positionals (the
+/// system list without any); returns the number of images that failed (at most 255), 1 when
+/// the list is broken or device-mapper cannot be used.
+pub fn run(opts: &Options, direction: Direction) -> i32 {
+    let loaded = if opts.positionals.is_empty() {
+        images::load_system()
+    } else {
+        images::load(&opts.positionals)
+    };
+    let mut list = match loaded {
+        Ok(list) => list,
+        Err(errors) => {
+            for e in &errors {
+                crate::errln!("{e}");
+            }
+            crate::errln!("kpartx: the image list is broken: nothing was done");
+            return 1;
+        }
+    };
+    if list.is_empty() {
+        return 0;
+    }
+    let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
+    let kernel = match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
+        Ok(kernel) => kernel,
+        Err(e) => {
+            crate::errln!("kpartx: {e}");
+            crate::errln!("device mapper prerequisites not met");
+            return 1;
+        }
+    };
+    let sys = RealSystem::new(kernel);
+    if direction == Direction::Unmap {
+        list.reverse();
+    }
+    let mut failed = 0usize;
+    for image in &list {
+        let image_opts = options_for(opts, image);
+        let status = match direction {
+            Direction::Map => maps::add(&image_opts, &sys, &image.path, false),
+            Direction::Unmap => maps::delete(&image_opts, &sys, &image.path),
+        };
+        if status != 0 {
+            failed += 1;
+            let what = match direction {
+                Direction::Map => "map",
+                Direction::Unmap => "unmap",
+            };
+            crate::errln!(
+                "kpartx: could not {what} image {} ({}, listed at {})",
+                image.name,
+                image.path.display(),
+                image.origin
+            );
+        }
+    }
+    failed.min(255) as i32
+}
+
+/// The options of `-a --name` / `-d` for one image: the command line's verbosity and udev
+/// settings, the list's name, delimiter, read-only setting and sector size.
+fn options_for(opts: &Options, image: &ImageEntry) -> Options {
+    Options {
+        read_only: image.read_only,
+        delimiter: image.delimiter.as_ref().map(OsString::from),
+        sector_size: image.sector_size,
+        name: Some(OsString::from(&image.name)),
+        positionals: vec![Path::new(&image.path).as_os_str().to_owned()],
+        ..opts.clone()
+    }
+}
