@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::device::DevNum;
-use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice, LoopHandle};
+use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice};
 use crate::device::sysfs;
 use crate::naming::devnode_uuid;
 use crate::table::sector_size::{self, SectorSize};
@@ -81,9 +81,6 @@ pub struct ImageLoop {
     pub device: LoopDevice,
     /// True when this run attached it (and so must not leak it).
     pub created: bool,
-    /// For a loop `-l` attached (auto-clearing): keeps it bound until dropped. Drop it only
-    /// after the loop has been detached or is no longer needed.
-    pub handle: Option<LoopHandle>,
     /// Set in a dry run when no loop backs the image: the loop in [`ImageLoop::device`] is
     /// only predicted (not attached); the table is read from this file (see [`Source`]).
     pub predicted_from: Option<PathBuf>,
@@ -261,7 +258,6 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
         (Some(device), _) => ImageLoop {
             device,
             created: false,
-            handle: None,
             predicted_from: None,
         },
         (None, Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
@@ -273,13 +269,12 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
                     read_only: false,
                 },
                 created: false,
-                handle: None,
                 predicted_from: Some(real),
             });
             return Ok(resolved);
         }
-        // Maps keep the loop open, but between runs (`-a` now, `-d` later) nothing does: an
-        // auto-clearing loop would vanish when this run exits without maps.
+        // Maps keep the loop open, but between runs (`-a` now, `-d` later) nothing does: the
+        // loop is not auto-clearing, or it would vanish when this run exits without maps.
         (
             None,
             Purpose::Map {
@@ -291,7 +286,6 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
             let head = image_head(&real).unwrap_or_default();
             let opts = AttachOptions {
                 read_only,
-                autoclear: false,
                 block_size: sector_size.for_image(&head),
             };
             attached(arg, &real, opts)?
@@ -302,11 +296,8 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
         Ok(meta) => meta,
         Err(_) if !image.created => return Err(ResolveError::Stat(path)),
         Err(source) => {
-            // Best effort: a loop bound a moment ago must not leak (an auto-clearing one goes
-            // away with its handle anyway).
-            if image.handle.is_none() {
-                let _ = loopdev::detach(&path, || {});
-            }
+            // Best effort: a loop bound a moment ago must not leak.
+            let _ = loopdev::detach(&path, || {});
             return Err(ResolveError::LoopSetup {
                 file: arg.to_path_buf(),
                 error: AttachError {
@@ -324,17 +315,15 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
     })
 }
 
-/// Attaches a loop to `real` (the resolved path of `arg`). The handle is kept only for an
-/// auto-clearing loop, which needs it to stay bound.
+/// Attaches a loop to `real` (the resolved path of `arg`).
 fn attached(arg: &Path, real: &Path, opts: AttachOptions) -> Result<ImageLoop, ResolveError> {
     let loop_ = loopdev::attach(real, opts).map_err(|error| ResolveError::LoopSetup {
         file: arg.to_path_buf(),
         error,
     })?;
     Ok(ImageLoop {
-        device: loop_.device,
+        device: loop_,
         created: true,
-        handle: opts.autoclear.then_some(loop_.handle),
         predicted_from: None,
     })
 }

@@ -252,50 +252,21 @@ fn two_hundred_lists_are_identical_and_bind_nothing() {
 }
 
 #[test]
-fn list_attaches_an_autoclear_loop_that_dies_with_its_handle() {
-    require_loops!("list_attaches_an_autoclear_loop_that_dies_with_its_handle");
-    let image = Image::new();
-    let opts = AttachOptions {
-        read_only: true,
-        autoclear: true,
-        block_size: 0,
-    };
-    let attached = loopdev::attach(&image.path, opts).expect("attach");
-    let name = attached
-        .device
-        .path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("loop name")
-        .to_string();
-    assert!(attached.device.read_only);
-    assert!(
-        image.loops().contains(&name),
-        "{name} not bound to the image"
-    );
-    assert_eq!(sysfs_flag(&name, "loop/autoclear"), "1");
-    assert_eq!(sysfs_flag(&name, "ro"), "1");
-    drop(attached);
-    image.wait_unbound("after dropping the handle");
-}
-
-#[test]
 fn map_attach_does_not_autoclear() {
     require_loops!("map_attach_does_not_autoclear");
     let image = Image::new();
     let opts = AttachOptions {
         read_only: false,
-        autoclear: false,
         block_size: 0,
     };
     let attached = loopdev::attach(&image.path, opts).expect("attach");
-    let path = attached.device.path.clone();
+    let path = attached.path.clone();
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .expect("loop name")
         .to_string();
-    assert!(!attached.device.read_only);
+    assert!(!attached.read_only);
     drop(attached);
     // `-a` relies on the loop staying bound between runs, with no opener.
     thread::sleep(Duration::from_millis(100));
@@ -311,11 +282,10 @@ fn list_keeps_a_loop_it_did_not_create() {
     let image = Image::new();
     let opts = AttachOptions {
         read_only: true,
-        autoclear: false,
         block_size: 0,
     };
     let attached = loopdev::attach(&image.path, opts).expect("attach");
-    let path = attached.device.path.clone();
+    let path = attached.path.clone();
     drop(attached);
     let out = kpartx(&["-lv"], &image.path);
     assert!(out.status.success());

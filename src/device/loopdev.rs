@@ -45,8 +45,6 @@ pub const LOOP_MAJOR: u32 = 7;
 
 /// `LO_FLAGS_READ_ONLY` from `<linux/loop.h>`.
 const LO_FLAGS_READ_ONLY: u32 = 1;
-/// `LO_FLAGS_AUTOCLEAR`: the kernel detaches the loop when its last opener closes it.
-const LO_FLAGS_AUTOCLEAR: u32 = 4;
 
 /// `struct loop_info64` from `<linux/loop.h>` (232 bytes).
 #[derive(Clone)]
@@ -169,29 +167,9 @@ pub fn predict_next_free() -> u32 {
 pub struct AttachOptions {
     /// Open the image read-only (else read-write, falling back to read-only when refused).
     pub read_only: bool,
-    /// Set `LO_FLAGS_AUTOCLEAR`: the kernel detaches the loop when its last opener closes it,
-    /// so a process that dies (even by `SIGKILL`) cannot leave it bound. The loop then stays
-    /// bound only while the returned [`LoopHandle`] (or another opener) keeps it open.
-    pub autoclear: bool,
     /// Logical block size in bytes (512 to 4096, a power of two); 0 leaves the kernel's
     /// default (512).
     pub block_size: u32,
-}
-
-/// An open descriptor of a loop device this process bound. It keeps an auto-clearing loop
-/// bound; dropping it (or the process dying) lets the kernel detach such a loop.
-#[derive(Debug)]
-pub struct LoopHandle {
-    _file: File,
-}
-
-/// A loop device this process bound, with the descriptor it was bound through.
-#[derive(Debug)]
-pub struct AttachedLoop {
-    /// The device.
-    pub device: LoopDevice,
-    /// Keeps the device open; see [`LoopHandle`].
-    pub handle: LoopHandle,
 }
 
 /// Why a loop device could not be bound: what was being done and the system's answer.
@@ -217,7 +195,7 @@ impl AttachError {
 /// that is refused (EROFS, EACCES) it falls back to read-only and says so in the result.
 /// When another process binds the free device first, another one is tried, at most
 /// [`ATTACH_ATTEMPTS`] in all.
-pub fn attach(file: &Path, opts: AttachOptions) -> Result<AttachedLoop, AttachError> {
+pub fn attach(file: &Path, opts: AttachOptions) -> Result<LoopDevice, AttachError> {
     let (backing, read_only) =
         open_backing(file, opts.read_only).map_err(|source| AttachError {
             context: None,
@@ -235,14 +213,11 @@ pub fn attach(file: &Path, opts: AttachOptions) -> Result<AttachedLoop, AttachEr
             .map(|number| PathBuf::from(format!("/dev/loop{number}")))
             .map_err(|e| AttachError::at("/dev/loop-control: LOOP_CTL_GET_FREE", e))
     };
-    let info = loop_info(file, read_only, opts.autoclear);
-    let (path, dev) = retry_busy(ATTACH_ATTEMPTS, next_free, |path| {
+    let info = loop_info(file, read_only);
+    let (path, _dev) = retry_busy(ATTACH_ATTEMPTS, next_free, |path| {
         bind(path, &backing, &info, read_only, opts.block_size)
     })?;
-    Ok(AttachedLoop {
-        device: LoopDevice { path, read_only },
-        handle: LoopHandle { _file: dev },
-    })
+    Ok(LoopDevice { path, read_only })
 }
 
 /// Asks `next_free` for a device and `bind`s it, again while the bind fails with EBUSY
@@ -341,7 +316,7 @@ fn bind(
 
 /// The status a new loop gets: the file's name, no offset, and the flags asked for
 /// (`LOOP_SET_STATUS64` ignores the read-only flag; the mode of the backing file decides).
-fn loop_info(name: &Path, read_only: bool, autoclear: bool) -> LoopInfo64 {
+fn loop_info(name: &Path, read_only: bool) -> LoopInfo64 {
     let mut lo_file_name = [0u8; 64];
     let bytes = name.as_os_str().as_encoded_bytes();
     let n = bytes.len().min(63);
@@ -349,9 +324,6 @@ fn loop_info(name: &Path, read_only: bool, autoclear: bool) -> LoopInfo64 {
     let mut lo_flags = 0;
     if read_only {
         lo_flags |= LO_FLAGS_READ_ONLY;
-    }
-    if autoclear {
-        lo_flags |= LO_FLAGS_AUTOCLEAR;
     }
     LoopInfo64 {
         lo_device: 0,
@@ -428,7 +400,7 @@ mod tests {
     #[test]
     fn loop_info_truncates_long_names() {
         let long = PathBuf::from(format!("/{}", "a".repeat(100)));
-        let info = loop_info(&long, false, false);
+        let info = loop_info(&long, false);
         assert_eq!(info.lo_file_name[62], b'a');
         assert_eq!(info.lo_file_name[63], 0);
     }
@@ -436,10 +408,8 @@ mod tests {
     #[test]
     fn loop_info_carries_the_flags_asked_for() {
         let name = Path::new("/img");
-        assert_eq!(loop_info(name, false, false).lo_flags, 0);
-        assert_eq!(loop_info(name, true, false).lo_flags, LO_FLAGS_READ_ONLY);
-        assert_eq!(loop_info(name, false, true).lo_flags, LO_FLAGS_AUTOCLEAR);
-        assert_eq!(loop_info(name, true, true).lo_flags, 5);
+        assert_eq!(loop_info(name, false).lo_flags, 0);
+        assert_eq!(loop_info(name, true).lo_flags, LO_FLAGS_READ_ONLY);
     }
 
     /// A `next_free` that hands out /dev/loop0, /dev/loop1, ...

@@ -240,7 +240,6 @@ impl Devices for FakeSystem {
                             read_only: false,
                         },
                         created: false,
-                        handle: None,
                         predicted_from: Some(d.path.clone()),
                     }),
                     source: Source::Image {
@@ -270,7 +269,6 @@ impl Devices for FakeSystem {
                     read_only,
                 },
                 created,
-                handle: None,
                 predicted_from: None,
             }),
             source: Source::Parent,

@@ -386,11 +386,9 @@ fn release_created<D: Devices>(sys: &D, resolved: &mut Resolved) -> Option<LoopR
 }
 
 fn release<D: Devices>(sys: &D, resolved: &mut Resolved) -> Option<LoopRelease> {
-    let image = resolved.image.as_mut()?;
+    let image = resolved.image.as_ref()?;
     let mut retries = 0;
     let result = sys.detach(image, &mut || retries += 1);
-    // An auto-clearing loop (`-l`) goes once its handle is dropped too.
-    drop(image.handle.take());
     Some(LoopRelease {
         path: image.device.path.clone(),
         retries,
