@@ -61,9 +61,17 @@ udev_requirement() {
     echo "${r:-on}"
 }
 
+# scenario_timeout NAME: seconds the scenario may take: its `# vm: timeout=N` line, else the
+# boot's vmtest.timeout.
+scenario_timeout() {
+    local r
+    r=$(sed -n 's/^# vm:.*timeout=\([0-9]*\).*/\1/p' "/harness/scenarios/$1.sh" 2>/dev/null | head -n1)
+    echo "${r:-$TIMEOUT}"
+}
+
 # run_with_watchdog NAME LOG: run the scenario in its own session; prints PASS, FAIL or TIMEOUT.
 run_with_watchdog() {
-    local name=$1 logf=$2 rcf=$VT/rc.$1 pid deadline rc
+    local name=$1 logf=$2 rcf=$VT/rc.$1 pid deadline rc limit
     rm -f "$rcf"
     if [ "$name" = bench ] || [ "${name#bench-}" != "$name" ]; then
         setsid sh -c "/harness/$name.sh --in-vm >'$logf' 2>&1; echo \$? >'$rcf'" </dev/null &
@@ -71,13 +79,14 @@ run_with_watchdog() {
         setsid sh -c "/harness/run-scenario.sh '$name' >'$logf' 2>&1; echo \$? >'$rcf'" </dev/null &
     fi
     pid=$!
-    deadline=$(($(now_cs) + TIMEOUT * 100))
+    limit=$(scenario_timeout "$name")
+    deadline=$(($(now_cs) + limit * 100))
     while [ ! -s "$rcf" ] && [ "$(now_cs)" -lt "$deadline" ]; do
         sleep 0.2
     done
     if [ ! -s "$rcf" ]; then
         {
-            echo "@@ scenario exceeded its time limit of ${TIMEOUT}s; killing it"
+            echo "@@ scenario exceeded its time limit of ${limit}s; killing it"
             ps -o pid,pgid,stat,args 2>/dev/null || ps
         } >>"$logf"
         kill -TERM -"$pid" 2>/dev/null

@@ -121,11 +121,19 @@ follow_console() {
     done 3>>"$1"
 }
 
+# scenario_limit NAME: the scenario's `# vm: timeout=N`, else --scenario-timeout (as init.sh).
+scenario_limit() {
+    local r
+    r=$(sed -n 's/^# vm:.*timeout=\([0-9]*\).*/\1/p' "$HERE/scenarios/$1.sh" 2>/dev/null | head -n1)
+    echo "${r:-$SCN_TIMEOUT}"
+}
+
 # boot NAME... : one VM running the given scenarios; updates PASSED/FAILED.
 boot() {
-    local list tmo console rc start end name res
+    local list tmo console rc start end name res limits=0 s
     list=$(IFS=,; echo "$*")
-    tmo=${TIMEOUT:-$((60 + (SCN_TIMEOUT * 3 / 2) * $#))}
+    for s in "$@"; do limits=$((limits + $(scenario_limit "$s"))); done
+    tmo=${TIMEOUT:-$((60 + limits * 3 / 2))}
     console=$WORK/console.log
     : >"$console"
     log "booting for: $* (smp $SMP, ${MEM} MiB, limit ${tmo}s)"

@@ -1,5 +1,5 @@
 # shellcheck shell=dash
-# vm: udev=any hotplug
+# vm: udev=any hotplug timeout=480
 # hotplug-storm: many multipath maps appear at once (a SAN host logging in to its LUNs): 24 maps,
 # each over a loop with a 4-partition GPT, created with `dmsetup create … &`. udev runs far fewer
 # workers than there are events; the helper must never hold one waiting for other events. After

@@ -1,5 +1,5 @@
 # shellcheck shell=dash
-# vm: udev=on
+# vm: udev=on timeout=400
 # kill-cookie: `kill -9` at any point of -a, -u or -d leaves at most one udev cookie semaphore
 # (all operations of a run share one), no half-made map that the next run cannot handle, and no
 # lock that blocks the next run: the next run completes. Leftover cookies are cleared with

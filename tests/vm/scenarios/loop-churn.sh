@@ -1,5 +1,5 @@
 # shellcheck shell=dash disable=SC2034 # K and IMPL are read by lib.sh
-# vm: udev=on
+# vm: udev=on timeout=600
 # loop-churn: 50 rounds of `-a` then `-d` on a GPT image while another process attaches and
 # detaches loop devices in a tight loop (so the free loop LOOP_CTL_GET_FREE names is often taken
 # before kpartx binds it). Every round must either be correct (both maps on the image's loop,
