@@ -1,7 +1,7 @@
 #!/bin/bash
 # packaging/debian/make-orig.sh — the upstream tarballs of kpartx-rs, from the git tree.
 #
-#   packaging/debian/make-orig.sh [--outdir DIR] [--no-unpack]
+#   packaging/debian/make-orig.sh [--outdir DIR] [--no-unpack] [--reuse-vendor]
 #
 # Writes, into DIR (default: the directory above the source tree, where dpkg-buildpackage
 # looks for them):
@@ -12,6 +12,7 @@
 # in this tree and packaging/rpm/build-rpm.sh need. The RPM spec uses the same two files
 # (Source0, Source1).
 #
+# --reuse-vendor keeps an existing vendor tarball newer than Cargo.lock (CI, repeated runs).
 # cargo vendor needs the network (or a filled ~/.cargo/registry) once; the build is offline.
 # Crates for Windows targets are reduced to their manifest, licence files and an empty
 # src/lib.rs: Cargo.lock names them, so cargo must see them, but no Linux build compiles
@@ -30,10 +31,12 @@ die() { echo "make-orig: error: $*" >&2; exit 1; }
 
 OUTDIR=$(dirname "$TOP")
 UNPACK=1
+REUSE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --outdir) [ $# -ge 2 ] || die "--outdir needs a directory"; OUTDIR=$2; shift 2 ;;
         --no-unpack) UNPACK=0; shift ;;
+        --reuse-vendor) REUSE=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1" ;;
     esac
@@ -69,6 +72,9 @@ git archive --format=tar --prefix="kpartx-rs-$UPSTREAM/" HEAD -- . ':(exclude)de
 mv -f "$ORIG.tmp" "$ORIG"
 
 # 2. The crates.
+if [ "$REUSE" = 1 ] && [ -f "$VENDOR_TAR" ] && [ "$VENDOR_TAR" -nt Cargo.lock ]; then
+    echo "make-orig: reusing $VENDOR_TAR" >&2
+else
 cargo vendor --locked --versioned-dirs --quiet "$WORK/vendor" >/dev/null
 python3 - "$WORK/vendor" <<'EOF'
 import json, os, shutil, sys
@@ -100,6 +106,7 @@ tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --clamp-mtime --owner=0 --group=0 
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
     --format=posix -C "$WORK" -cf - vendor | xz -6 -T1 >"$VENDOR_TAR.tmp"
 mv -f "$VENDOR_TAR.tmp" "$VENDOR_TAR"
+fi
 
 # 3. vendor/ for building in this tree.
 if [ "$UNPACK" = 1 ]; then
