@@ -179,6 +179,10 @@ if [ -f "$DEB" ]; then
     mkdir -p "$FR"/usr/{sbin,lib,bin} "$FR"/var/lib/dpkg/{info,updates,triggers}
     ln -s usr/sbin "$FR/sbin"; ln -s usr/lib "$FR/lib"; ln -s usr/bin "$FR/bin"
     touch "$FR/var/lib/dpkg/status" "$FR/var/lib/dpkg/available"
+    # Other packages' files keep these directories on a real system; without them dpkg removes
+    # the emptied /usr/sbin with kpartx-rs and the /sbin symlink dangles.
+    mkdir -p "$FR/usr/lib/udev/rules.d"
+    touch "$FR/usr/sbin/.other-package" "$FR/usr/lib/udev/rules.d/.other-package"
     fdpkg() { dpkg --root="$FR" --force-script-chrootless --force-depends --log=/dev/null "$@"; }
     verify() { # verify STEP: dpkg --verify prints nothing
         local out
@@ -214,6 +218,8 @@ if [ -f "$DEB" ]; then
                 done
                 check "swap back: /lib/udev/rules.d/68-del-part-nodes.rules present" \
                     test -f "$FR/lib/udev/rules.d/68-del-part-nodes.rules"
+                check "swap back: /sbin and /lib are still the merged-/usr symlinks" \
+                    bash -c '[ "$(readlink "$1/sbin")" = usr/sbin ] && [ "$(readlink "$1/lib")" = usr/lib ]' _ "$FR"
             else
                 cat "$SCRATCH/dpkg.log"; bad "swap back: dpkg -i ${KDEB##*/}"
             fi
@@ -261,8 +267,8 @@ if [ -f "$RPM" ]; then
     check "rpm: /usr/sbin/kpartx stripped" bash -c 'rpm2cpio "$1" | (cd "$2" && mkdir -p rpmx && cd rpmx && cpio -idm --quiet ./usr/sbin/kpartx) && ! file "$2/rpmx/usr/sbin/kpartx" | grep -q "not stripped"' _ "$RPM" "$SCRATCH"
     SRPM=$(find "$OUT" -maxdepth 1 -name 'kpartx-rs-*.src.rpm' | head -n 1)
     check "rpm: source RPM built" test -n "$SRPM"
-    check "rpmlint: no errors" bash -c 'rpmlint "$@" >"$0" 2>&1; ! grep -E ": E: " "$0" | grep -v "no-signature" | grep -q .' \
-        "$SCRATCH/rpmlint.log" "$OUT"/kpartx-rs-*.rpm
+    check "rpmlint: no errors" bash -c 'rpmlint -r "$1" "${@:2}" >"$0" 2>&1; ! grep -E ": E: " "$0" | grep -v "no-signature" | grep -q .' \
+        "$SCRATCH/rpmlint.log" "$HERE/rpm/kpartx-rs.rpmlintrc" "$OUT"/kpartx-rs-*.rpm
     sed 's/^/    rpmlint: /' "$SCRATCH/rpmlint.log"
     check "rpm %post reloads udev rules" bash -c 'grep -q "udevadm control --reload-rules" <<<"$1"' _ "$(rpmq --scripts)"
 fi

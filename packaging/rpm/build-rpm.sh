@@ -44,9 +44,14 @@ cp "$VENDOR" "$TOPDIR/SOURCES/kpartx-rs-$VERSION-vendor.tar.xz"
 
 defines=(--define "_topdir $TOPDIR" --define "_tmppath $TOPDIR/tmp")
 [ -z "${KPARTX_COMPAT_EVR:-}" ] || defines+=(--define "kpartx_compat_evr $KPARTX_COMPAT_EVR")
-# Debian's rpm leaves debuginfo packages off (Fedora's redhat-rpm-config turns them on):
-# find-debuginfo (debugedit) is there, so ask for them.
-defines+=(--define "_enable_debug_packages 1")
+defines+=(--define "packager kpartx-rs developers <kpartx-rs@users.noreply.github.com>")
+# Debian's rpm: no -debuginfo package (nothing turns %debug_package on), and its brp-strip only
+# strips debug info (-g), so strip the symbols too; its brp-compress uses bash's read -d under
+# #!/bin/sh and compresses nothing, so run it with bash. Fedora's own macros do both right.
+if [ -r /etc/debian_version ]; then
+    defines+=(--define "__brp_strip /usr/lib/rpm/brp-strip '/usr/bin/strip --strip-unneeded'"
+              --define "__brp_compress /bin/bash /usr/lib/rpm/brp-compress %{_prefix}")
+fi
 # Reproducible timestamps in the RPM headers and payload.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 defines+=(--define "use_source_date_epoch_as_buildtime 1" --define "clamp_mtime_to_source_date_epoch 1")
