@@ -16,7 +16,8 @@
 # cargo vendor needs the network (or a filled ~/.cargo/registry) once; the build is offline.
 # Crates for Windows targets are reduced to their manifest, licence files and an empty
 # src/lib.rs: Cargo.lock names them, so cargo must see them, but no Linux build compiles
-# them, and their import libraries are most of the vendor tree's size.
+# them, and their import libraries are most of the vendor tree's size. Prebuilt .dll/.exe test
+# files of other crates are dropped too (lintian: source-contains-prebuilt-windows-binary).
 #
 # Both tarballs are reproducible: file times are the time of debian/changelog's last entry
 # (SOURCE_DATE_EPOCH), owners root, names sorted, xz single-threaded. The upstream version is
@@ -81,6 +82,18 @@ import json, os, shutil, sys
 vendor = sys.argv[1]
 for d in sorted(os.listdir(vendor)):
     if not d.startswith("windows"):
+        # Prebuilt Windows test binaries (libloading's tests/*.dll) are not source.
+        path = os.path.join(vendor, d)
+        sums_path = os.path.join(path, ".cargo-checksum.json")
+        with open(sums_path) as f:
+            sums = json.load(f)
+        gone = [n for n in sums["files"] if n.endswith((".dll", ".exe"))]
+        for n in gone:
+            os.remove(os.path.join(path, n))
+            del sums["files"][n]
+        if gone:
+            with open(sums_path, "w") as f:
+                json.dump(sums, f, sort_keys=True)
         continue
     path = os.path.join(vendor, d)
     with open(os.path.join(path, ".cargo-checksum.json")) as f:
