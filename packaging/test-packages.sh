@@ -179,10 +179,16 @@ if [ -f "$DEB" ]; then
     mkdir -p "$FR"/usr/{sbin,lib,bin} "$FR"/var/lib/dpkg/{info,updates,triggers}
     ln -s usr/sbin "$FR/sbin"; ln -s usr/lib "$FR/lib"; ln -s usr/bin "$FR/bin"
     touch "$FR/var/lib/dpkg/status" "$FR/var/lib/dpkg/available"
-    # Other packages' files keep these directories on a real system; without them dpkg removes
-    # the emptied /usr/sbin with kpartx-rs and the /sbin symlink dangles.
-    mkdir -p "$FR/usr/lib/udev/rules.d"
-    touch "$FR/usr/sbin/.other-package" "$FR/usr/lib/udev/rules.d/.other-package"
+    # On a real system other packages also list /sbin, /lib/udev/rules.d, /usr/sbin, ...; were
+    # kpartx the only one, dpkg would remove the /sbin and /lib symlinks with it. A stand-in
+    # for those packages, installed first and never removed:
+    B=$SCRATCH/base
+    mkdir -p "$B/DEBIAN" "$B/sbin" "$B/lib/udev/rules.d" "$B/usr/sbin" "$B/usr/lib/udev/rules.d"
+    touch "$B/sbin/base-tool" "$B/lib/udev/rules.d/00-base.rules" "$B/usr/sbin/base-usr-tool" \
+        "$B/usr/lib/udev/rules.d/01-base.rules"
+    printf 'Package: scratch-base\nVersion: 1\nArchitecture: all\nMaintainer: test <test@example.org>\nDescription: other packages of a merged-/usr system\n' \
+        >"$B/DEBIAN/control"
+    dpkg-deb --root-owner-group --build "$B" "$SCRATCH/scratch-base.deb" >/dev/null
     fdpkg() { dpkg --root="$FR" --force-script-chrootless --force-depends --log=/dev/null "$@"; }
     verify() { # verify STEP: dpkg --verify prints nothing
         local out
@@ -192,7 +198,8 @@ if [ -f "$DEB" ]; then
     installed() { dpkg --root="$FR" -l "$1" 2>/dev/null | grep -q "^ii  $1 "; }
     if [ -z "$KDEB" ]; then
         bad "swap: apt-get download kpartx failed"
-    elif ! fdpkg -i "$KDEB" >"$SCRATCH/dpkg.log" 2>&1; then
+    elif ! fdpkg -i "$SCRATCH/scratch-base.deb" >"$SCRATCH/dpkg.log" 2>&1 ||
+        ! fdpkg -i "$KDEB" >>"$SCRATCH/dpkg.log" 2>&1; then
         cat "$SCRATCH/dpkg.log"; bad "swap: dpkg -i ${KDEB##*/}"
     else
         verify "Debian kpartx installed"
