@@ -270,7 +270,8 @@ if [ -f "$RPM" ]; then
         "$(rpmq --qf '[%{FILENAMES} %{FILEMODES:octal} %{FILEUSERNAME} %{FILEGROUPNAME}\n]')"
     check "rpm License: names MPL-2.0 (devicemapper is linked)" bash -c 'grep -q "MPL-2.0" <<<"$1"' _ "$(rpmq --qf '%{LICENSE}')"
     check "rpm: man pages compressed" has_rpm '/usr/share/man/man8/kpartx\.8\.(gz|xz|bz2|zst)'
-    check "rpm: licence files" has_rpm '/usr/share/licenses/kpartx-rs/LICENSE-MIT'
+    # %{_defaultlicensedir}/%{name}, or %{name}-%{version} with older rpm (Debian's).
+    check "rpm: licence files" has_rpm '/usr/share/licenses/kpartx-rs(-[0-9.]+)?/LICENSE-MIT'
     check "rpm: /usr/sbin/kpartx stripped" bash -c 'rpm2cpio "$1" | (cd "$2" && mkdir -p rpmx && cd rpmx && cpio -idm --quiet ./usr/sbin/kpartx) && ! file "$2/rpmx/usr/sbin/kpartx" | grep -q "not stripped"' _ "$RPM" "$SCRATCH"
     SRPM=$(find "$OUT" -maxdepth 1 -name 'kpartx-rs-*.src.rpm' | head -n 1)
     check "rpm: source RPM built" test -n "$SRPM"
