@@ -49,8 +49,10 @@ defines+=(--define "packager kpartx-rs developers <kpartx-rs@users.noreply.githu
 # strips debug info (-g), so strip the symbols too; its brp-compress uses bash's read -d under
 # #!/bin/sh and compresses nothing, so run it with bash. Fedora's own macros do both right.
 if [ -r /etc/debian_version ]; then
-    # brp-strip takes one word for strip; a wrapper adds --strip-unneeded.
-    printf '#!/bin/sh\nexec strip --strip-unneeded "$@"\n' >"$TOPDIR/strip-unneeded"
+    # brp-strip takes one word for strip and adds -g, which would override --strip-unneeded:
+    # a wrapper drops -g.
+    printf '#!/bin/sh\nfor a; do shift; [ "$a" = -g ] || set -- "$@" "$a"; done\nexec strip --strip-unneeded "$@"\n' \
+        >"$TOPDIR/strip-unneeded"
     chmod 0755 "$TOPDIR/strip-unneeded"
     defines+=(--define "__brp_strip /usr/lib/rpm/brp-strip $TOPDIR/strip-unneeded"
               --define "__brp_compress /bin/bash /usr/lib/rpm/brp-compress %{_prefix}")
