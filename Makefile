@@ -3,9 +3,12 @@
 #   make                      cargo build --release --locked
 #   make install              install into $(DESTDIR) (see the directory variables below)
 #   make uninstall            remove what install put there
-#   make deb                  Debian package in target/packages/ (packaging/debian/build-deb.sh)
-#   make rpm                  RPM package in target/packages/ (packaging/rpm/build-rpm.sh)
-#   make test-packages        build both packages and check their contents
+#   make orig                 ../kpartx-rs_<v>.orig.tar.xz + .orig-vendor.tar.xz and ./vendor
+#                             (packaging/debian/make-orig.sh; cargo vendor needs the network)
+#   make deb                  dpkg-buildpackage -b of the tree at git HEAD, offline from the
+#                             vendored crates; .deb in target/packages/ (packaging/debian/build-deb.sh)
+#   make rpm                  rpmbuild -ba, likewise; RPMs in target/packages/ (packaging/rpm/build-rpm.sh)
+#   make test-packages        build both packages and check them (lintian, rpmlint, kpartx swap)
 #   make check-packaging      lint the udev rules, the man page and the completions
 #
 # BIN names the binary to install or package; set it to install a prebuilt binary without
@@ -42,7 +45,7 @@ IMAGES_UNIT  := packaging/systemd/kpartx-images.service
 # The rules files name the helper as /usr/sbin/kpartx; install rewrites that to $(SBINDIR).
 SUBST_SBIN   := sed -e 's|/usr/sbin/kpartx|$(SBINDIR)/kpartx|g'
 
-.PHONY: all build install uninstall deb rpm test-packages check-packaging clean-packages
+.PHONY: all build install uninstall orig deb rpm test-packages check-packaging clean-packages
 
 all: build
 
@@ -105,15 +108,19 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.d/README
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.d $(DESTDIR)$(SYSCONFDIR)/kpartx 2>/dev/null
 
-deb: $(BIN)
-	BIN=$(BIN) packaging/debian/build-deb.sh
+# The packages build from source (git HEAD + vendored crates), not from BIN.
+orig:
+	packaging/debian/make-orig.sh
 
-rpm: $(BIN)
+deb:
+	packaging/debian/build-deb.sh
+
+rpm:
 	@command -v rpmbuild >/dev/null || { echo "rpmbuild not found (Debian: apt-get install rpm)" >&2; exit 1; }
-	BIN=$(BIN) packaging/rpm/build-rpm.sh
+	packaging/rpm/build-rpm.sh
 
 test-packages:
-	BIN=$(BIN) packaging/test-packages.sh
+	packaging/test-packages.sh
 
 check-packaging:
 	packaging/check-rules.sh

@@ -1,19 +1,23 @@
 #!/bin/bash
 # shellcheck disable=SC2016,SC2317  # bash -c snippets take $1; helpers are called through check
-# packaging/test-packages.sh — build the Debian and RPM packages and check what is in them.
+# packaging/test-packages.sh — build the Debian and RPM packages from source and check them.
 #
-#   [BIN=target/release/kpartx] packaging/test-packages.sh
+#   packaging/test-packages.sh [--repro]
 #
-# Installs what it needs with apt-get (dpkg-dev, rpm, make, binutils, groff), builds
-# target/release/kpartx with cargo if it is missing, builds both packages into
-# target/packages/ and checks:
-#   * the file layout (dpkg-deb --contents, rpm -qlp), owners and modes;
-#   * the control fields (Provides/Conflicts/Replaces kpartx, Depends, conffiles) and the RPM
-#     provides/obsoletes/conflicts and %config(noreplace);
-#   * that the packaged udev rules name the packaged binary and pass packaging/check-rules.sh,
-#     that the packaged man pages render without groff warnings, that the packaged binary runs;
-#   * that replacing the distribution's kpartx package on a merged-/usr system keeps
-#     /usr/sbin/kpartx (dpkg in a scratch root, with a stand-in kpartx package).
+# Installs what it needs with apt-get (debhelper, lintian, rpm, rpmlint, the Build-Depends),
+# then:
+#   * packaging/collect-licenses.py --check: debian/copyright, the RPM License: tag and
+#     packaging/licenses/crates.tsv match Cargo.lock;
+#   * builds the .deb with dpkg-buildpackage (packaging/debian/build-deb.sh) and the RPMs with
+#     rpmbuild -ba (packaging/rpm/build-rpm.sh), both offline from the vendored crates;
+#   * lintian --pedantic: no error or warning; rpmlint: no error;
+#   * the file layout, owners and modes, the control fields and RPM dependencies, that the
+#     packaged udev rules name the packaged binary, man pages render, the binary runs;
+#   * the swap with Debian's real kpartx package (apt-get download kpartx) in a scratch
+#     merged-/usr dpkg root: kpartx, then kpartx-rs over it, then kpartx-rs removed and kpartx
+#     back, with `dpkg --verify` clean and every rule and helper in place after each step;
+#   * --repro: a second .deb build in another directory is byte-identical to the first (adds
+#     one more full build, a few minutes).
 # Ends with "packages: N passed, N failed"; exits non-zero when anything failed.
 set -uo pipefail
 
@@ -36,15 +40,23 @@ finish() {
     exit
 }
 
+REPRO=0
+for arg in "$@"; do
+    case $arg in
+        --repro) REPRO=1 ;;
+        *) echo "usage: $0 [--repro]" >&2; exit 2 ;;
+    esac
+done
+
 # --- tools -------------------------------------------------------------------------------------
 need=()
-command -v dpkg-deb >/dev/null || need+=(dpkg)
-command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
-command -v rpmbuild >/dev/null || need+=(rpm)
-command -v make >/dev/null || need+=(make)
-command -v strip >/dev/null || need+=(binutils)
-command -v groff >/dev/null || need+=(groff)
-command -v gzip >/dev/null || need+=(gzip)
+for pair in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian rpmbuild:rpm rpmlint:rpmlint \
+    make:make strip:binutils groff:groff xz:xz-utils python3:python3; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+for p in libclang-dev libdevmapper-dev libudev-dev pkgconf; do
+    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) == ii* ]] || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
     echo "test-packages: installing ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then
@@ -55,30 +67,29 @@ if [ ${#need[@]} -gt 0 ]; then
     { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; } >/dev/null ||
         { bad "apt-get install ${need[*]}"; finish; }
 fi
+command -v cargo >/dev/null || { bad "cargo (rustup toolchain >= 1.88) on PATH"; finish; }
 
-# --- binary and packages -----------------------------------------------------------------------
-BIN=${BIN:-target/release/kpartx}
-if [ ! -x "$BIN" ]; then
-    if [ "$BIN" != target/release/kpartx ]; then
-        bad "BIN=$BIN is not an executable file"
-        finish
-    fi
-    echo "test-packages: building $BIN"
-    cargo build --release --locked || { bad "cargo build --release"; finish; }
+# --- licences ----------------------------------------------------------------------------------
+if python3 "$HERE/collect-licenses.py" --check; then
+    ok "licence list, debian/copyright and RPM License: match Cargo.lock"
+else
+    bad "licence list out of date with Cargo.lock (run packaging/collect-licenses.py)"
 fi
-export BIN
 
+# --- packages ----------------------------------------------------------------------------------
 OUT=$TOP/target/packages
 mkdir -p "$OUT"
 SCRATCH=$(mktemp -d "$OUT/.test.XXXXXX")
 trap 'rm -rf "$SCRATCH"' EXIT
 
 ARCH=$(dpkg --print-architecture)
-rm -f "$OUT"/kpartx-rs_*.deb "$OUT"/kpartx-rs-*.rpm
+rm -f "$OUT"/kpartx-rs_*.deb "$OUT"/kpartx-rs-dbgsym_*.deb "$OUT"/kpartx-rs-*.rpm "$OUT"/kpartx-rs_*.changes
+start=$SECONDS
 DEB=$(OUT=$OUT packaging/debian/build-deb.sh | tail -n 1)
-if [ -f "$DEB" ]; then ok "build .deb (${DEB#"$TOP"/})"; else bad "build .deb"; fi
+if [ -f "$DEB" ]; then ok "dpkg-buildpackage -b (${DEB#"$TOP"/}, $((SECONDS - start)) s)"; else bad "build .deb"; fi
+start=$SECONDS
 RPM=$(OUT=$OUT packaging/rpm/build-rpm.sh | tail -n 1)
-if [ -f "$RPM" ]; then ok "build .rpm (${RPM#"$TOP"/})"; else bad "build .rpm"; fi
+if [ -f "$RPM" ]; then ok "rpmbuild -ba (${RPM#"$TOP"/}, $((SECONDS - start)) s)"; else bad "build .rpm"; fi
 
 PATHS=(
     /usr/sbin/kpartx
@@ -151,30 +162,91 @@ if [ -f "$DEB" ]; then
     check "packaged policy passes kpartx --check-config" \
         "$R/usr/sbin/kpartx" --check-config "$R/etc/kpartx/kpartx.toml"
 
-    # Replacing the distribution's kpartx (which ships /sbin/kpartx) on a merged-/usr system:
-    # without preinst's diversion dpkg would delete /usr/sbin/kpartx while removing it.
+    check "lintian --pedantic: no errors or warnings" bash -c \
+        'lintian --pedantic --fail-on error,warning "$1" >"$2" 2>&1' \
+        _ "${DEB%_*}_${ARCH}.changes" "$SCRATCH/lintian.log"
+    sed 's/^/    lintian: /' "$SCRATCH/lintian.log"
+
+    # The swap with Debian's real kpartx in a scratch merged-/usr dpkg root (the host's own
+    # kpartx is never touched): kpartx ships /sbin/kpartx, /lib/udev/kpartx_id and
+    # /lib/udev/rules.d/68-del-part-nodes.rules, which alias this package's /usr paths.
+    KDEB=$(find "$OUT/sources" -maxdepth 1 -name 'kpartx_*.deb' | head -n 1)
+    if [ -z "$KDEB" ]; then
+        (cd "$OUT/sources" && apt-get download kpartx >/dev/null 2>&1)
+        KDEB=$(find "$OUT/sources" -maxdepth 1 -name 'kpartx_*.deb' | head -n 1)
+    fi
     FR=$SCRATCH/root
-    mkdir -p "$FR"/usr/{sbin,lib,bin} "$FR"/var/lib/dpkg/{info,updates,triggers} "$SCRATCH/old/DEBIAN" \
-        "$SCRATCH/old/sbin" "$SCRATCH/old/lib/udev/rules.d"
+    mkdir -p "$FR"/usr/{sbin,lib,bin} "$FR"/var/lib/dpkg/{info,updates,triggers}
     ln -s usr/sbin "$FR/sbin"; ln -s usr/lib "$FR/lib"; ln -s usr/bin "$FR/bin"
     touch "$FR/var/lib/dpkg/status" "$FR/var/lib/dpkg/available"
-    printf '#!/bin/sh\necho stand-in\n' >"$SCRATCH/old/sbin/kpartx"
-    chmod 0755 "$SCRATCH/old/sbin/kpartx"
-    echo '# stand-in' >"$SCRATCH/old/lib/udev/rules.d/60-kpartx.rules"
-    printf 'Package: kpartx\nVersion: 0.9.4-3+deb12u2\nArchitecture: %s\nMaintainer: test <test@localhost>\nDescription: stand-in for the distribution package\n' \
-        "$ARCH" >"$SCRATCH/old/DEBIAN/control"
-    dpkg-deb --root-owner-group --build "$SCRATCH/old" "$SCRATCH/kpartx-old.deb" >/dev/null
-    fdpkg() { dpkg --root="$FR" --force-script-chrootless --force-not-root --log=/dev/null "$@"; }
-    if fdpkg -i "$SCRATCH/kpartx-old.deb" >"$SCRATCH/dpkg.log" 2>&1 &&
-        fdpkg --force-depends -i "$DEB" >>"$SCRATCH/dpkg.log" 2>&1; then
-        check "merged-/usr: replacing kpartx keeps /usr/sbin/kpartx" cmp "$FR/usr/sbin/kpartx" "$R/usr/sbin/kpartx"
-        check "merged-/usr: kpartx removed, kpartx-rs installed" bash -c \
-            'dpkg --root="$1" -l | grep -q "^ii  kpartx-rs " && ! dpkg --root="$1" -l | grep -q "^ii  kpartx "' _ "$FR"
-        check "merged-/usr: no diversion left behind" bash -c \
-            '! dpkg-divert --root="$1" --list | grep -q kpartx' _ "$FR"
+    # On a real system other packages also list /sbin, /lib/udev/rules.d, /usr/sbin, ...; were
+    # kpartx the only one, dpkg would remove the /sbin and /lib symlinks with it. A stand-in
+    # for those packages, installed first and never removed:
+    B=$SCRATCH/base
+    mkdir -p "$B/DEBIAN" "$B/sbin" "$B/lib/udev/rules.d" "$B/usr/sbin" "$B/usr/lib/udev/rules.d"
+    touch "$B/sbin/base-tool" "$B/lib/udev/rules.d/00-base.rules" "$B/usr/sbin/base-usr-tool" \
+        "$B/usr/lib/udev/rules.d/01-base.rules"
+    printf 'Package: scratch-base\nVersion: 1\nArchitecture: all\nMaintainer: test <test@example.org>\nDescription: other packages of a merged-/usr system\n' \
+        >"$B/DEBIAN/control"
+    dpkg-deb --root-owner-group --build "$B" "$SCRATCH/scratch-base.deb" >/dev/null
+    fdpkg() { dpkg --root="$FR" --force-script-chrootless --force-depends --log=/dev/null "$@"; }
+    verify() { # verify STEP: dpkg --verify prints nothing
+        local out
+        out=$(dpkg --root="$FR" --verify 2>&1)
+        if [ -z "$out" ]; then ok "swap: $1: dpkg --verify clean"; else bad "swap: $1: dpkg --verify: $out"; fi
+    }
+    installed() { dpkg --root="$FR" -l "$1" 2>/dev/null | grep -q "^ii  $1 "; }
+    if [ -z "$KDEB" ]; then
+        bad "swap: apt-get download kpartx failed"
+    elif ! fdpkg -i "$SCRATCH/scratch-base.deb" >"$SCRATCH/dpkg.log" 2>&1 ||
+        ! fdpkg -i "$KDEB" >>"$SCRATCH/dpkg.log" 2>&1; then
+        cat "$SCRATCH/dpkg.log"; bad "swap: dpkg -i ${KDEB##*/}"
     else
-        cat "$SCRATCH/dpkg.log"
-        bad "merged-/usr replacement test: dpkg failed"
+        verify "Debian kpartx installed"
+        if fdpkg -i "$DEB" >>"$SCRATCH/dpkg.log" 2>&1; then
+            verify "kpartx-rs installed over it"
+            check "swap: kpartx removed, kpartx-rs installed" bash -c '! dpkg --root="$1" -l kpartx 2>/dev/null | grep -q "^ii" && dpkg --root="$1" -l kpartx-rs | grep -q "^ii"' _ "$FR"
+            for p in /usr/sbin/kpartx /usr/lib/udev/kpartx_id; do
+                check "swap: $p is executable" test -x "$FR$p"
+            done
+            check "swap: /usr/sbin/kpartx is kpartx-rs's" cmp "$FR/usr/sbin/kpartx" "$R/usr/sbin/kpartx"
+            for p in "${PATHS[@]}"; do check "swap: $p present" test -f "$FR$p"; done
+            check "swap: no diversion left behind" bash -c '! dpkg-divert --root="$1" --list | grep -q kpartx' _ "$FR"
+        else
+            cat "$SCRATCH/dpkg.log"; bad "swap: dpkg -i kpartx-rs over kpartx"
+        fi
+        if installed kpartx-rs && fdpkg -r kpartx-rs >>"$SCRATCH/dpkg.log" 2>&1; then
+            verify "kpartx-rs removed"
+            check "swap: kpartx-rs removed its binary" test ! -e "$FR/usr/sbin/kpartx"
+            if fdpkg -i "$KDEB" >>"$SCRATCH/dpkg.log" 2>&1; then
+                verify "Debian kpartx back"
+                for p in /sbin/kpartx /lib/udev/kpartx_id; do
+                    check "swap back: $p is executable" test -x "$FR$p"
+                done
+                check "swap back: /lib/udev/rules.d/68-del-part-nodes.rules present" \
+                    test -f "$FR/lib/udev/rules.d/68-del-part-nodes.rules"
+                check "swap back: /sbin and /lib are still the merged-/usr symlinks" \
+                    bash -c '[ "$(readlink "$1/sbin")" = usr/sbin ] && [ "$(readlink "$1/lib")" = usr/lib ]' _ "$FR"
+            else
+                cat "$SCRATCH/dpkg.log"; bad "swap back: dpkg -i ${KDEB##*/}"
+            fi
+        else
+            bad "swap: dpkg -r kpartx-rs"
+        fi
+    fi
+    if dpkg-query -W kpartx >/dev/null 2>&1; then
+        check "host: dpkg --verify kpartx clean (the host's kpartx untouched)" \
+            bash -c '[ -z "$(dpkg --verify kpartx 2>&1)" ] && [ -x /sbin/kpartx ]'
+    fi
+
+    if [ "$REPRO" = 1 ]; then
+        # A second build in another directory (a different path, later time) must give the
+        # same bytes: SOURCE_DATE_EPOCH from debian/changelog, --remap-path-prefix.
+        start=$SECONDS
+        DEB2=$(OUT=$SCRATCH/repro BUILD_DIR=$SCRATCH/repro/other-build-dir packaging/debian/build-deb.sh | tail -n 1)
+        check "reproducible: second .deb build ($((SECONDS - start)) s) is byte-identical" cmp "$DEB" "$DEB2"
+        cmp "$DEB" "$DEB2" >/dev/null 2>&1 || ! command -v diffoscope >/dev/null ||
+            diffoscope "$DEB" "$DEB2" | head -n 40
     fi
 fi
 
@@ -196,6 +268,16 @@ if [ -f "$RPM" ]; then
         "$(rpmq --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]')"
     check "rpm: /usr/sbin/kpartx is 0755 root:root" bash -c 'grep -Eq "^/usr/sbin/kpartx 0?100755 root root$" <<<"$1"' _ \
         "$(rpmq --qf '[%{FILENAMES} %{FILEMODES:octal} %{FILEUSERNAME} %{FILEGROUPNAME}\n]')"
+    check "rpm License: names MPL-2.0 (devicemapper is linked)" bash -c 'grep -q "MPL-2.0" <<<"$1"' _ "$(rpmq --qf '%{LICENSE}')"
+    check "rpm: man pages compressed" has_rpm '/usr/share/man/man8/kpartx\.8\.(gz|xz|bz2|zst)'
+    # %{_defaultlicensedir}/%{name}, or %{name}-%{version} with older rpm (Debian's).
+    check "rpm: licence files" has_rpm '/usr/share/licenses/kpartx-rs(-[0-9.]+)?/LICENSE-MIT'
+    check "rpm: /usr/sbin/kpartx stripped" bash -c 'rpm2cpio "$1" | (cd "$2" && mkdir -p rpmx && cd rpmx && cpio -idm --quiet ./usr/sbin/kpartx) && ! file "$2/rpmx/usr/sbin/kpartx" | grep -q "not stripped"' _ "$RPM" "$SCRATCH"
+    SRPM=$(find "$OUT" -maxdepth 1 -name 'kpartx-rs-*.src.rpm' | head -n 1)
+    check "rpm: source RPM built" test -n "$SRPM"
+    check "rpmlint: no errors" bash -c 'rpmlint -r "$1" "${@:2}" >"$0" 2>&1; ! grep -E ": E: " "$0" | grep -v "no-signature" | grep -q .' \
+        "$SCRATCH/rpmlint.log" "$HERE/rpm/kpartx-rs.rpmlintrc" "$OUT"/kpartx-rs-*.rpm
+    sed 's/^/    rpmlint: /' "$SCRATCH/rpmlint.log"
     check "rpm %post reloads udev rules" bash -c 'grep -q "udevadm control --reload-rules" <<<"$1"' _ "$(rpmq --scripts)"
 fi
 

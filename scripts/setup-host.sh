@@ -4,11 +4,14 @@
 #
 #   build:  pkg-config, libdevmapper-dev (and libudev-dev through it), libclang for bindgen
 #   tests:  the reference kpartx, sfdisk/sgdisk/parted to make images, util-linux (losetup)
+#   packages: debhelper, lintian, rpm, rpmlint, libclang-dev (debian/control's Build-Depends),
+#             file and cpio (packaging/test-packages.sh)
 #   VM:     tests/vm/prepare.sh installs QEMU and fetches the Debian cloud kernel
 set -euo pipefail
 
 PKGS=(pkg-config libdevmapper-dev libudev-dev libclang1-14 libclang-common-14-dev linux-libc-dev
-      kpartx fdisk gdisk parted util-linux)
+      kpartx fdisk gdisk parted util-linux
+      dpkg-dev debhelper lintian rpm rpmlint libclang-dev pkgconf xz-utils file cpio)
 
 missing=()
 for p in "${PKGS[@]}"; do
