@@ -98,6 +98,7 @@ PATHS=(
     /usr/lib/udev/rules.d/68-del-part-nodes.rules
     /usr/lib/udev/kpartx_id
     /etc/kpartx/kpartx.toml
+    /usr/share/kpartx/schema/kpartx-action.schema.json
 )
 
 # --- Debian package ----------------------------------------------------------------------------

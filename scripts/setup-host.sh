@@ -11,7 +11,8 @@ set -euo pipefail
 
 PKGS=(pkg-config libdevmapper-dev libudev-dev libclang1-14 libclang-common-14-dev linux-libc-dev
       kpartx fdisk gdisk parted util-linux
-      dpkg-dev debhelper lintian rpm rpmlint libclang-dev pkgconf xz-utils file cpio)
+      dpkg-dev debhelper lintian rpm rpmlint libclang-dev pkgconf xz-utils file cpio
+      python3-jsonschema)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -23,4 +24,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The JSON report tests validate against packaging/schema/ with Python's jsonschema, run by
+# whichever python3 is first on PATH (on this kind of machine a separate CPython with pip).
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+    echo "setup-host: installing the jsonschema Python package" >&2
+    python3 -m pip install -q jsonschema
 fi
