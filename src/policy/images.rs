@@ -14,7 +14,7 @@ use toml::Spanned;
 
 use super::error::{LineIndex, PolicyError};
 use super::load::Loader;
-use super::{MAX_FILE_BYTES, MAX_TOTAL_BYTES, SYSTEM_DIR};
+use super::SYSTEM_DIR;
 use crate::naming::DM_NAME_MAX;
 use crate::table::sector_size::SectorSize;
 
@@ -216,32 +216,9 @@ fn load_with<P: AsRef<Path>>(
     missing_ok: bool,
 ) -> Result<Vec<ImageEntry>, Vec<PolicyError>> {
     let mut builder = Builder::default();
-    let mut errors = Vec::new();
-    let mut total: u64 = 0;
-    for path in paths.iter().map(AsRef::as_ref) {
-        let text = match loader.read(path) {
-            Ok(Some(text)) => text,
-            Ok(None) if missing_ok => continue,
-            Ok(None) => {
-                errors.push(PolicyError::whole(path, "no such file"));
-                continue;
-            }
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        total = total.saturating_add(text.len() as u64);
-        if total > MAX_TOTAL_BYTES {
-            let msg = format!(
-                "image lists may hold at most {MAX_TOTAL_BYTES} bytes in all \
-                 (each at most {MAX_FILE_BYTES}); this one takes them to {total}"
-            );
-            errors.push(PolicyError::whole(path, msg));
-            continue;
-        }
-        builder.add_text(path, &text, &mut errors);
-    }
+    let errors = loader.read_all(paths, missing_ok, "image lists", |path, text, errors| {
+        builder.add_text(path, text, errors)
+    });
     finish(builder, errors)
 }
 

@@ -83,6 +83,26 @@ impl Loader {
         missing_ok: bool,
     ) -> Result<Policy, Vec<PolicyError>> {
         let mut policy = Policy::builtin();
+        let errors = self.read_all(paths, missing_ok, "policy files", |path, text, errors| {
+            add_text(&mut policy, path, text, errors)
+        });
+        if errors.is_empty() {
+            Ok(policy)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Reads each of `paths` ([`Loader::read`]'s checks, and at most [`MAX_TOTAL_BYTES`] for
+    /// all of them: `what` names them in that message) and hands its text to `add`; returns
+    /// every error, of reading and of `add`. `missing_ok` skips files that do not exist.
+    pub fn read_all<P: AsRef<Path>>(
+        &self,
+        paths: &[P],
+        missing_ok: bool,
+        what: &str,
+        mut add: impl FnMut(&Path, &str, &mut Vec<PolicyError>),
+    ) -> Vec<PolicyError> {
         let mut errors = Vec::new();
         let mut total: u64 = 0;
         for path in paths.iter().map(AsRef::as_ref) {
@@ -101,19 +121,15 @@ impl Loader {
             total = total.saturating_add(text.len() as u64);
             if total > MAX_TOTAL_BYTES {
                 let msg = format!(
-                    "policy files may hold at most {MAX_TOTAL_BYTES} bytes in all; \
-                     this one takes them to {total}"
+                    "{what} may hold at most {MAX_TOTAL_BYTES} bytes in all \
+                     (each at most {MAX_FILE_BYTES}); this one takes them to {total}"
                 );
                 errors.push(PolicyError::whole(path, msg));
                 continue;
             }
-            add_text(&mut policy, path, &text, &mut errors);
+            add(path, &text, &mut errors);
         }
-        if errors.is_empty() {
-            Ok(policy)
-        } else {
-            Err(errors)
-        }
+        errors
     }
 
     /// Built-in policy plus the files of `dir`.
