@@ -84,20 +84,17 @@ pub fn dm_holders(name: &str) -> Vec<String> {
     else {
         return Vec::new();
     };
-    let mut out: Vec<String> = fs::read_dir(dir.join("holders"))
-        .map(|it| {
-            it.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
+    entry_names(&dir.join("holders"))
 }
 
 /// Kernel names of the devices stacked on `dev` (`holders/`), sorted.
 pub fn holders(dev: DevNum) -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(dev_dir(dev).join("holders"))
+    entry_names(&dev_dir(dev).join("holders"))
+}
+
+/// The sorted names in directory `dir` (none when it cannot be read).
+fn entry_names(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(dir)
         .map(|it| {
             it.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
