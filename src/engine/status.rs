@@ -2,6 +2,7 @@
 //! [`crate::status`] needs (the maps, each one's parent and that parent's current table, sysfs
 //! holders, the loop records), and carries out a prune plan.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::{EngineError, System};
@@ -131,11 +132,24 @@ pub fn prune<S: System>(
     dry_run: bool,
 ) -> Result<Vec<PruneStep>, EngineError> {
     let observed = observe(sys, only)?;
-    let loop_facts = loops(sys, only);
-    let mut steps = status::plan_prune(&observed, &loop_facts);
     if dry_run {
-        return Ok(steps);
+        return Ok(status::plan_prune(&observed, &loops(sys, only)));
     }
+    // Lock every parent that still exists (in device-number order, as one run locks one
+    // device), then look again: a concurrent -a/-u may have changed the maps meanwhile.
+    let parents: BTreeSet<DevNum> = observed
+        .iter()
+        .filter_map(|o| o.parent.as_ref().map(|p| p.dev))
+        .collect();
+    let mut locks = Vec::with_capacity(parents.len());
+    for dev in parents {
+        let lock = sys
+            .lock_device(dev, crate::lock::LOCK_TIMEOUT)
+            .map_err(|e| EngineError::Lock(dev.to_string(), e))?;
+        locks.push(lock);
+    }
+    let observed = observe(sys, only)?;
+    let mut steps = status::plan_prune(&observed, &loops(sys, only));
     for s in &mut steps {
         let result = match (&s.action, &s.dm_name) {
             (PruneAction::Remove, Some(name)) => {
@@ -160,6 +174,7 @@ pub fn prune<S: System>(
             }
         }
     }
+    drop(locks);
     // Removals carry the udev flags: wait for them (bounded) like every other run.
     if let Err(e) = sys.ops().settle() {
         crate::errln!("kpartx: {e}");
@@ -276,5 +291,27 @@ mod tests {
         assert_eq!(fake.map_names(), ["foreign", "loop0p1", "loop0p3"]);
         assert!(fake.events().contains(&"detach /dev/loop5".to_string()));
         assert!(!fake.events().iter().any(|e| e.contains("loop0 ")));
+        // The parent is locked while its maps are removed; udev is waited for afterwards.
+        let events = fake.events();
+        let pos = |e: &str| {
+            events
+                .iter()
+                .position(|x| x == e)
+                .unwrap_or_else(|| panic!("no {e} in {events:?}"))
+        };
+        assert!(pos("lock b-7:0") < pos("remove loop0p2"), "{events:?}");
+        assert!(pos("remove loop0p2") < pos("unlock b-7:0"), "{events:?}");
+        assert!(pos("unlock b-7:0") < pos("settle"), "{events:?}");
+    }
+
+    #[test]
+    fn prune_fails_without_touching_anything_when_a_parent_is_locked() {
+        let mut fake = system();
+        fake.held = vec!["b-7:0".into()];
+        assert!(matches!(
+            prune(&fake, &None, false),
+            Err(EngineError::Lock(..))
+        ));
+        assert_eq!(fake.map_names().len(), 5);
     }
 }

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::SYSTEM_DIR;
 use super::error::{LineIndex, PolicyError};
 use super::load::Loader;
-use super::SYSTEM_DIR;
 use crate::naming::DM_NAME_MAX;
 use crate::table::sector_size::SectorSize;
 
