@@ -89,3 +89,16 @@ impl<'a> LineIndex<'a> {
         (later_lines + 1, column)
     }
 }
+
+/// Parses `text` (the contents of `path`) as TOML into `T`; a syntax or type error is located
+/// through `lines`.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    lines: &LineIndex<'_>,
+    text: &str,
+) -> Result<T, PolicyError> {
+    toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        PolicyError::at(path, lines, offset, e.message().trim_end())
+    })
+}

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::SYSTEM_DIR;
-use super::error::{LineIndex, PolicyError};
+use super::error::{LineIndex, PolicyError, parse_toml};
 use super::load::Loader;
 use crate::naming::DM_NAME_MAX;
 use crate::table::sector_size::SectorSize;
@@ -81,16 +81,10 @@ impl Builder {
     /// Parses and validates `text` (the contents of `path`), adding its images.
     fn add_text(&mut self, path: &Path, text: &str, errors: &mut Vec<PolicyError>) {
         let lines = LineIndex::new(text);
-        let model = match toml::from_str::<ListModel>(text) {
+        let model = match parse_toml::<ListModel>(path, &lines, text) {
             Ok(model) => model,
             Err(e) => {
-                let offset = e.span().map_or(0, |s| s.start);
-                errors.push(PolicyError::at(
-                    path,
-                    &lines,
-                    offset,
-                    e.message().trim_end(),
-                ));
+                errors.push(e);
                 return;
             }
         };

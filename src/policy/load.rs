@@ -11,7 +11,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::compile::compile;
-use super::error::{LineIndex, PolicyError};
+use super::error::{LineIndex, PolicyError, parse_toml};
 use super::model::FileModel;
 use super::{DROP_IN_DIR, MAIN_FILE, MAX_FILE_BYTES, MAX_RULES, MAX_TOTAL_BYTES, Policy};
 
@@ -25,16 +25,10 @@ pub(crate) fn add_text(
     errors: &mut Vec<PolicyError>,
 ) {
     let lines = LineIndex::new(text);
-    let model = match toml::from_str::<FileModel>(text) {
+    let model = match parse_toml::<FileModel>(path, &lines, text) {
         Ok(model) => model,
         Err(e) => {
-            let offset = e.span().map_or(0, |s| s.start);
-            errors.push(PolicyError::at(
-                path,
-                &lines,
-                offset,
-                e.message().trim_end(),
-            ));
+            errors.push(e);
             return;
         }
     };
