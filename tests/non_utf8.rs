@@ -9,24 +9,12 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use kpartx::testkit::dos::one_partition_image as dos_image;
-use kpartx::testkit::host::{is_root, without_loop_numbers};
+use kpartx::testkit::host::{self, assert_no_panic, is_root, without_loop_numbers};
 
 const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
 
 fn run_with_stdout(args: &[&OsStr], stdout: Stdio) -> Output {
-    Command::new(KPARTX)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run kpartx")
-}
-
-fn assert_no_panic(out: &Output) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert_ne!(out.status.code(), Some(101), "stderr: {stderr}");
+    host::run_with_stdout(KPARTX, args, stdout)
 }
 
 fn list(args: &[&OsStr]) -> Output {

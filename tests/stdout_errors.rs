@@ -7,27 +7,15 @@ use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use kpartx::testkit::dos::one_partition_image as dos_image;
-use kpartx::testkit::host::is_root;
+use kpartx::testkit::host::{self, assert_no_panic, is_root};
 
 const KPARTX: &str = env!("CARGO_BIN_EXE_kpartx");
 
 fn run_with_stdout(args: &[&OsStr], stdout: Stdio) -> Output {
-    Command::new(KPARTX)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run kpartx")
-}
-
-fn assert_no_panic(out: &Output) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert_ne!(out.status.code(), Some(101), "stderr: {stderr}");
+    host::run_with_stdout(KPARTX, args, stdout)
 }
 
 /// Runs with stdout on /dev/full: exit 1 and one `write error` line, no panic.

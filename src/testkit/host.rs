@@ -36,6 +36,28 @@ pub fn without_loop_numbers(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Runs the binary `kpartx` with `args`, stdin empty, stdout going to `stdout`, stderr captured.
+pub fn run_with_stdout(
+    kpartx: &str,
+    args: &[&std::ffi::OsStr],
+    stdout: std::process::Stdio,
+) -> std::process::Output {
+    std::process::Command::new(kpartx)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run kpartx")
+}
+
+/// Fails when the run panicked (a `panicked` line, or Rust's exit status 101).
+pub fn assert_no_panic(out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert_ne!(out.status.code(), Some(101), "stderr: {stderr}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::without_loop_numbers;

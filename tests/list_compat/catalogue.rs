@@ -505,13 +505,7 @@ pub fn list_matches_reference() {
     let dir = tmp.path().canonicalize().expect("canonical tempdir");
     let before = attached_loops();
     let cases = catalogue(&tools, &dir);
-    let mut bench = Bench {
-        tools: &tools,
-        dir: &dir,
-        problems: Vec::new(),
-        notes: Vec::new(),
-        retries: 0,
-    };
+    let mut bench = Bench::new(&tools, &dir);
     let mut failures = Vec::new();
     let mut known = Vec::new();
     let mut json_checked = 0;

@@ -157,13 +157,7 @@ pub fn differential_random_images() {
     let dir = tmp.path().canonicalize().expect("canonical tempdir");
     let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("list-differential");
     let bases = bases(&tools, &dir);
-    let mut bench = Bench {
-        tools: &tools,
-        dir: &dir,
-        problems: Vec::new(),
-        notes: Vec::new(),
-        retries: 0,
-    };
+    let mut bench = Bench::new(&tools, &dir);
     let mut failures = Vec::new();
     let mut known = 0;
     let mut hung = 0;

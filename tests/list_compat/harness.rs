@@ -232,7 +232,18 @@ pub struct Bench<'a> {
     pub retries: usize,
 }
 
-impl Bench<'_> {
+impl<'a> Bench<'a> {
+    /// A bench with nothing reported yet.
+    pub fn new(tools: &'a Tools, dir: &'a Path) -> Self {
+        Bench {
+            tools,
+            dir,
+            problems: Vec::new(),
+            notes: Vec::new(),
+            retries: 0,
+        }
+    }
+
     pub fn compare(&mut self, label: &str, args: &[OsString]) -> Verdict {
         let mut attempt = 0;
         loop {
