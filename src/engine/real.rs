@@ -35,11 +35,6 @@ impl RealSystem {
     pub fn new(kernel: Kernel) -> RealSystem {
         RealSystem { kernel }
     }
-
-    /// The device-mapper side (for the helper's checks of the live maps).
-    pub fn kernel(&self) -> &Kernel {
-        &self.kernel
-    }
 }
 
 impl Devices for RealDevices {
