@@ -71,20 +71,20 @@ pub fn loop_backing_file(name: &str) -> Option<PathBuf> {
     (!bytes.is_empty()).then(|| PathBuf::from(OsString::from_vec(bytes)))
 }
 
-/// Kernel names of the devices that hold the device-mapper map stored as `name` open
-/// (`holders/`: maps, md arrays stacked on it). Mounts and processes do not show here.
-pub fn dm_holders(name: &str) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(Path::new(SYSFS).join("block")) else {
-        return Vec::new();
-    };
-    let Some(dir) = entries
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| read_trimmed(&p.join("dm/name")).as_deref() == Some(name))
-    else {
-        return Vec::new();
-    };
-    entry_names(&dir.join("holders"))
+/// The device-mapper name of `dev` as the kernel stores it (mangled, for look-ups by name),
+/// `None` when it is not a DM device.
+pub fn dm_stored_name(dev: DevNum) -> Option<String> {
+    read_trimmed(&dev_dir(dev).join("dm/name"))
+}
+
+/// Stored names of the device-mapper devices stacked on `dev` (its `holders/` that are DM
+/// devices), sorted by kernel name. Reads only `dev`'s own directory and its holders'.
+pub fn dm_holder_names(dev: DevNum) -> Vec<String> {
+    let block = Path::new(SYSFS).join("block");
+    holders(dev)
+        .iter()
+        .filter_map(|kname| read_trimmed(&block.join(kname).join("dm/name")))
+        .collect()
 }
 
 /// Kernel names of the devices stacked on `dev` (`holders/`), sorted.

@@ -2,6 +2,7 @@
 //! cookie-carrying ioctls.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -11,8 +12,8 @@ use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
 use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
-use super::{MapOps, OpError, Stage};
-use crate::device::DevNum;
+use super::{MapOps, MapQuery, OpError, Stage};
+use crate::device::{DevNum, sysfs};
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 
 /// An open device-mapper control node plus how udev takes part.
@@ -102,37 +103,82 @@ impl Kernel {
     }
 
     /// Every map with its UUID, open count, read-only flag and table, in kernel list order.
-    /// Maps that vanish while being looked at are left out.
+    /// Maps that vanish while being looked at are left out. Costs two ioctls per map on the
+    /// host: only for commands that are about every map (`--status`, `--prune`).
     pub fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
         let list = self.dm.list_devices().map_err(ListError)?;
-        let table_opts = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
-        let mut maps = Vec::with_capacity(list.len());
-        for (name, dev, _) in list {
-            let id = DevId::Name(&name);
-            let Ok(info) = self.dm.device_info(&id) else {
-                continue;
-            };
-            let Ok((_, table)) = self.dm.table_status(&id, table_opts) else {
-                continue;
-            };
-            maps.push(ExistingMap {
-                name: name.to_string(),
-                uuid: info.uuid().map(|u| u.to_string()).filter(|u| !u.is_empty()),
-                dev: DevNum::new(dev.major, dev.minor),
-                open_count: info.open_count(),
-                read_only: info.flags().contains(DmFlags::DM_READONLY),
-                targets: table
-                    .into_iter()
-                    .map(|(start, length, kind, params)| TargetLine {
-                        start,
-                        length,
-                        kind,
-                        params,
-                    })
-                    .collect(),
-            });
+        Ok(list
+            .iter()
+            .filter_map(|(name, ..)| self.fetch(&DevId::Name(name)))
+            .collect())
+    }
+
+    /// The maps `query` asks for, each once, sorted by name (the order in which the kernel
+    /// lists its maps). One ioctl per map asked for and none for the rest of the host: the
+    /// holders come from sysfs, names and UUIDs are looked up directly. Maps that do not
+    /// exist, or vanish while being looked at, are left out.
+    pub fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
+        let mut found: BTreeMap<String, ExistingMap> = BTreeMap::new();
+        let mut keep = |map: ExistingMap| {
+            found.entry(map.name.clone()).or_insert(map);
+        };
+        let stacked = query.stacked_on.map(sysfs::dm_holder_names);
+        for name in stacked.iter().flatten() {
+            if let Some(map) = DmName::new(name)
+                .ok()
+                .and_then(|n| self.fetch(&DevId::Name(n)))
+            {
+                keep(map);
+            }
         }
-        Ok(maps)
+        for &dev in &query.devices {
+            let map = sysfs::dm_stored_name(dev)
+                .and_then(|name| self.fetch(&DevId::Name(DmName::new(&name).ok()?)));
+            if let Some(map) = map.filter(|m| m.dev == dev) {
+                keep(map);
+            }
+        }
+        for name in &query.names {
+            if let Some(map) = DmName::new(name)
+                .ok()
+                .and_then(|n| self.fetch(&DevId::Name(n)))
+            {
+                keep(map);
+            }
+        }
+        for uuid in &query.uuids {
+            if let Some(map) = DmUuid::new(uuid)
+                .ok()
+                .and_then(|u| self.fetch(&DevId::Uuid(u)))
+            {
+                keep(map);
+            }
+        }
+        found.into_values().collect()
+    }
+
+    /// One map's info and live table in one ioctl (`DM_TABLE_STATUS` returns both), `None`
+    /// when there is no such map.
+    fn fetch(&self, id: &DevId<'_>) -> Option<ExistingMap> {
+        let table_opts = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
+        let (info, table) = self.dm.table_status(id, table_opts).ok()?;
+        let dev = info.device();
+        Some(ExistingMap {
+            name: info.name()?.to_string(),
+            uuid: info.uuid().map(|u| u.to_string()).filter(|u| !u.is_empty()),
+            dev: DevNum::new(dev.major, dev.minor),
+            open_count: info.open_count(),
+            read_only: info.flags().contains(DmFlags::DM_READONLY),
+            targets: table
+                .into_iter()
+                .map(|(start, length, kind, params)| TargetLine {
+                    start,
+                    length,
+                    kind,
+                    params,
+                })
+                .collect(),
+        })
     }
 
     /// Runs one cookie-carrying ioctl the way the udev mode requires; never waits.

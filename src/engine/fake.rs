@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use super::{Devices, System};
 use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::ListError;
-use crate::dm::{MapOps, OpError, Stage};
+use crate::dm::{MapOps, MapQuery, OpError, Stage};
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
@@ -49,6 +50,8 @@ pub struct FakeSystem {
     pub loops: Mutex<Vec<(String, PathBuf, Option<PathBuf>)>>,
     /// Devices that exist besides `devices` (for status lookups).
     pub present: Vec<DevNum>,
+    /// How many looks at device-mapper were taken.
+    pub looks: AtomicUsize,
     next_minor: Mutex<u32>,
 }
 
@@ -114,6 +117,7 @@ impl FakeSystem {
             attach_errno: None,
             loops: Mutex::new(Vec::new()),
             present: Vec::new(),
+            looks: AtomicUsize::new(0),
             next_minor: Mutex::new(0),
         }
     }
@@ -363,6 +367,36 @@ impl Devices for FakeSystem {
 impl System for FakeSystem {
     fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
         Ok(self.maps.lock().unwrap().clone())
+    }
+
+    /// Like the kernel: a map is stacked on a device when one of its targets names the
+    /// device; the result is sorted by name. Every look is logged.
+    fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
+        self.looks.fetch_add(1, Ordering::Relaxed);
+        let stacked = |m: &ExistingMap| {
+            query.stacked_on.is_some_and(|dev| {
+                m.targets.iter().any(|t| {
+                    t.params
+                        .split_whitespace()
+                        .any(|w| DevNum::parse(w) == Some(dev))
+                })
+            })
+        };
+        let mut found: Vec<ExistingMap> = self
+            .maps
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                stacked(m)
+                    || query.devices.contains(&m.dev)
+                    || query.names.contains(&m.name)
+                    || m.uuid.as_ref().is_some_and(|u| query.uuids.contains(u))
+            })
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
     }
 
     fn own_nodes_like(&self, _parent: &Path) {}

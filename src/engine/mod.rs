@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::device::DevNum;
-use crate::dm::MapOps;
 use crate::dm::kernel::ListError;
+use crate::dm::{MapOps, MapQuery};
 use crate::naming::Naming;
 use crate::plan::{self, AddInput, ExistingMap, ParentInfo, SkipReason, Step, WhenBusy};
 use crate::probe::Found;
@@ -70,8 +70,11 @@ pub trait Devices {
 
 /// Everything the map and unmap use cases need: the devices plus device-mapper.
 pub trait System: Devices {
-    /// Every device-mapper map as it exists now.
+    /// Every device-mapper map as it exists now (for commands about every map).
     fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError>;
+    /// The maps `query` asks for, each once, sorted by name (the kernel's list order); the
+    /// work depends on the query, never on how many maps the host has.
+    fn look(&self, query: &MapQuery) -> Vec<ExistingMap>;
     /// Makes the maps' nodes (where this run makes them at all) look like the parent's node.
     fn own_nodes_like(&self, parent: &Path);
     /// The map operations.
@@ -239,13 +242,14 @@ fn plan_map<S: System>(
     let (records, existing) = match (&found.table, req.no_table) {
         (None, NoTable::Leave) => (Vec::new(), Vec::new()),
         (None, NoTable::Unmap) => {
-            let existing = sys.snapshot()?;
+            let existing = sys.look(&partition_query(&info, None, 0));
             let plan = plan::plan_delete(&info, &existing, WhenBusy::RemoveUnused);
             (apply::run(&plan, sys.ops(), req.dry_run), existing)
         }
         (Some(table), _) => {
-            let existing = sys.snapshot()?;
             let naming = Naming::from_os(req.name.unwrap_or(&parent.name), req.delimiter);
+            let query = partition_query(&info, Some(&naming), table.slices.len());
+            let existing = sys.look(&query);
             let image_ro = resolved.image.as_ref().is_some_and(|i| i.device.read_only);
             let input = AddInput {
                 parent: &info,
@@ -337,8 +341,9 @@ pub fn unmap_parent<S: System>(
     let lock = sys
         .lock_device(parent.dev, req.lock_timeout)
         .map_err(|e| EngineError::Lock(parent.path.display().to_string(), e))?;
-    let existing = sys.snapshot()?;
-    let mut plan = plan::plan_delete(&parent_info(&parent, !req.force), &existing, req.when_busy);
+    let info = parent_info(&parent, !req.force);
+    let existing = sys.look(&partition_query(&info, None, 0));
+    let mut plan = plan::plan_delete(&info, &existing, req.when_busy);
     for entry in &mut plan.entries {
         if let Step::Remove { flush, .. } = &mut entry.step {
             *flush = req.flush;
@@ -354,6 +359,35 @@ pub fn unmap_parent<S: System>(
         outcome.udev = sys.ops().settle().err();
     }
     Ok(outcome)
+}
+
+/// How many partition numbers are always looked up by UUID, whatever the table says: a map
+/// whose creation was interrupted has no table, so it is not stacked on its parent, and only
+/// its UUID finds it.
+pub const TABLELESS_PROBES: usize = 16;
+
+/// The maps the planner needs to see for `parent`: every map stacked on it, and for
+/// partitions 1..=max(`count`, [`TABLELESS_PROBES`]) the map with its partition UUID and,
+/// when `naming` is given, the map with its name (a reload, or a clash). Its size depends on
+/// the parent's partitions only, not on the number of maps on the host.
+pub fn partition_query(parent: &ParentInfo, naming: Option<&Naming>, count: usize) -> MapQuery {
+    let numbers = 1..=count.max(TABLELESS_PROBES);
+    let uuids = match &parent.ownership_uuid {
+        Some(owner) => numbers
+            .clone()
+            .filter_map(|n| crate::naming::partition_uuid(n, owner).ok())
+            .collect(),
+        None => Vec::new(),
+    };
+    let names = naming.map_or_else(Vec::new, |naming| {
+        (1..=count).filter_map(|n| naming.dm_name(n).ok()).collect()
+    });
+    MapQuery {
+        stacked_on: Some(parent.dev),
+        devices: Vec::new(),
+        names,
+        uuids,
+    }
 }
 
 /// The planner's view of a parent. Without `check_ownership` (`-d -f`), a parent that has no

@@ -12,9 +12,9 @@ use super::{Devices, System};
 use crate::device::DevNum;
 use crate::device::blockdev::BlockDevice;
 use crate::device::{loop_records, loopdev, sysfs};
-use crate::dm::MapOps;
 use crate::dm::kernel::{Kernel, ListError};
 use crate::dm::nodes::NodeOwner;
+use crate::dm::{MapOps, MapQuery};
 use crate::lock::{self, Lock};
 use crate::plan::ExistingMap;
 use crate::probe::{self, Found};
@@ -202,6 +202,10 @@ impl Devices for RealSystem {
 impl System for RealSystem {
     fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
         self.kernel.snapshot()
+    }
+
+    fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
+        self.kernel.look(query)
     }
 
     fn own_nodes_like(&self, parent: &Path) {

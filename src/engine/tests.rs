@@ -364,3 +364,90 @@ fn a_name_clash_refuses_everything_and_names_the_owner() {
         "{events:?}"
     );
 }
+
+/// A host with `n` unrelated maps, each over another device.
+fn crowd(sys: &FakeSystem, n: u32) {
+    for i in 0..n {
+        sys.add_map(
+            &format!("other{i}"),
+            Some(&format!("LVM-{i}")),
+            Some(&format!("8:{} 0", 16 + i)),
+            0,
+        );
+    }
+}
+
+#[test]
+fn map_looks_once_and_sees_only_the_parents_maps() {
+    let sys = mpath(two());
+    crowd(&sys, 500);
+    sys.add_map("mpatha-part2", None, Some("254:0 4096"), 0);
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let seen: Vec<&str> = out.before.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(seen, ["mpatha-part2"], "no unrelated map is looked at");
+}
+
+#[test]
+fn unmap_looks_once_and_sees_only_the_parents_maps() {
+    let sys = mpath(None);
+    crowd(&sys, 500);
+    sys.add_map(
+        "mpatha-part1",
+        Some(&format!("part1-{MPATH_UUID}")),
+        Some("254:0 2048"),
+        0,
+    );
+    let parent = sys.devices[0].parent.clone();
+    let out = unmap_parent(&sys, parent, delete_req(WhenBusy::RemoveNone)).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(out.before.len(), 1);
+    assert_eq!(sys.map_names().len(), 500);
+}
+
+#[test]
+fn delete_finds_a_map_left_without_a_table_by_its_uuid() {
+    let sys = mpath(None);
+    sys.add_map(
+        "mpatha-part3",
+        Some(&format!("part3-{MPATH_UUID}")),
+        None,
+        0,
+    );
+    sys.add_map(
+        "mpatha-part2",
+        Some(&format!("part2-{MPATH_UUID}")),
+        Some("254:0 4096"),
+        0,
+    );
+    let parent = sys.devices[0].parent.clone();
+    let out = unmap_parent(&sys, parent, delete_req(WhenBusy::RemoveNone)).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert!(sys.map_names().is_empty(), "left: {:?}", sys.map_names());
+}
+
+#[test]
+fn partition_query_grows_with_the_partitions_only() {
+    let info = ParentInfo {
+        dev: DevNum::new(254, 0),
+        ownership_uuid: Some(MPATH_UUID.into()),
+        dm_name: Some("mpatha".into()),
+    };
+    let naming = Naming::from_os(OsStr::new("mpatha"), Some(OsStr::new("-part")));
+    let small = partition_query(&info, Some(&naming), 4);
+    assert_eq!(small.stacked_on, Some(DevNum::new(254, 0)));
+    assert_eq!(small.names.len(), 4);
+    assert_eq!(small.names[3], "mpatha-part4");
+    assert_eq!(small.uuids.len(), TABLELESS_PROBES);
+    assert_eq!(small.uuids[0], format!("part1-{MPATH_UUID}"));
+    let big = partition_query(&info, Some(&naming), 128);
+    assert_eq!((big.names.len(), big.uuids.len()), (128, 128));
+    let forced = ParentInfo {
+        ownership_uuid: None,
+        ..info
+    };
+    let unowned = partition_query(&forced, None, 0);
+    assert!(unowned.uuids.is_empty() && unowned.names.is_empty());
+}

@@ -17,8 +17,8 @@ use tracing::{debug, error, info, warn};
 
 use std::ffi::OsStr;
 
-use crate::device::DevNum;
 use crate::device::sysfs;
+use crate::dm::MapQuery;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::engine::outcome::StepResult;
@@ -28,7 +28,7 @@ use crate::engine::{
 };
 use crate::logging;
 use crate::naming;
-use crate::plan::{SkipReason, Step, WhenBusy};
+use crate::plan::{ExistingMap, SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::report::{self, ActionKind};
 use crate::resolve::Parent;
@@ -135,7 +135,7 @@ pub fn act<S: System>(
     preview: Preview,
 ) -> i32 {
     let dry_run = preview != Preview::Off;
-    if decision == Decision::Map && legacy_no_partitions(sys, event.dev) {
+    if decision == Decision::Map && legacy_no_partitions(sys, event) {
         decision = decide::decide(event, verdict(policy), true);
     }
     let outcome = match decision {
@@ -244,12 +244,19 @@ pub fn device_facts(env: &HashMap<String, String>, event: &UdevEvent) -> DeviceF
     facts
 }
 
-fn legacy_no_partitions<S: System>(sys: &S, dev: DevNum) -> bool {
-    let Ok(maps) = sys.snapshot() else {
+/// Whether the event's device is a multipath map whose table has the legacy
+/// `no_partitions` feature. Looks at that one map only.
+fn legacy_no_partitions<S: System>(sys: &S, event: &UdevEvent) -> bool {
+    if event.dm_name.is_none() {
         return false;
+    }
+    let query = MapQuery {
+        devices: vec![event.dev],
+        ..MapQuery::default()
     };
-    maps.iter()
-        .filter(|m| m.dev == dev)
+    sys.look(&query)
+        .iter()
+        .filter(|m| m.dev == event.dev)
         .flat_map(|m| m.targets.first())
         .any(|t| t.kind == "multipath" && decide::has_no_partitions_feature(&t.params))
 }
@@ -281,7 +288,7 @@ fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> i32 {
         }
     }
     for record in &outcome.records {
-        log_record(record);
+        log_record(record, &outcome.before);
     }
     if let Some(e) = &outcome.udev {
         error!(dev = %event.dev, "{e}");
@@ -289,7 +296,7 @@ fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> i32 {
     i32::from(outcome.failures() > 0)
 }
 
-fn log_record(record: &Record) {
+fn log_record(record: &Record, before: &[ExistingMap]) {
     match (&record.step, &record.result) {
         (Step::Create(s), StepResult::Mapped(dev)) => {
             info!(
@@ -330,7 +337,7 @@ fn log_record(record: &Record) {
                 reason: reason @ SkipReason::InUse { .. },
             },
             _,
-        ) => warn!("left {name}: {reason}; {}", holders_text(name)),
+        ) => warn!("left {name}: {reason}; {}", holders_text(name, before)),
         (
             Step::Skip {
                 display: name,
@@ -344,10 +351,12 @@ fn log_record(record: &Record) {
 }
 
 /// Who holds a busy map open, as far as sysfs tells (mounts and processes do not show).
-fn holders_text(display: &str) -> String {
+/// `before` (the maps the run looked at) gives the map's device number.
+fn holders_text(display: &str, before: &[ExistingMap]) -> String {
     let holders = naming::to_dm_name(display)
         .ok()
-        .map(|name| sysfs::dm_holders(&name))
+        .and_then(|name| before.iter().find(|m| m.name == name))
+        .map(|map| sysfs::holders(map.dev))
         .unwrap_or_default();
     if holders.is_empty() {
         "held by a mount or a process (no device holds it)".to_string()
@@ -367,6 +376,7 @@ fn step_name(step: &Step) -> &str {
 mod tests {
     use super::identity::{Node, Observed};
     use super::*;
+    use crate::device::DevNum;
     use crate::engine::fake::{FakeSystem, disk};
     use crate::table::Slice;
     use std::collections::HashMap;

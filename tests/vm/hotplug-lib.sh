@@ -45,6 +45,27 @@ hp_change() {
     udev_settle
 }
 
+# hp_count_runs [--stop]: from now on, record every helper run that udev starts (its ACTION and
+# DM_NAME, else its kernel name) in $VT/helper-runs, by putting a recording wrapper in place of
+# /usr/sbin/kpartx; --stop puts the binary back.
+hp_count_runs() {
+    if [ "${1:-}" = --stop ]; then
+        mv /usr/sbin/kpartx.real /usr/sbin/kpartx
+        return
+    fi
+    : >"$VT/helper-runs"
+    mv /usr/sbin/kpartx /usr/sbin/kpartx.real
+    cat >/usr/sbin/kpartx <<EOF
+#!/bin/sh
+echo "\$ACTION \${DM_NAME:-\${DEVNAME##*/}}" >>"$VT/helper-runs"
+exec /usr/sbin/kpartx.real "\$@"
+EOF
+    chmod 0755 /usr/sbin/kpartx
+}
+
+# hp_runs ACTION: the recorded helper runs for ACTION events, sorted, on one line.
+hp_runs() { grep "^$1 " "$VT/helper-runs" | sort | tr '\n' ' ' | sed 's/ $//'; }
+
 # hp_dm_kernel NAME: the dm-N kernel name of map NAME.
 hp_dm_kernel() { basename "$(readlink -f "/dev/mapper/$1")"; }
 

@@ -2,7 +2,8 @@
 # vm: udev=any hotplug
 # hotplug-multipath: a multipath map over a loop with a GPT gets NAME-partN maps and by-id links
 # from the installed rules alone; repartition + change updates them; skip_kpartx and a policy
-# no_partitions remove them; a remove event tears them down so the map can go.
+# no_partitions remove them; a replayed remove event tears them down so the map can go, and no
+# other remove event starts the helper.
 . "$HARNESS/hotplug-lib.sh"
 
 WWID=3600a0b80000000000000000000000001
@@ -51,12 +52,19 @@ partitions = \"disabled\""
     assert_eq "$(hp_maps mpatha-)" "mpatha-part1 mpatha-part3" "maps back without the policy"
 
     # Flush path: a remove event for the parent tears its partition maps down, then the map goes.
+    # The helper runs for that replayed event (the map still has partition maps stacked on it),
+    # and for no other remove event: not for the partition maps' own, not for the real removal
+    # of the map (nothing can be stacked on a device that is really removed).
+    hp_count_runs
     udevadm trigger --action=remove "/sys/block/$(hp_dm_kernel mpatha)"
     udev_settle
     assert_eq "$(hp_maps mpatha-)" "" "remove event left no partition maps"
+    assert_eq "$(hp_runs remove)" "remove mpatha" "helper runs for the replayed remove event"
     dmsetup remove mpatha || fail "mpatha could not be removed after the teardown"
     udev_settle
     assert_eq "$(hp_maps mpatha)" "" "no stale maps"
+    assert_eq "$(hp_runs remove)" "remove mpatha" "helper runs after the real removal"
+    hp_count_runs --stop
     losetup -d "$lp"
     hp_end
 }
