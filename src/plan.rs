@@ -195,6 +195,19 @@ impl Plan {
     fn push(&mut self, step: Step, counted: bool) {
         self.entries.push(Planned { step, counted });
     }
+
+    /// Whether it leaves a map alone because the map is open.
+    pub fn has_busy(&self) -> bool {
+        self.entries.iter().any(|e| {
+            matches!(
+                e.step,
+                Step::Skip {
+                    reason: SkipReason::InUse { .. },
+                    ..
+                }
+            )
+        })
+    }
 }
 
 /// Inputs of `-a`/`-u`.
@@ -419,16 +432,7 @@ pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap], when_busy: Whe
         };
         plan.push(step, true);
     }
-    let busy = plan.entries.iter().map(|e| &e.step).any(|s| {
-        matches!(
-            s,
-            Step::Skip {
-                reason: SkipReason::InUse { .. },
-                ..
-            }
-        )
-    });
-    if busy && when_busy == WhenBusy::RemoveNone {
+    if plan.has_busy() && when_busy == WhenBusy::RemoveNone {
         plan.entries
             .retain(|e| !matches!(e.step, Step::Remove { .. }));
     }

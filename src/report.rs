@@ -58,6 +58,8 @@ pub struct ParentReport {
     /// The image's loop device, `null` when the argument was not an image file.
     #[serde(rename = "loop")]
     pub loop_dev: Option<LoopReport>,
+    /// The kernel marks it read-only, so its partition maps are made read-only.
+    pub read_only: bool,
 }
 
 /// An image file's loop device.
@@ -253,6 +255,7 @@ pub fn action_report(action: ActionKind, outcome: &Outcome, exit_status: i32) ->
             path: outcome.parent.path.display().to_string(),
             device: outcome.parent.dev.to_string(),
             loop_dev,
+            read_only: outcome.parent.read_only,
         },
         maps: outcome
             .records

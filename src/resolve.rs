@@ -63,6 +63,8 @@ pub struct Parent {
     pub dm_uuid: Option<String>,
     /// Whether it is a device-mapper device.
     pub is_dm: bool,
+    /// Whether the kernel marks it read-only (its partition maps are made read-only too).
+    pub read_only: bool,
 }
 
 impl Parent {
@@ -200,6 +202,7 @@ pub fn resolve(arg: impl AsRef<Path>, purpose: Purpose) -> Result<Resolved, Reso
             name: name.into(),
             dm_uuid: sysfs::dm_uuid(dev),
             is_dm: true,
+            read_only: sysfs::read_only(dev),
         },
         None => plain_parent(arg, dev),
     };
@@ -335,6 +338,7 @@ fn plain_parent(path: &Path, dev: DevNum) -> Parent {
         name: basename(path.as_os_str()),
         dm_uuid: None,
         is_dm: false,
+        read_only: sysfs::read_only(dev),
     }
 }
 

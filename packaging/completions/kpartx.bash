@@ -5,9 +5,9 @@
 # Every option, in --help order.
 _kpartx_options='-a --add -u --update -d --delete -l --list -r --read-only -p --delimiter
     --part-postfix -f --force -g --gpt -s --sync -n --nosync -v --verbose -t --type --dos
-    --sector-size --name --json --dry-run --status --prune --udev-timeout --udev --udev-id
-    --udev-del-part-nodes --check-config --show-policy --map-images --unmap-images --help
-    --version'
+    --sector-size --name --read-anyway --json --dry-run --status --prune --udev-timeout
+    --udev --udev-id --udev-del-part-nodes --check-config --show-policy --map-images
+    --unmap-images --help --version'
 
 # Prints the suggested arguments of option $1 one per line; fails when $1 takes none.
 _kpartx_values()

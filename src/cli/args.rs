@@ -59,6 +59,8 @@ pub struct Options {
     pub sector_size: SectorSize,
     /// `--name`: the name maps are derived from instead of the device's.
     pub name: Option<OsString>,
+    /// `--read-anyway`: read a suspended map or one without a usable path.
+    pub read_anyway: bool,
     /// Positional arguments, in order (paths: bytes, not necessarily UTF-8).
     pub positionals: Vec<OsString>,
 }
@@ -79,6 +81,7 @@ impl Default for Options {
             udev_timeout: None,
             sector_size: SectorSize::Auto,
             name: None,
+            read_anyway: false,
             positionals: Vec::new(),
         }
     }
@@ -193,6 +196,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
                     ArgError::Invalid(format!("invalid sector size '{value}' (512, 4096 or auto)"))
                 })?;
             }
+            OptId::ReadAnyway => opts.read_anyway = true,
             OptId::Name => {
                 let value = parser.value().map_err(invalid)?;
                 if value.is_empty() || value.as_encoded_bytes().contains(&b'/') {

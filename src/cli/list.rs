@@ -17,6 +17,7 @@ pub fn run(opts: &Options, device: &Path) -> i32 {
         force_gpt: opts.force_gpt,
         filter: &opts.filter,
         sector_size: opts.sector_size,
+        read_anyway: opts.read_anyway,
     };
     let listing = match engine::list(&RealDevices, device, &req) {
         Ok(listing) => listing,

@@ -28,6 +28,7 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32
         dry_run: opts.dry_run,
         sector_size: opts.sector_size,
         name: opts.name.as_deref(),
+        read_anyway: opts.read_anyway,
     };
     let outcome = match engine::map(sys, &req) {
         Ok(outcome) => outcome,
@@ -44,6 +45,12 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32
     };
     if opts.dry_run {
         return show(opts, kind, &outcome, status);
+    }
+    if opts.verbose > 0 && outcome.parent.read_only && !opts.read_only {
+        crate::errln!(
+            "kpartx: {} is read-only: its partition maps are made read-only",
+            outcome.parent.path.display()
+        );
     }
     // Under --json, the text report keeps only its stderr lines.
     let text_opts = quiet(opts);
@@ -94,6 +101,7 @@ fn engine_error(opts: &Options, err: &EngineError) -> i32 {
         EngineError::List(_) => ("device-mapper", 1),
         EngineError::Changed(_) => ("changed", 1),
         EngineError::NameClash(_) => ("name-clash", 1),
+        EngineError::NotReady(..) => ("not-ready", 1),
     };
     crate::errln!("kpartx: {err}");
     crate::out::print(&report::error_report(kind, err.to_string(), status));
@@ -107,6 +115,7 @@ pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> i32 {
         when_busy: WhenBusy::RemoveNone,
         flush: true,
         lock_timeout: lock::LOCK_TIMEOUT,
+        busy_timeout: engine::BUSY_TIMEOUT,
         dry_run: opts.dry_run,
     };
     let outcome = match engine::unmap(sys, device, req) {

@@ -56,6 +56,8 @@ pub enum OptId {
     SectorSize,
     /// `--name`.
     Name,
+    /// `--read-anyway`.
+    ReadAnyway,
     /// `--map-images`.
     MapImages,
     /// `--unmap-images`.
@@ -486,6 +488,22 @@ lists under these names;
 removes the partition maps of
 .I device
 as always."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::ReadAnyway,
+        long: "read-anyway",
+        help: "read a suspended map or a multipath map without a usable path",
+        man: r#"Read the partition table of a device-mapper device even when it is suspended or
+is a multipath map without a usable path.
+Without this option
+.BR \-l ,
+.B \-a
+and
+.B \-u
+leave such a device alone and exit with status 1, naming the map and its state:
+a read from it waits until the map is resumed or a path returns (for a map that
+queues I/O, in a sleep that cannot be interrupted), which may be never."#,
         ..NONE
     },
     OptSpec {

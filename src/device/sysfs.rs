@@ -77,6 +77,16 @@ pub fn dm_stored_name(dev: DevNum) -> Option<String> {
     read_trimmed(&dev_dir(dev).join("dm/name"))
 }
 
+/// Whether the device-mapper device `dev` is suspended (sysfs `dm/suspended`).
+pub fn dm_suspended(dev: DevNum) -> bool {
+    read_trimmed(&dev_dir(dev).join("dm/suspended")).as_deref() == Some("1")
+}
+
+/// Whether the block device `dev` is read-only (sysfs `ro`).
+pub fn read_only(dev: DevNum) -> bool {
+    read_trimmed(&dev_dir(dev).join("ro")).as_deref() == Some("1")
+}
+
 /// Stored names of the device-mapper devices stacked on `dev` (its `holders/` that are DM
 /// devices), sorted by kernel name. Reads only `dev`'s own directory and its holders'.
 pub fn dm_holder_names(dev: DevNum) -> Vec<String> {

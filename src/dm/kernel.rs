@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
 
@@ -28,6 +29,12 @@ pub struct Kernel {
     cookie: OnceCell<Result<Cookie, String>>,
     touched: RefCell<Vec<Touched>>,
 }
+
+/// How long a removal refused because the map is open is retried.
+pub const BUSY_RETRY_LIMIT: Duration = Duration::from_secs(5);
+
+/// The pause between two tries of a removal refused because the map is open.
+const BUSY_RETRY_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The maps could not be listed.
 #[derive(Debug)]
@@ -325,9 +332,24 @@ impl MapOps for Kernel {
         Ok(())
     }
 
+    /// A removal refused with EBUSY is tried again every [`BUSY_RETRY_INTERVAL`] for up to
+    /// [`BUSY_RETRY_LIMIT`]: udev's probes (blkid after a reload, a close after write) keep
+    /// a map open for a moment, and a teardown must not stop half-way for that.
     fn remove(&self, name: &str, flush: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
-        self.with_udev(Stage::Remove, 0, |nr| raw::remove(fd, name, nr, flush))?;
+        let deadline = Instant::now() + BUSY_RETRY_LIMIT;
+        self.with_udev(Stage::Remove, 0, |nr| {
+            loop {
+                match raw::remove(fd, name, nr, flush) {
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(BUSY_RETRY_INTERVAL);
+                    }
+                    result => return result,
+                }
+            }
+        })?;
         match self.mode {
             UdevMode::NoUdev => {
                 let _ = nodes::remove_node(name);

@@ -8,6 +8,7 @@ pub mod cookie;
 pub mod kernel;
 pub mod nodes;
 pub mod raw;
+pub mod readiness;
 
 use std::fmt;
 use std::time::Duration;

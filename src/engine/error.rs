@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::dm::kernel::ListError;
+use crate::dm::readiness::Readiness;
 use crate::resolve::{self, ResolveError};
 
 /// A use case that could not run, with its cause.
@@ -20,6 +21,8 @@ pub enum EngineError {
     List(ListError),
     /// The node no longer is the device the caller verified (helper mode).
     Changed(PathBuf),
+    /// A device-mapper parent that a read could block on for an unknown time; not read.
+    NotReady(PathBuf, Readiness),
     /// `--name`: map names are taken by maps that are not this parent's partitions; nothing
     /// was made.
     NameClash(Vec<NameClash>),
@@ -58,6 +61,11 @@ impl fmt::Display for EngineError {
             EngineError::Changed(path) => {
                 write!(f, "{} is no longer the event's device", path.display())
             }
+            EngineError::NotReady(path, state) => write!(
+                f,
+                "{}: not read, the map is {state} (reading it could block; --read-anyway reads it all the same)",
+                path.display()
+            ),
             EngineError::NameClash(clashes) => {
                 f.write_str("refusing to map anything: ")?;
                 for (i, clash) in clashes.iter().enumerate() {
@@ -77,7 +85,10 @@ impl std::error::Error for EngineError {
         match self {
             EngineError::Lock(_, e) | EngineError::Read(_, e) => Some(e),
             EngineError::List(e) => Some(e),
-            EngineError::Resolve(_) | EngineError::Changed(_) | EngineError::NameClash(_) => None,
+            EngineError::Resolve(_)
+            | EngineError::Changed(_)
+            | EngineError::NotReady(..)
+            | EngineError::NameClash(_) => None,
         }
     }
 }

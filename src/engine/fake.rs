@@ -12,6 +12,7 @@ use super::{Devices, System};
 use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::ListError;
+use crate::dm::readiness::Readiness;
 use crate::dm::{MapOps, MapQuery, OpError, Stage};
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 use crate::probe::Found;
@@ -52,6 +53,10 @@ pub struct FakeSystem {
     pub present: Vec<DevNum>,
     /// How many looks at device-mapper were taken.
     pub looks: AtomicUsize,
+    /// After this many looks, every open map is closed (a transient opener letting go).
+    pub close_after_looks: Option<usize>,
+    /// Devices that must not be read now, and why.
+    pub not_ready: Vec<(DevNum, Readiness)>,
     next_minor: Mutex<u32>,
 }
 
@@ -89,6 +94,7 @@ pub fn disk(
             name,
             dm_uuid: dm.map(|(_, u)| u.to_string()),
             is_dm: dm.is_some(),
+            read_only: false,
         },
         image: None,
         slices,
@@ -118,6 +124,8 @@ impl FakeSystem {
             loops: Mutex::new(Vec::new()),
             present: Vec::new(),
             looks: AtomicUsize::new(0),
+            not_ready: Vec::new(),
+            close_after_looks: None,
             next_minor: Mutex::new(0),
         }
     }
@@ -318,6 +326,13 @@ impl Devices for FakeSystem {
         Ok(())
     }
 
+    fn readiness(&self, parent: &Parent) -> Readiness {
+        self.not_ready
+            .iter()
+            .find(|(dev, _)| *dev == parent.dev)
+            .map_or(Readiness::Ready, |(_, state)| *state)
+    }
+
     fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
         if let Some(d) = self.devices.iter().find(|d| d.parent.dev == dev) {
             return Some(d.parent.clone());
@@ -328,6 +343,7 @@ impl Devices for FakeSystem {
             name: dev.to_string().into(),
             dm_uuid: None,
             is_dm: false,
+            read_only: false,
         })
     }
 
@@ -372,7 +388,12 @@ impl System for FakeSystem {
     /// Like the kernel: a map is stacked on a device when one of its targets names the
     /// device; the result is sorted by name. Every look is logged.
     fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
-        self.looks.fetch_add(1, Ordering::Relaxed);
+        let looks = self.looks.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.close_after_looks.is_some_and(|n| looks > n) {
+            for map in self.maps.lock().unwrap().iter_mut() {
+                map.open_count = 0;
+            }
+        }
         let stacked = |m: &ExistingMap| {
             query.stacked_on.is_some_and(|dev| {
                 m.targets.iter().any(|t| {

@@ -19,10 +19,11 @@ mod tests;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::device::DevNum;
 use crate::dm::kernel::ListError;
+use crate::dm::readiness::Readiness;
 use crate::dm::{MapOps, MapQuery};
 use crate::naming::Naming;
 use crate::plan::{self, AddInput, ExistingMap, ParentInfo, SkipReason, Step, WhenBusy};
@@ -54,6 +55,9 @@ pub trait Devices {
     ) -> io::Result<Found>;
     /// Detaches an image's loop device; `on_retry` is called before each retry of a busy one.
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()>;
+    /// Whether `parent` can be read now without blocking for an unknown time (a suspended
+    /// map, a multipath map without a usable path).
+    fn readiness(&self, parent: &Parent) -> Readiness;
     /// The block device with number `dev` as a parent, `None` when there is no such device.
     fn device_by_number(&self, dev: DevNum) -> Option<Parent>;
     /// Kernel names of the devices stacked on `dev` (sysfs `holders/`).
@@ -101,6 +105,8 @@ pub struct ListRequest<'a> {
     pub filter: &'a TypeFilter,
     /// The sector size of an image file no loop is bound to.
     pub sector_size: SectorSize,
+    /// Read a device-mapper parent even when it is suspended or has no usable path.
+    pub read_anyway: bool,
 }
 
 /// Reads the table of `device` for `-l` (an image file is read directly: no loop).
@@ -113,6 +119,10 @@ pub fn list<D: Devices>(
         sector_size: req.sector_size,
     };
     let mut resolved = sys.resolve(device, purpose)?;
+    if let Err(e) = check_ready(sys, &resolved.parent, req.read_anyway) {
+        release_created(sys, &mut resolved);
+        return Err(e);
+    }
     let found = sys.read_table(&resolved, req.force_gpt, req.filter);
     let release = release_created(sys, &mut resolved);
     let found = found.map_err(|e| EngineError::Read(resolved.parent.path.clone(), e))?;
@@ -151,6 +161,8 @@ pub struct MapRequest<'a> {
     /// `--name`: the name the maps are derived from instead of the parent's; with it, a map
     /// name taken by anything but this parent's partition maps refuses the whole run.
     pub name: Option<&'a OsStr>,
+    /// Read a device-mapper parent even when it is suspended or has no usable path.
+    pub read_anyway: bool,
 }
 
 /// What a device without a partition table means for its partition maps.
@@ -235,6 +247,7 @@ fn plan_map<S: System>(
     req: &MapRequest<'_>,
 ) -> Result<(Found, Vec<Record>, Vec<ExistingMap>), EngineError> {
     let parent = &resolved.parent;
+    check_ready(sys, parent, req.read_anyway)?;
     let found = sys
         .read_table(resolved, req.force_gpt, req.filter)
         .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
@@ -251,13 +264,14 @@ fn plan_map<S: System>(
             let query = partition_query(&info, Some(&naming), table.slices.len());
             let existing = sys.look(&query);
             let image_ro = resolved.image.as_ref().is_some_and(|i| i.device.read_only);
+            let parent_ro = parent.read_only;
             let input = AddInput {
                 parent: &info,
                 naming: &naming,
                 slices: &table.slices,
                 device_sectors: found.size_sectors,
                 existing: &existing,
-                read_only: req.read_only || image_ro,
+                read_only: req.read_only || image_ro || parent_ro,
             };
             let plan = plan::plan_add(&input, req.update);
             if req.name.is_some() {
@@ -268,6 +282,17 @@ fn plan_map<S: System>(
         }
     };
     Ok((found, records, existing))
+}
+
+/// Refuses to read a parent whose reads could block without bound (unless asked to).
+fn check_ready<D: Devices>(sys: &D, parent: &Parent, read_anyway: bool) -> Result<(), EngineError> {
+    if read_anyway || !parent.is_dm {
+        return Ok(());
+    }
+    match sys.readiness(parent) {
+        Readiness::Ready => Ok(()),
+        state => Err(EngineError::NotReady(parent.path.clone(), state)),
+    }
 }
 
 /// With `--name`: a map name taken by anything but this parent's partition maps refuses the
@@ -309,9 +334,18 @@ pub struct UnmapRequest {
     pub flush: bool,
     /// Longest wait for another kpartx working on the same device.
     pub lock_timeout: Duration,
+    /// Longest wait for open partition maps to be closed (udev's probes and other transient
+    /// openers keep a map open for a moment) before they count as busy.
+    pub busy_timeout: Duration,
     /// `--dry-run`: plan, change nothing.
     pub dry_run: bool,
 }
+
+/// How long `-d` waits, by default, for open partition maps to be closed.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often an open map is looked at again while waiting for it to be closed.
+const BUSY_POLL: Duration = Duration::from_millis(200);
 
 /// `-d`: removes the partition maps of a device argument, then detaches an image's loop
 /// when every map could go.
@@ -342,8 +376,16 @@ pub fn unmap_parent<S: System>(
         .lock_device(parent.dev, req.lock_timeout)
         .map_err(|e| EngineError::Lock(parent.path.display().to_string(), e))?;
     let info = parent_info(&parent, !req.force);
-    let existing = sys.look(&partition_query(&info, None, 0));
-    let mut plan = plan::plan_delete(&info, &existing, req.when_busy);
+    let query = partition_query(&info, None, 0);
+    let deadline = Instant::now() + req.busy_timeout;
+    let (existing, mut plan) = loop {
+        let existing = sys.look(&query);
+        let plan = plan::plan_delete(&info, &existing, req.when_busy);
+        if req.dry_run || !plan.has_busy() || Instant::now() >= deadline {
+            break (existing, plan);
+        }
+        std::thread::sleep(BUSY_POLL);
+    };
     for entry in &mut plan.entries {
         if let Step::Remove { flush, .. } = &mut entry.step {
             *flush = req.flush;

@@ -14,6 +14,7 @@ use crate::device::blockdev::BlockDevice;
 use crate::device::{loop_records, loopdev, sysfs};
 use crate::dm::kernel::{Kernel, ListError};
 use crate::dm::nodes::NodeOwner;
+use crate::dm::readiness::{self, Readiness};
 use crate::dm::{MapOps, MapQuery};
 use crate::lock::{self, Lock};
 use crate::plan::ExistingMap;
@@ -93,6 +94,10 @@ impl Devices for RealDevices {
         Ok(())
     }
 
+    fn readiness(&self, parent: &Parent) -> Readiness {
+        readiness::of_map(parent.dev)
+    }
+
     fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
         if !sysfs::exists(dev) {
             return None;
@@ -105,6 +110,7 @@ impl Devices for RealDevices {
             name: dm_name.clone().unwrap_or(kname).into(),
             dm_uuid: sysfs::dm_uuid(dev),
             is_dm: dm_name.is_some(),
+            read_only: sysfs::read_only(dev),
         })
     }
 
@@ -172,6 +178,10 @@ impl Devices for RealSystem {
 
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
         RealDevices.detach(image, on_retry)
+    }
+
+    fn readiness(&self, parent: &Parent) -> Readiness {
+        RealDevices.readiness(parent)
     }
 
     fn device_by_number(&self, dev: DevNum) -> Option<Parent> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::fake::{FakeSystem, disk, image};
 use super::outcome::StepResult;
 use super::*;
+use crate::dm::readiness::Readiness;
 use crate::dm::{OpError, Stage};
 use crate::plan::SkipReason;
 use crate::table::Slice;
@@ -41,6 +42,7 @@ fn add_req(device: &str, update: bool) -> MapRequest<'_> {
         dry_run: false,
         sector_size: SectorSize::Auto,
         name: None,
+        read_anyway: false,
     }
 }
 
@@ -50,6 +52,7 @@ fn delete_req(when_busy: WhenBusy) -> UnmapRequest {
         when_busy,
         flush: true,
         lock_timeout: Duration::from_secs(1),
+        busy_timeout: Duration::ZERO,
         dry_run: false,
     }
 }
@@ -313,6 +316,7 @@ fn list_reads_an_image_without_a_loop() {
         force_gpt: false,
         filter: &TypeFilter::All,
         sector_size: SectorSize::Auto,
+        read_anyway: false,
     };
     let listing = list(&sys, Path::new("/img"), &req).unwrap();
     assert_eq!(listing.found.table.map(|t| t.slices.len()), Some(2));
@@ -450,4 +454,103 @@ fn partition_query_grows_with_the_partitions_only() {
     };
     let unowned = partition_query(&forced, None, 0);
     assert!(unowned.uuids.is_empty() && unowned.names.is_empty());
+}
+
+fn queueing() -> Readiness {
+    Readiness::NoUsablePath { queueing: true }
+}
+
+#[test]
+fn a_map_without_a_usable_path_is_not_read() {
+    let mut sys = mpath(two());
+    sys.not_ready = vec![(DevNum::new(254, 0), queueing())];
+    let err = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap_err();
+    assert!(matches!(err, EngineError::NotReady(_, state) if state == queueing()));
+    assert!(
+        !sys.events().iter().any(|e| e.starts_with("read")),
+        "{:?}",
+        sys.events()
+    );
+    assert!(sys.map_names().is_empty());
+    assert!(err.to_string().contains("no usable path"), "{err}");
+    let listed = list(
+        &sys,
+        Path::new("/dev/mapper/mpatha"),
+        &ListRequest {
+            force_gpt: false,
+            filter: &TypeFilter::All,
+            sector_size: SectorSize::Auto,
+            read_anyway: false,
+        },
+    );
+    assert!(matches!(listed, Err(EngineError::NotReady(..))));
+}
+
+#[test]
+fn read_anyway_reads_a_suspended_map() {
+    let mut sys = mpath(two());
+    sys.not_ready = vec![(DevNum::new(254, 0), Readiness::Suspended)];
+    let mut req = add_req("/dev/mapper/mpatha", false);
+    req.read_anyway = true;
+    let out = map(&sys, &req).unwrap();
+    assert_eq!(out.mapped(), 2);
+}
+
+#[test]
+fn only_device_mapper_parents_are_checked() {
+    let mut sys = FakeSystem::new(vec![disk("/dev/sdb", DevNum::new(8, 16), None, two())]);
+    sys.not_ready = vec![(DevNum::new(8, 16), Readiness::Suspended)];
+    let out = map(&sys, &add_req("/dev/sdb", false)).unwrap();
+    assert_eq!(out.mapped(), 2);
+}
+
+#[test]
+fn a_read_only_parent_gets_read_only_maps() {
+    let mut sys = mpath(two());
+    sys.devices[0].parent.read_only = true;
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
+    assert_eq!(out.mapped(), 2);
+    assert!(sys.snapshot().unwrap().iter().all(|m| m.read_only));
+}
+
+fn held_partition(sys: &FakeSystem) {
+    sys.add_map(
+        "mpatha-part1",
+        Some(&format!("part1-{MPATH_UUID}")),
+        Some("254:0 2048"),
+        0,
+    );
+    sys.add_map(
+        "mpatha-part2",
+        Some(&format!("part2-{MPATH_UUID}")),
+        Some("254:0 4096"),
+        1,
+    );
+}
+
+#[test]
+fn delete_waits_for_a_map_that_is_closed_within_the_bound() {
+    let mut sys = mpath(None);
+    sys.close_after_looks = Some(2);
+    held_partition(&sys);
+    let mut req = delete_req(WhenBusy::RemoveNone);
+    req.busy_timeout = Duration::from_secs(5);
+    let parent = sys.devices[0].parent.clone();
+    let out = unmap_parent(&sys, parent, req).unwrap();
+    assert_eq!(out.failures(), 0);
+    assert!(sys.map_names().is_empty(), "left: {:?}", sys.map_names());
+    assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[test]
+fn delete_removes_nothing_when_a_map_stays_open_past_the_bound() {
+    let sys = mpath(None);
+    held_partition(&sys);
+    let mut req = delete_req(WhenBusy::RemoveNone);
+    req.busy_timeout = Duration::from_millis(500);
+    let parent = sys.devices[0].parent.clone();
+    let out = unmap_parent(&sys, parent, req).unwrap();
+    assert_eq!(out.failures(), 1);
+    assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
+    assert!(sys.looks.load(std::sync::atomic::Ordering::Relaxed) >= 2);
 }

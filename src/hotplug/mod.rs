@@ -176,6 +176,7 @@ pub fn act<S: System>(
                 dry_run,
                 sector_size: SectorSize::Auto,
                 name: None,
+                read_anyway: false,
             };
             engine::map(sys, &req)
         }
@@ -186,6 +187,10 @@ pub fn act<S: System>(
                 when_busy: WhenBusy::RemoveUnused,
                 flush,
                 lock_timeout: policy.udev_timeout,
+                // A map that is open now is reported, not waited for: a udev worker must
+                // not wait on a mount. (A transient EBUSY during the removal itself is
+                // retried by the kernel layer.)
+                busy_timeout: std::time::Duration::ZERO,
                 dry_run,
             };
             engine::unmap_parent(sys, event_parent(event), req)
@@ -205,6 +210,12 @@ pub fn act<S: System>(
             status
         }
         Ok(outcome) => log_outcome(event, &outcome),
+        Err(EngineError::NotReady(_, state)) => {
+            // The event that makes it readable again (a resume, a reinstated path) comes
+            // through here too.
+            info!(dev = %event.dev, "nothing to do now: the device is {state}; not read");
+            0
+        }
         Err(e @ EngineError::Changed(_)) => {
             error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
             EXIT_BAD_EVENT
@@ -274,6 +285,7 @@ fn event_parent(event: &UdevEvent) -> Parent {
             .into(),
         dm_uuid: event.dm_uuid.clone(),
         is_dm: event.dm_name.is_some(),
+        read_only: false,
     }
 }
 

@@ -67,6 +67,7 @@ fn add_req(update: bool, dry_run: bool) -> MapRequest<'static> {
         dry_run,
         sector_size: SectorSize::Auto,
         name: None,
+        read_anyway: false,
     }
 }
 
@@ -76,6 +77,7 @@ fn delete_req(dry_run: bool) -> UnmapRequest {
         when_busy: WhenBusy::RemoveNone,
         flush: true,
         lock_timeout: Duration::from_secs(1),
+        busy_timeout: Duration::ZERO,
         dry_run,
     }
 }
