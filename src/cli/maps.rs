@@ -29,6 +29,7 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32
         sector_size: opts.sector_size,
         name: opts.name.as_deref(),
         read_anyway: opts.read_anyway,
+        refuse_clashes: true,
     };
     let outcome = match engine::map(sys, &req) {
         Ok(outcome) => outcome,

@@ -203,9 +203,11 @@ is reloaded with the new geometry, so running
 again picks up resized partitions.
 A map of the same partition that exists under another name (made with another
 delimiter) is renamed and reloaded.
-A name taken by a map that does not belong to
-.I device
-is left alone and counted as a failure."#,
+If any name is taken by a map that does not belong to
+.IR device ,
+nothing is made: each such name is reported with the DM UUID of the map holding it
+(or that it has none), a loop device attached for an image file by this run is
+detached again, and the exit status is 1."#,
         ..NONE
     },
     OptSpec {
@@ -477,11 +479,11 @@ instead of the device's name: the maps are
 apply to
 .IR name ),
 whatever loop or device is underneath.
-With
-.BR \-a / \-u ,
-if any of these names is taken by a map that is not a partition map of
-.IR device ,
-nothing is made and each clash is reported with the DM UUID of its owner.
+As with any name,
+.BR \-a / \-u
+make nothing when one of these names is taken by a map that is not a partition
+map of
+.IR device .
 .B \-l
 lists under these names;
 .B \-d

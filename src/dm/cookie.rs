@@ -150,7 +150,11 @@ impl Cookie {
     /// [`WaitError::TimedOut`] once udev has completed none of the outstanding events for
     /// `timeout`: a long but moving udev queue (hundreds of maps) is waited for, a stuck one
     /// is not. The total wait is bounded by `timeout` times the number of operations.
-    pub fn wait(&self, timeout: Duration) -> Result<(), WaitError> {
+    ///
+    /// The wait consumes the cookie (its semaphore is removed when it returns): taking the
+    /// waiter's count away twice would take an operation's count instead, so a transaction is
+    /// waited for exactly once, and the next operations start a new one.
+    pub fn wait(self, timeout: Duration) -> Result<(), WaitError> {
         self.adjust(-1, true).map_err(WaitError::Io)?;
         let mut pending = self.value().map_err(WaitError::Io)?;
         let mut last_progress = Instant::now();
@@ -301,11 +305,12 @@ mod tests {
             cookie.begin_operation().unwrap();
         }
         let start = Instant::now();
+        let key = cookie.key();
         std::thread::scope(|s| {
             s.spawn(|| {
                 for _ in 0..4 {
                     std::thread::sleep(Duration::from_millis(150));
-                    cookie.complete_without_event();
+                    udevcomplete(key);
                 }
             });
             let result = cookie.wait(Duration::from_millis(300));
@@ -317,6 +322,36 @@ mod tests {
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(800), "{waited:?}");
         assert!(waited < Duration::from_secs(5), "{waited:?}");
+    }
+
+    /// What `dmsetup udevcomplete` does for one event: finds the semaphore by its key and
+    /// takes 1 from it.
+    fn udevcomplete(key: u32) {
+        // SAFETY: plain lookup without IPC_CREAT.
+        let semid = unsafe { libc::semget(key as libc::key_t, 1, 0) };
+        assert!(semid >= 0, "no semaphore for cookie {key:#x}");
+        let mut op = libc::sembuf {
+            sem_num: 0,
+            sem_op: -1,
+            sem_flg: libc::IPC_NOWAIT as libc::c_short,
+        };
+        // SAFETY: one valid sembuf for a semaphore that exists.
+        unsafe { libc::semop(semid, &mut op, 1) };
+    }
+
+    #[test]
+    fn a_waited_transaction_is_gone_and_the_next_starts_afresh() {
+        let first = Cookie::create().unwrap();
+        first.begin_operation().unwrap();
+        let key = first.key();
+        udevcomplete(key);
+        first.wait(Duration::from_secs(5)).unwrap();
+        // SAFETY: plain lookup without IPC_CREAT.
+        assert!(unsafe { libc::semget(key as libc::key_t, 1, 0) } < 0);
+        let second = Cookie::create().unwrap();
+        second.begin_operation().unwrap();
+        udevcomplete(second.key());
+        second.wait(Duration::from_secs(5)).unwrap();
     }
 
     #[test]

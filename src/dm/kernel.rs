@@ -1,7 +1,7 @@
 //! The real device-mapper, through the `devicemapper` crate plus [`super::raw`] for the
 //! cookie-carrying ioctls.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -19,14 +19,16 @@ use crate::plan::{ExistingMap, MapSpec, TargetLine};
 
 /// An open device-mapper control node plus how udev takes part.
 ///
-/// Operations never wait for udev themselves: in [`UdevMode::Wait`] they all carry one cookie
-/// (created with the first operation), and [`MapOps::settle`] waits for it once, after the
-/// caller has released its locks.
+/// Operations never wait for udev themselves: in [`UdevMode::Wait`] the operations of one
+/// transaction carry one cookie (created with its first operation), and [`MapOps::settle`]
+/// waits for it once, after the caller has released its locks, and ends the transaction: a
+/// run that maps several devices (the image list) waits once per device.
 pub struct Kernel {
     dm: DM,
     mode: UdevMode,
     owner: Cell<NodeOwner>,
-    cookie: OnceCell<Result<Cookie, String>>,
+    /// The udev transaction in progress: made by the first operation after the last wait.
+    cookie: RefCell<Option<Cookie>>,
     touched: RefCell<Vec<Touched>>,
 }
 
@@ -99,7 +101,7 @@ impl Kernel {
             dm,
             mode,
             owner: Cell::new(NodeOwner::default()),
-            cookie: OnceCell::new(),
+            cookie: RefCell::new(None),
             touched: RefCell::new(Vec::new()),
         })
     }
@@ -209,11 +211,13 @@ impl Kernel {
             .map(drop)
             .map_err(failed),
             UdevMode::Wait(_) => {
-                let cookie = self
-                    .cookie
-                    .get_or_init(|| Cookie::create().map_err(|e| e.to_string()))
-                    .as_ref()
-                    .map_err(|e| OpError::new(stage, format!("cannot create udev cookie: {e}")))?;
+                let mut slot = self.cookie.borrow_mut();
+                let cookie = match &mut *slot {
+                    Some(cookie) => cookie,
+                    None => slot.insert(Cookie::create().map_err(|e| {
+                        OpError::new(stage, format!("cannot create udev cookie: {e}"))
+                    })?),
+                };
                 cookie.begin_operation().map_err(|e| {
                     OpError::new(stage, format!("cannot count the udev cookie: {e}"))
                 })?;
@@ -364,13 +368,14 @@ impl MapOps for Kernel {
         let UdevMode::Wait(timeout) = self.mode else {
             return Ok(());
         };
-        let Some(Ok(cookie)) = self.cookie.get() else {
+        let Some(cookie) = self.cookie.borrow_mut().take() else {
             return Ok(());
         };
+        let key = cookie.key();
         let result = cookie.wait(timeout);
         // Whether udev finished or not, leave the nodes as the maps are (libdevmapper's
         // node check after a wait).
-        let touched = self.touched.borrow().clone();
+        let touched = std::mem::take(&mut *self.touched.borrow_mut());
         for what in touched {
             match what {
                 Touched::Mapped(name, dev) if self.exists(&name) => self.make_node(&name, dev),
@@ -383,7 +388,7 @@ impl MapOps for Kernel {
         match result {
             Ok(()) => Ok(()),
             Err(WaitError::TimedOut { waited, pending }) => {
-                Err(OpError::udev_timeout(pending, waited, cookie.key()))
+                Err(OpError::udev_timeout(pending, waited, key))
             }
             Err(WaitError::Io(e)) => Err(OpError::new(
                 Stage::Udev,

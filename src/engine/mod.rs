@@ -158,9 +158,12 @@ pub struct MapRequest<'a> {
     pub dry_run: bool,
     /// The logical block size of a loop attached for an image file.
     pub sector_size: SectorSize,
-    /// `--name`: the name the maps are derived from instead of the parent's; with it, a map
-    /// name taken by anything but this parent's partition maps refuses the whole run.
+    /// `--name`: the name the maps are derived from instead of the parent's.
     pub name: Option<&'a OsStr>,
+    /// A map name taken by anything but this parent's partition maps refuses the whole run
+    /// before anything is made (`-a`/`-u`); otherwise only that partition is left out (the
+    /// helper: the other partitions of a disk should still appear at boot).
+    pub refuse_clashes: bool,
     /// Read a device-mapper parent even when it is suspended or has no usable path.
     pub read_anyway: bool,
 }
@@ -274,7 +277,7 @@ fn plan_map<S: System>(
                 read_only: req.read_only || image_ro || parent_ro,
             };
             let plan = plan::plan_add(&input, req.update);
-            if req.name.is_some() {
+            if req.refuse_clashes {
                 refuse_clashes(&plan, &existing)?;
             }
             tracing::debug!(parent = %parent.path.display(), steps = plan.entries.len(), "planned partition maps");
@@ -295,8 +298,8 @@ fn check_ready<D: Devices>(sys: &D, parent: &Parent, read_anyway: bool) -> Resul
     }
 }
 
-/// With `--name`: a map name taken by anything but this parent's partition maps refuses the
-/// whole run before anything is made, naming every clash and its owner.
+/// A map name taken by anything but this parent's partition maps refuses the whole run
+/// before anything is made, naming every clash and its owner.
 fn refuse_clashes(plan: &plan::Plan, existing: &[ExistingMap]) -> Result<(), EngineError> {
     let clashes: Vec<NameClash> = plan
         .entries

@@ -43,6 +43,7 @@ fn add_req(device: &str, update: bool) -> MapRequest<'_> {
         sector_size: SectorSize::Auto,
         name: None,
         read_anyway: false,
+        refuse_clashes: false,
     }
 }
 
@@ -346,6 +347,7 @@ fn a_name_clash_refuses_everything_and_names_the_owner() {
     let mut req = add_req("/img", false);
     req.delimiter = Some(OsStr::new("p"));
     req.name = Some(OsStr::new("vm1"));
+    req.refuse_clashes = true;
     let err = map(&sys, &req).unwrap_err();
     let EngineError::NameClash(clashes) = &err else {
         panic!("{err:?}");
@@ -553,4 +555,26 @@ fn delete_removes_nothing_when_a_map_stays_open_past_the_bound() {
     assert_eq!(out.failures(), 1);
     assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
     assert!(sys.looks.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+}
+
+#[test]
+fn a_clash_refuses_the_run_and_detaches_the_loop_it_attached() {
+    let sys = FakeSystem::new(vec![image("/img", 5, false, two())]);
+    sys.add_map("loop5p1", None, Some("8:0 0"), 0);
+    let mut req = add_req("/img", false);
+    req.delimiter = Some(OsStr::new("p"));
+    req.refuse_clashes = true;
+    let err = map(&sys, &req).unwrap_err();
+    assert!(err.to_string().contains("loop5p1 exists and has no DM UUID"), "{err}");
+    assert_eq!(sys.map_names(), ["loop5p1"], "nothing made");
+    assert!(sys.events().contains(&"detach /dev/loop5".to_string()), "{:?}", sys.events());
+}
+
+#[test]
+fn without_refusal_a_clash_leaves_out_that_partition_only() {
+    let sys = mpath(two());
+    sys.add_map("mpatha-part1", Some("LVM-abc"), Some("8:0 0"), 0);
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap();
+    assert_eq!(out.failures(), 1);
+    assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
 }

@@ -177,6 +177,7 @@ pub fn act<S: System>(
                 sector_size: SectorSize::Auto,
                 name: None,
                 read_anyway: false,
+                refuse_clashes: false,
             };
             engine::map(sys, &req)
         }

@@ -68,6 +68,7 @@ fn add_req(update: bool, dry_run: bool) -> MapRequest<'static> {
         sector_size: SectorSize::Auto,
         name: None,
         read_anyway: false,
+        refuse_clashes: false,
     }
 }
 
