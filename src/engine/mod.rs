@@ -358,11 +358,18 @@ pub fn unmap<S: System>(sys: &S, device: &Path, req: UnmapRequest) -> Result<Out
         .map_err(|e| EngineError::Lock(device.display().to_string(), e))?;
     let mut resolved = sys.resolve(device, Purpose::Delete)?;
     let mut outcome = unmap_parent(sys, resolved.parent.clone(), req)?;
-    if outcome.failures() == 0 && resolved.image.is_some() {
-        if req.dry_run {
-            outcome.detach_planned = true;
-        } else {
-            outcome.release = release(sys, &mut resolved);
+    if outcome.failures() == 0 {
+        match (&resolved.image, recorded_loop(sys, &resolved.parent)) {
+            (Some(_), _) | (None, Some(_)) if req.dry_run => outcome.detach_planned = true,
+            (Some(_), _) => outcome.release = release(sys, &mut resolved),
+            (None, Some(name)) => {
+                outcome.release = Some(LoopRelease {
+                    path: resolved.parent.path.clone(),
+                    retries: 0,
+                    result: sys.detach_recorded(&name),
+                });
+            }
+            (None, None) => {}
         }
     }
     outcome.image = resolved.image;
@@ -453,6 +460,18 @@ pub fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
             })
             .flatten(),
     }
+}
+
+/// `-d /dev/loopN`: the kernel name of the loop when this tool attached it for an image (its
+/// record names the file the loop still shows), so that it is detached like `-d IMAGE` would;
+/// a loop someone else attached, or one rebound since, is left alone.
+fn recorded_loop<D: Devices>(sys: &D, parent: &Parent) -> Option<String> {
+    if parent.dev.major != crate::device::loopdev::LOOP_MAJOR {
+        return None;
+    }
+    let name = format!("loop{}", parent.dev.minor);
+    let (_, image) = sys.loop_records().into_iter().find(|(n, _)| *n == name)?;
+    (sys.loop_backing(&name).as_deref() == Some(image.as_path())).then_some(name)
 }
 
 /// Detaches a loop this run attached, if any.

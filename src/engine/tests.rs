@@ -565,9 +565,17 @@ fn a_clash_refuses_the_run_and_detaches_the_loop_it_attached() {
     req.delimiter = Some(OsStr::new("p"));
     req.refuse_clashes = true;
     let err = map(&sys, &req).unwrap_err();
-    assert!(err.to_string().contains("loop5p1 exists and has no DM UUID"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("loop5p1 exists and has no DM UUID"),
+        "{err}"
+    );
     assert_eq!(sys.map_names(), ["loop5p1"], "nothing made");
-    assert!(sys.events().contains(&"detach /dev/loop5".to_string()), "{:?}", sys.events());
+    assert!(
+        sys.events().contains(&"detach /dev/loop5".to_string()),
+        "{:?}",
+        sys.events()
+    );
 }
 
 #[test]
@@ -577,4 +585,56 @@ fn without_refusal_a_clash_leaves_out_that_partition_only() {
     let out = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap();
     assert_eq!(out.failures(), 1);
     assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
+}
+
+fn loop_disk() -> FakeSystem {
+    let sys = FakeSystem::new(vec![disk("/dev/loop3", DevNum::new(7, 3), None, two())]);
+    sys.add_map(
+        "loop3p1",
+        Some("part1-devnode_7:3_Wh5pYvM"),
+        Some("7:3 2048"),
+        0,
+    );
+    sys
+}
+
+#[test]
+fn delete_by_loop_device_detaches_a_loop_this_tool_attached() {
+    let sys = loop_disk();
+    sys.loops
+        .lock()
+        .unwrap()
+        .push(("loop3".into(), "/img".into(), Some("/img".into())));
+    let out = unmap(
+        &sys,
+        Path::new("/dev/loop3"),
+        delete_req(WhenBusy::RemoveNone),
+    )
+    .unwrap();
+    assert_eq!(out.failures(), 0);
+    assert!(out.release.is_some_and(|r| r.result.is_ok()));
+    assert!(sys.events().contains(&"detach /dev/loop3".to_string()));
+}
+
+#[test]
+fn delete_by_loop_device_leaves_a_loop_someone_else_attached_or_rebound() {
+    for record in [None, Some("/other.img")] {
+        let sys = loop_disk();
+        if let Some(recorded) = record {
+            sys.loops
+                .lock()
+                .unwrap()
+                .push(("loop3".into(), recorded.into(), Some("/img".into())));
+        }
+        let out = unmap(
+            &sys,
+            Path::new("/dev/loop3"),
+            delete_req(WhenBusy::RemoveNone),
+        )
+        .unwrap();
+        assert_eq!(out.failures(), 0);
+        assert!(out.release.is_none());
+        assert!(!sys.events().iter().any(|e| e.starts_with("detach")));
+        assert!(sys.map_names().is_empty());
+    }
 }

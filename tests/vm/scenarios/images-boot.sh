@@ -4,7 +4,8 @@
 # read-only with delimiter -part, one 4K-native); `kpartx --map-images -v` (what
 # kpartx-images.service runs at start) maps both under their names, `--unmap-images -v` (its
 # ExecStop) removes the maps and detaches the loops. A broken list maps nothing and reports
-# FILE:LINE:COLUMN. Asserts on the binary under test only.
+# FILE:LINE:COLUMN. Then 20 rounds of mapping and unmapping a three-image list. Asserts on the
+# binary under test only.
 
 images_body() {
     local a b lp etc=/etc/kpartx
@@ -40,8 +41,33 @@ images_body() {
     rm -rf "$etc/images.toml" "$etc/images.d"
 }
 
+# rounds_body: 20 rounds of --map-images then --unmap-images of a three-image list, udevd
+# running: every round exits 0 both ways, maps everything and leaves no map, loop or udev
+# semaphore behind (each image is its own udev transaction, waited for once).
+rounds_body() {
+    local etc=/etc/kpartx i round=0 bad=0
+    mkdir -p "$etc"
+    : >"$etc/images.toml"
+    for i in 1 2 3; do
+        printf '[[image]]\npath = "%s"\nname = "r%s"\n' "$(mkgpt "round-$i" 32 2 8)" "$i" >>"$etc/images.toml"
+    done
+    chmod 0644 "$etc/images.toml"
+    while [ "$round" -lt 20 ]; do
+        "$K" --map-images >"$VT/rounds.out" 2>&1 || { bad=$((bad + 1)); log "round $round: --map-images failed"; cat "$VT/rounds.out" >&2; }
+        [ "$(dm_names | grep -c '^r[123]p')" -eq 6 ] || { bad=$((bad + 1)); log "round $round: maps missing"; }
+        "$K" --unmap-images >"$VT/rounds.out" 2>&1 || { bad=$((bad + 1)); log "round $round: --unmap-images failed"; cat "$VT/rounds.out" >&2; }
+        [ "$(count_maps)" -eq 0 ] || { bad=$((bad + 1)); log "round $round: maps left"; }
+        [ "$(bound_loops | wc -l)" -eq 0 ] || { bad=$((bad + 1)); log "round $round: loops left"; }
+        [ "$(cookie_count)" -eq 0 ] || { bad=$((bad + 1)); log "round $round: semaphores left"; }
+        round=$((round + 1))
+    done
+    assert_eq "$bad" 0 "failures in 20 rounds of --map-images / --unmap-images"
+    rm -f "$etc/images.toml"
+}
+
 scenario() {
     K=$RS
     IMPL=rs
     images_body
+    rounds_body
 }

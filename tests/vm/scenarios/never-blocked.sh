@@ -9,7 +9,8 @@
 #    held for longer than its 5 s bound: nothing is removed, exit 1, the map is named.
 # 3. A loop attached read-only gets read-only partition maps without -r (the reference makes
 #    them read-write).
-# 4. `-u` racing `-d`, and `-u` racing `-u`, on one loop, 20 rounds each: every round ends with
+# 4. `-d /dev/loopN` detaches a loop that `-a IMAGE` attached, not one that losetup attached.
+# 5. `-u` racing `-d`, and `-u` racing `-u`, on one loop, 20 rounds each: every round ends with
 #    all maps or none.
 # Only the binary under test is checked (the reference hangs in step 1 by design).
 . "$HARNESS/hotplug-lib.sh"
@@ -105,6 +106,21 @@ readonly_body() {
     losetup -d "$lp"
 }
 
+loopdev_body() {
+    local img lp
+    img=$(mkgpt nb-loopdev 64 2 16)
+    kp -x 0 -a "$img"
+    lp=$(loop_of "$img") || die "no loop for $img"
+    kp -x 0 -d "$lp"
+    assert_eq "$(count_maps)" 0 "maps after -d $lp"
+    assert_eq "$(loop_of "$img")" "" "-d LOOP detaches the loop -a attached"
+    lp=$(attach "$img")
+    kp -x 0 -a "$lp"
+    kp -x 0 -d "$lp"
+    assert_eq "$(loop_of "$img")" "$lp" "-d LOOP leaves a loop that losetup attached"
+    losetup -d "$lp"
+}
+
 # race_rounds OTHER: 20 rounds of `-u` in the background racing `OTHER` on $lp, each ending
 # with every map of $lp or none; prints the number of rounds that did not.
 race_rounds() {
@@ -145,6 +161,7 @@ scenario() {
     queueing_body
     busy_body
     readonly_body
+    loopdev_body
     race_body
     hp_end
 }
