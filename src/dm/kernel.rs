@@ -16,6 +16,7 @@ use super::raw::{self, Reply};
 use super::{MapOps, MapQuery, OpError, Stage};
 use crate::device::{DevNum, sysfs};
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
+use crate::resolve::strerror;
 
 /// An open device-mapper control node plus how udev takes part.
 ///
@@ -65,7 +66,7 @@ enum Touched {
 #[derive(Debug)]
 pub enum OpenError {
     /// `/dev/mapper/control` could not be opened.
-    Control(devicemapper::DmError),
+    Control(io::Error),
     /// The kernel's target list could not be read.
     Versions(devicemapper::DmError),
     /// The kernel has no `linear` target (dm-mod without it).
@@ -77,22 +78,43 @@ impl std::fmt::Display for OpenError {
         match self {
             OpenError::Control(e) => write!(
                 f,
-                "cannot open {}: {e} (is the dm-mod module loaded?)",
-                nodes::control_path().display()
+                "cannot open {}: {} (is the dm-mod module loaded?)",
+                nodes::control_path().display(),
+                strerror(e)
             ),
-            OpenError::Versions(e) => write!(f, "cannot list device-mapper targets: {e}"),
+            OpenError::Versions(e) => write!(
+                f,
+                "cannot list device-mapper targets: {}",
+                super::plain_cause(e)
+            ),
             OpenError::NoLinear => f.write_str("the kernel has no device-mapper linear target"),
         }
     }
 }
 
-impl std::error::Error for OpenError {}
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Control(e) => Some(e),
+            OpenError::Versions(e) => Some(e),
+            OpenError::NoLinear => None,
+        }
+    }
+}
 
 impl Kernel {
     /// Opens `/dev/mapper/control` and checks that the `linear` target exists (the
     /// reference's prerequisite check).
     pub fn open(mode: UdevMode) -> Result<Kernel, OpenError> {
-        let dm = DM::new().map_err(OpenError::Control)?;
+        // Opened here first for the plain cause (`No such device`): the crate wraps it in
+        // layers of its own words.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(nodes::control_path())
+            .map_err(OpenError::Control)?;
+        let dm =
+            DM::new().map_err(|e| OpenError::Control(io::Error::other(super::plain_cause(&e))))?;
         let versions = dm.list_versions().map_err(OpenError::Versions)?;
         if !versions.iter().any(|(name, ..)| name.starts_with("linear")) {
             return Err(OpenError::NoLinear);
@@ -197,7 +219,7 @@ impl Kernel {
         udev_flags: u16,
         op: impl FnOnce(u32) -> io::Result<Reply>,
     ) -> Result<(), OpError> {
-        let failed = |e: io::Error| OpError::new(stage, e);
+        let failed = |e: io::Error| OpError::new(stage, strerror(&e));
         match self.mode {
             UdevMode::NoUdev => {
                 let nr = cookie::flags_only(
@@ -215,11 +237,17 @@ impl Kernel {
                 let cookie = match &mut *slot {
                     Some(cookie) => cookie,
                     None => slot.insert(Cookie::create().map_err(|e| {
-                        OpError::new(stage, format!("cannot create udev cookie: {e}"))
+                        OpError::new(
+                            stage,
+                            format!("cannot create udev cookie: {}", strerror(&e)),
+                        )
                     })?),
                 };
                 cookie.begin_operation().map_err(|e| {
-                    OpError::new(stage, format!("cannot count the udev cookie: {e}"))
+                    OpError::new(
+                        stage,
+                        format!("cannot count the udev cookie: {}", strerror(&e)),
+                    )
                 })?;
                 match op(cookie.event_nr(udev_flags)) {
                     Ok(reply) => {
@@ -271,21 +299,21 @@ impl Kernel {
         self.dm
             .table_load(&DevId::Name(name), &table, table_options(spec))
             .map(drop)
-            .map_err(|e| OpError::new(Stage::Load, e))
+            .map_err(|e| OpError::dm(Stage::Load, &e))
     }
 
     fn device_of(&self, name: &str) -> Result<DevNum, OpError> {
         let info = self
             .dm
             .device_info(&DevId::Name(dm_name(name, Stage::Load)?))
-            .map_err(|e| OpError::new(Stage::Load, e))?;
+            .map_err(|e| OpError::dm(Stage::Load, &e))?;
         let dev = info.device();
         Ok(DevNum::new(dev.major, dev.minor))
     }
 }
 
 fn dm_name(name: &str, stage: Stage) -> Result<&DmName, OpError> {
-    DmName::new(name).map_err(|e| OpError::new(stage, e))
+    DmName::new(name).map_err(|e| OpError::dm(stage, &e))
 }
 
 fn table_options(spec: &MapSpec) -> DmOptions {
@@ -299,11 +327,11 @@ fn table_options(spec: &MapSpec) -> DmOptions {
 impl MapOps for Kernel {
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
         let name = dm_name(&spec.name, Stage::Load)?;
-        let uuid = DmUuid::new(&spec.uuid).map_err(|e| OpError::new(Stage::Load, e))?;
+        let uuid = DmUuid::new(&spec.uuid).map_err(|e| OpError::dm(Stage::Load, &e))?;
         let info = self
             .dm
             .device_create(name, Some(uuid), table_options(spec))
-            .map_err(|e| OpError::new(Stage::Load, e))?;
+            .map_err(|e| OpError::dm(Stage::Load, &e))?;
         let dev = DevNum::new(info.device().major, info.device().minor);
         if let Err(e) = self.load(spec).and_then(|()| self.resume(spec, false)) {
             let _ = self.remove(&spec.name, false);
@@ -392,7 +420,7 @@ impl MapOps for Kernel {
             }
             Err(WaitError::Io(e)) => Err(OpError::new(
                 Stage::Udev,
-                format!("waiting for udev failed: {e}"),
+                format!("waiting for udev failed: {}", strerror(&e)),
             )),
         }
     }

@@ -64,6 +64,25 @@ impl OpError {
     }
 }
 
+impl OpError {
+    /// An error at `stage` from the `devicemapper` crate, in plain words (see [`plain_cause`]).
+    pub fn dm(stage: Stage, err: &devicemapper::DmError) -> Self {
+        OpError::new(stage, plain_cause(err))
+    }
+}
+
+/// The cause of a `devicemapper` crate error in plain words: the errno's text for a failed
+/// ioctl (`No such device or address`), the message for an invalid argument; never the
+/// crate's `DM Core error: …` layers.
+pub fn plain_cause(err: &devicemapper::DmError) -> String {
+    use devicemapper::{DmError, errors::Error};
+    match err {
+        DmError::Core(Error::Ioctl(.., errno)) => errno.desc().to_string(),
+        DmError::Core(Error::InvalidArgument(text) | Error::ContextInit(text)) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 impl fmt::Display for OpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.detail)
@@ -102,4 +121,18 @@ pub trait MapOps {
     /// the caller asked for that; makes or removes nodes udev did not. Callers release their
     /// locks first, so that nobody waits for them while udev works.
     fn settle(&self) -> Result<(), OpError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_errors_are_told_in_plain_words() {
+        let too_long = "x".repeat(200);
+        let err = devicemapper::DmName::new(&too_long).unwrap_err();
+        let op = OpError::dm(Stage::Load, &err);
+        assert!(!op.detail.contains("DM Core error"), "{op}");
+        assert!(!op.detail.is_empty());
+    }
 }
