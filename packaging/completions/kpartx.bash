@@ -6,8 +6,8 @@
 _kpartx_options='-a --add -u --update -d --delete -l --list -r --read-only -p --delimiter
     --part-postfix -f --force -g --gpt -s --sync -n --nosync -v --verbose -t --type --dos
     --sector-size --name --read-anyway --json --dry-run --status --prune --udev-timeout
-    --udev --udev-id --udev-del-part-nodes --check-config --show-policy --map-images
-    --unmap-images --help --version'
+    --busy-timeout --udev --udev-id --udev-del-part-nodes --check-config --show-policy
+    --map-images --unmap-images --help --version'
 
 # Prints the suggested arguments of option $1 one per line; fails when $1 takes none.
 _kpartx_values()
@@ -18,6 +18,7 @@ _kpartx_values()
         --sector-size) printf '%s\n' auto 512 4096 ;;
         --name) printf '%s\n'  ;;
         --udev-timeout) printf '%s\n' 5 10 30 60 120 ;;
+        --busy-timeout) printf '%s\n' 0 5 10 30 ;;
         *) return 1 ;;
     esac
 }

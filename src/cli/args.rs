@@ -53,8 +53,10 @@ pub struct Options {
     pub json: bool,
     /// `--dry-run`: print the plan, change nothing.
     pub dry_run: bool,
-    /// `--udev-timeout`: longest wait for udev per operation.
+    /// `--udev-timeout`: longest wait for udev without progress.
     pub udev_timeout: Option<Duration>,
+    /// `--busy-timeout`: longest wait for open partition maps to be closed.
+    pub busy_timeout: Option<Duration>,
     /// `--sector-size`: the logical sector size of an image file.
     pub sector_size: SectorSize,
     /// `--name`: the name maps are derived from instead of the device's.
@@ -79,6 +81,7 @@ impl Default for Options {
             json: false,
             dry_run: false,
             udev_timeout: None,
+            busy_timeout: None,
             sector_size: SectorSize::Auto,
             name: None,
             read_anyway: false,
@@ -189,6 +192,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
             OptId::UdevTimeout => {
                 let value = text(parser.value().map_err(invalid)?)?;
                 opts.udev_timeout = Some(parse_seconds(&value)?);
+            }
+            OptId::BusyTimeout => {
+                let value = text(parser.value().map_err(invalid)?)?;
+                opts.busy_timeout = Some(parse_seconds(&value)?);
             }
             OptId::SectorSize => {
                 let value = text(parser.value().map_err(invalid)?)?;

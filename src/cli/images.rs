@@ -6,10 +6,7 @@ use std::path::Path;
 
 use super::args::Options;
 use super::maps;
-use crate::dm::cookie::UdevMode;
-use crate::dm::kernel::Kernel;
 use crate::engine::real::RealSystem;
-use crate::policy::DEFAULT_UDEV_TIMEOUT;
 use crate::policy::images::{self, ImageEntry};
 
 /// Which way to go through the list.
@@ -43,14 +40,8 @@ pub fn run(opts: &Options, direction: Direction) -> i32 {
     if list.is_empty() {
         return 0;
     }
-    let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
-    let kernel = match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
-        Ok(kernel) => kernel,
-        Err(e) => {
-            crate::errln!("kpartx: {e}");
-            crate::errln!("device mapper prerequisites not met");
-            return 1;
-        }
+    let Some(kernel) = super::open_kernel(opts) else {
+        return 1;
     };
     let sys = RealSystem::new(kernel);
     if direction == Direction::Unmap {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::args::Options;
 use super::list::{print_diagnostics, report_engine_error, report_release};
-use crate::dm::{OpError, Stage};
+use crate::dm::{DEFAULT_BUSY_TIMEOUT, OpError, Stage};
 use crate::engine::outcome::StepResult;
 use crate::engine::real::RealSystem;
 use crate::engine::{self, EngineError, MapRequest, NoTable, Outcome, Record, UnmapRequest};
@@ -116,7 +116,7 @@ pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> i32 {
         when_busy: WhenBusy::RemoveNone,
         flush: true,
         lock_timeout: lock::LOCK_TIMEOUT,
-        busy_timeout: engine::BUSY_TIMEOUT,
+        busy_timeout: opts.busy_timeout.unwrap_or(DEFAULT_BUSY_TIMEOUT),
         dry_run: opts.dry_run,
     };
     let outcome = match engine::unmap(sys, device, req) {

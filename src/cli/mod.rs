@@ -13,6 +13,7 @@ use std::ffi::OsString;
 
 use tracing::level_filters::LevelFilter;
 
+use crate::dm::DEFAULT_BUSY_TIMEOUT;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::engine::real::RealSystem;
@@ -121,10 +122,13 @@ fn run(opts: &Options) -> i32 {
 }
 
 /// Opens device-mapper, or says why not (the reference's line after ours).
-fn open_kernel(opts: &Options) -> Option<Kernel> {
+pub(super) fn open_kernel(opts: &Options) -> Option<Kernel> {
     let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
     match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
-        Ok(kernel) => Some(kernel),
+        Ok(kernel) => {
+            kernel.set_busy_timeout(opts.busy_timeout.unwrap_or(DEFAULT_BUSY_TIMEOUT));
+            Some(kernel)
+        }
         Err(e) => {
             crate::errln!("kpartx: {e}");
             crate::errln!("device mapper prerequisites not met");

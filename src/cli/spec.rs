@@ -42,6 +42,8 @@ pub enum OptId {
     Prune,
     /// `--udev-timeout`.
     UdevTimeout,
+    /// `--busy-timeout`.
+    BusyTimeout,
     /// `--udev`.
     Udev,
     /// `--udev-id`.
@@ -617,11 +619,30 @@ Exit status 0 when everything stale could go, 1 otherwise."#,
         long: "udev-timeout",
         value: Some("SECONDS"),
         suggestions: &["5", "10", "30", "60", "120"],
-        help: "longest wait for udev per operation (default 30)",
-        man: r#"The longest time to wait for udev after each device-mapper operation (default
-30; fractions are allowed; 0 to 86400).
+        help: "longest wait for udev without progress (default 30)",
+        man: r#"The longest time to wait for udev while it completes none of the run's
+device-mapper events (default 30; fractions are allowed; 0 to 86400): a long queue
+that moves is waited for, a stuck one is not.
 See
 .BR "UDEV SYNCHRONISATION" ."#,
+        ..NONE
+    },
+    OptSpec {
+        id: OptId::BusyTimeout,
+        long: "busy-timeout",
+        value: Some("SECONDS"),
+        suggestions: &["0", "5", "10", "30"],
+        help: "longest wait for open partition maps to be closed (default 5)",
+        man: r#"The longest time
+.B \-d
+waits for partition maps that are open to be closed, and a removal the kernel
+refuses because the map is busy is retried (default 5; fractions are allowed;
+0 to 86400).
+udev's probes keep a new or reloaded map open for a moment; so does a file system
+being unmounted.
+When a map is still open after that time,
+.B \-d
+removes none of them, names the open ones and exits with status 1."#,
         ..NONE
     },
     OptSpec {

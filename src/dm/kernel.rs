@@ -28,13 +28,11 @@ pub struct Kernel {
     dm: DM,
     mode: UdevMode,
     owner: Cell<NodeOwner>,
+    busy_timeout: Cell<Duration>,
     /// The udev transaction in progress: made by the first operation after the last wait.
     cookie: RefCell<Option<Cookie>>,
     touched: RefCell<Vec<Touched>>,
 }
-
-/// How long a removal refused because the map is open is retried.
-pub const BUSY_RETRY_LIMIT: Duration = Duration::from_secs(5);
 
 /// The pause between two tries of a removal refused because the map is open.
 const BUSY_RETRY_INTERVAL: Duration = Duration::from_millis(200);
@@ -123,9 +121,15 @@ impl Kernel {
             dm,
             mode,
             owner: Cell::new(NodeOwner::default()),
+            busy_timeout: Cell::new(super::DEFAULT_BUSY_TIMEOUT),
             cookie: RefCell::new(None),
             touched: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Retries a removal refused because the map is open for up to `timeout`.
+    pub fn set_busy_timeout(&self, timeout: Duration) {
+        self.busy_timeout.set(timeout);
     }
 
     /// Uses `owner` for nodes this run creates itself.
@@ -365,11 +369,11 @@ impl MapOps for Kernel {
     }
 
     /// A removal refused with EBUSY is tried again every [`BUSY_RETRY_INTERVAL`] for up to
-    /// [`BUSY_RETRY_LIMIT`]: udev's probes (blkid after a reload, a close after write) keep
-    /// a map open for a moment, and a teardown must not stop half-way for that.
+    /// the busy timeout ([`Kernel::set_busy_timeout`]): udev's probes keep a map open for a
+    /// moment, and a teardown must not stop half-way for that.
     fn remove(&self, name: &str, flush: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
-        let deadline = Instant::now() + BUSY_RETRY_LIMIT;
+        let deadline = Instant::now() + self.busy_timeout.get();
         self.with_udev(Stage::Remove, 0, |nr| {
             loop {
                 match raw::remove(fd, name, nr, flush) {

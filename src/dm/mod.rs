@@ -16,6 +16,11 @@ use std::time::Duration;
 use crate::device::DevNum;
 use crate::plan::MapSpec;
 
+/// How long, by default, a removal waits for a partition map that is open: udev's probes
+/// (blkid after a reload, a close after write) keep a map open for a moment, and a teardown
+/// must not stop half-way for that (libdevmapper retries 25 × 200 ms).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Which part of an operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {

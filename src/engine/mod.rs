@@ -344,9 +344,6 @@ pub struct UnmapRequest {
     pub dry_run: bool,
 }
 
-/// How long `-d` waits, by default, for open partition maps to be closed.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// How often an open map is looked at again while waiting for it to be closed.
 const BUSY_POLL: Duration = Duration::from_millis(200);
 

@@ -104,14 +104,17 @@ pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> 
         return 0;
     }
     match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
-        Ok(kernel) => act(
-            &RealSystem::new(kernel),
-            event,
-            policy,
-            decision,
-            identity::observe,
-            preview,
-        ),
+        Ok(kernel) => {
+            kernel.set_busy_timeout(policy.busy_timeout);
+            act(
+                &RealSystem::new(kernel),
+                event,
+                policy,
+                decision,
+                identity::observe,
+                preview,
+            )
+        }
         Err(e) if decision == Decision::Map => {
             error!(dev = %event.dev, "device-mapper is not available: {e}");
             if preview == Preview::Json {
@@ -190,7 +193,7 @@ pub fn act<S: System>(
                 lock_timeout: policy.udev_timeout,
                 // A map that is open now is reported, not waited for: a udev worker must
                 // not wait on a mount. (A transient EBUSY during the removal itself is
-                // retried by the kernel layer.)
+                // retried for the policy's busy_timeout.)
                 busy_timeout: std::time::Duration::ZERO,
                 dry_run,
             };

@@ -8,11 +8,11 @@ use tracing::level_filters::LevelFilter;
 
 use crate::table::TableKind;
 
-use super::MAX_UDEV_TIMEOUT_SECS;
 use super::error::{LineIndex, PolicyError};
 use super::glob::Glob;
 use super::matching::{Criteria, DeviceKind, Rule, Settings};
 use super::model::{FileModel, LogLevelModel, MatchModel, PartitionsModel, SettingsModel, StrList};
+use super::{MAX_BUSY_TIMEOUT_SECS, MAX_UDEV_TIMEOUT_SECS};
 
 struct Ctx<'a> {
     path: &'a Path,
@@ -91,6 +91,7 @@ fn settings(ctx: &mut Ctx<'_>, m: &SettingsModel) -> Settings {
         tables: m.tables.as_ref().map(|t| tables(ctx, t)),
         force_gpt: m.force_gpt,
         udev_timeout: m.udev_timeout.as_ref().map(|t| timeout(ctx, t)),
+        busy_timeout: m.busy_timeout.as_ref().map(|t| busy_timeout(ctx, t)),
         remove_on_change: m.remove_on_change,
         log_level: m.log_level.map(|l| match l {
             LogLevelModel::Error => LevelFilter::ERROR,
@@ -143,6 +144,18 @@ fn timeout(ctx: &mut Ctx<'_>, t: &Spanned<f64>) -> Duration {
         );
         ctx.error(t.span().start, msg);
         super::DEFAULT_UDEV_TIMEOUT
+    }
+}
+
+fn busy_timeout(ctx: &mut Ctx<'_>, t: &Spanned<f64>) -> Duration {
+    let secs = *t.get_ref();
+    if (0.0..=MAX_BUSY_TIMEOUT_SECS).contains(&secs) {
+        Duration::from_secs_f64(secs)
+    } else {
+        let msg =
+            format!("busy_timeout must be from 0 to {MAX_BUSY_TIMEOUT_SECS} seconds, not {secs}");
+        ctx.error(t.span().start, msg);
+        crate::dm::DEFAULT_BUSY_TIMEOUT
     }
 }
 

@@ -166,6 +166,7 @@ pub(crate) struct Settings {
     pub tables: Option<Vec<TableKind>>,
     pub force_gpt: Option<bool>,
     pub udev_timeout: Option<Duration>,
+    pub busy_timeout: Option<Duration>,
     pub remove_on_change: Option<bool>,
     pub log_level: Option<LevelFilter>,
 }
@@ -188,6 +189,7 @@ impl Settings {
         set(&mut eff.read_only, &self.read_only);
         set(&mut eff.force_gpt, &self.force_gpt);
         set(&mut eff.udev_timeout, &self.udev_timeout);
+        set(&mut eff.busy_timeout, &self.busy_timeout);
         set(&mut eff.remove_on_change, &self.remove_on_change);
         set(&mut eff.log_level, &self.log_level);
     }

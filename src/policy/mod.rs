@@ -50,6 +50,8 @@ pub const DROP_IN_DIR: &str = "kpartx.d";
 pub const DEFAULT_UDEV_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest `udev_timeout` a policy may set, in seconds.
 pub const MAX_UDEV_TIMEOUT_SECS: f64 = 600.0;
+/// Largest `busy_timeout` a policy may set, in seconds (a udev worker waits that long at most).
+pub const MAX_BUSY_TIMEOUT_SECS: f64 = 60.0;
 /// Delimiter the built-in rule gives multipath maps (as the upstream udev rules pass `-p`).
 pub const MULTIPATH_DELIMITER: &str = "-part";
 /// Largest policy file, in bytes (1 MiB); a larger one is an error. Helper mode reads the policy
@@ -78,8 +80,10 @@ pub struct EffectivePolicy {
     pub tables: Option<Vec<TableKind>>,
     /// Treat a valid GPT as GPT even when its protective MBR is invalid (`-g`).
     pub force_gpt: bool,
-    /// Longest wait for udev per device-mapper operation.
+    /// Longest wait for udev while it makes no progress (and for another kpartx on the device).
     pub udev_timeout: Duration,
+    /// How long a removal the kernel refuses because the map is busy is retried.
+    pub busy_timeout: Duration,
     /// Remove the device's existing partition maps when its policy is disabled.
     pub remove_on_change: bool,
     /// Helper-mode log verbosity for this device (`log_level`: error, warn, info or debug).
@@ -99,6 +103,7 @@ impl EffectivePolicy {
             tables: None,
             force_gpt: false,
             udev_timeout: DEFAULT_UDEV_TIMEOUT,
+            busy_timeout: crate::dm::DEFAULT_BUSY_TIMEOUT,
             remove_on_change: false,
             log_level: LevelFilter::INFO,
             matched_rules: Vec::new(),

@@ -36,6 +36,7 @@ pub(crate) struct SettingsModel {
     pub tables: Option<Spanned<Vec<String>>>,
     pub force_gpt: Option<bool>,
     pub udev_timeout: Option<Spanned<f64>>,
+    pub busy_timeout: Option<Spanned<f64>>,
     pub remove_on_change: Option<bool>,
     pub log_level: Option<LogLevelModel>,
 }

@@ -63,6 +63,7 @@ impl fmt::Display for EffectivePolicy {
         writeln!(f, "tables = [{}]{all}", names.join(", "))?;
         writeln!(f, "force_gpt = {}", self.force_gpt)?;
         writeln!(f, "udev_timeout = {}", self.udev_timeout.as_secs_f64())?;
+        writeln!(f, "busy_timeout = {}", self.busy_timeout.as_secs_f64())?;
         writeln!(f, "remove_on_change = {}", self.remove_on_change)?;
         let level = self.log_level.to_string().to_ascii_lowercase();
         writeln!(f, "log_level = {}", quote(&level))?;

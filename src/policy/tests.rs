@@ -409,7 +409,7 @@ fn show_policy_rendering() {
          kind = \"multipath\"\npartitions = \"enabled\"\ndelimiter = \"-part\"\n\
          read_only = false\n\
          tables = [\"gpt\", \"dos\", \"bsd\", \"solaris\", \"unixware\", \"dasd\", \"mac\", \"sun\", \"ps3\"]  # all types\n\
-         force_gpt = false\nudev_timeout = 30\nremove_on_change = true\nlog_level = \"info\"\n\
+         force_gpt = false\nudev_timeout = 30\nbusy_timeout = 5\nremove_on_change = true\nlog_level = \"info\"\n\
          matched_rules = [\n  \"built-in (rule 1: multipath maps)\",\n]\n"
     );
     assert_eq!(text, expected);

@@ -96,6 +96,19 @@ fn bad_values_are_errors_with_position() {
             [] as [String; 0]
         );
     }
+    for bad in ["-1", "60.5", "nan", "inf"] {
+        let e = one_error(&format!("[defaults]\nbusy_timeout = {bad}\n"));
+        assert!(
+            e.starts_with("2:16: busy_timeout must be from 0 to 60"),
+            "{e}"
+        );
+    }
+    for good in ["0", "0.5", "60"] {
+        assert_eq!(
+            errors(&format!("[defaults]\nbusy_timeout = {good}\n")),
+            [] as [String; 0]
+        );
+    }
     let e = one_error("[defaults]\ndelimiter = \"a/b\"\n");
     assert!(e.starts_with("2:13: delimiter must not contain `/`"), "{e}");
     let e = one_error("[[device]]\nmatch = { dm_name = \"vg[0-\" }\n");
