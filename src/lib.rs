@@ -13,6 +13,7 @@ pub mod cli;
 pub mod device;
 pub mod dm;
 pub mod engine;
+pub mod exit;
 pub mod hotplug;
 pub mod listing;
 pub mod lock;

@@ -1,7 +1,6 @@
 //! The `kpartx` binary: a thin wrapper over the library's front end.
 
-fn main() {
+fn main() -> std::process::ExitCode {
     kpartx::out::defer_sigpipe();
-    let status = kpartx::cli::main(std::env::args_os().skip(1).collect());
-    std::process::exit(status);
+    kpartx::cli::main(std::env::args_os().skip(1).collect()).into()
 }

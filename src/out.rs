@@ -2,7 +2,7 @@
 //!
 //! Every line kpartx prints on stdout goes through [`print()`] or [`print_bytes`]. A write error
 //! (a full disk, EIO, …) is reported once on stderr as `kpartx: write error: <reason>`, further
-//! output is dropped, and [`finish`] turns the run's status into [`EXIT_WRITE_ERROR`], as the
+//! output is dropped, and [`finish`] turns the run's status into [`Exit::Failed`], as the
 //! reference does. A pipe without reader ends the process by SIGPIPE instead, like a C tool
 //! (see [`defer_sigpipe`]).
 
@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{SigSet, Signal};
 
-/// Exit status of a run whose standard output could not be written.
-pub const EXIT_WRITE_ERROR: i32 = 1;
+use crate::exit::Exit;
 
 /// Set once a write to stdout failed.
 static FAILED: AtomicBool = AtomicBool::new(false);
@@ -54,11 +53,11 @@ pub fn print_bytes(bytes: &[u8]) {
     }
 }
 
-/// Flushes stdout and returns the exit status: `status`, or [`EXIT_WRITE_ERROR`] when anything
+/// Flushes stdout and returns the exit status: `status`, or [`Exit::Failed`] when anything
 /// could not be written. This is the one place that decides it. When stdout's pipe lost its
 /// reader, the SIGPIPE held back by [`defer_sigpipe`] is delivered here and ends the process;
 /// a SIGPIPE raised by anything else (a socket) stays blocked and is discarded at exit.
-pub fn finish(status: i32) -> i32 {
+pub fn finish(status: Exit) -> Exit {
     if !FAILED.load(Ordering::Relaxed)
         && let Err(e) = io::stdout().lock().flush()
     {
@@ -68,7 +67,7 @@ pub fn finish(status: i32) -> i32 {
         let _ = sigpipe().thread_unblock();
     }
     if FAILED.load(Ordering::Relaxed) {
-        EXIT_WRITE_ERROR
+        Exit::Failed
     } else {
         status
     }

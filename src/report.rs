@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::dm::{OpError, Stage};
 use crate::engine::Outcome;
 use crate::engine::outcome::{Record, StepResult};
+use crate::exit::Exit;
 use crate::naming;
 use crate::plan::{ExistingMap, Step};
 
@@ -45,7 +46,7 @@ pub struct ActionReport {
     /// The wait for udev.
     pub udev: UdevReport,
     /// The process's exit status.
-    pub exit_status: i32,
+    pub exit_status: u8,
 }
 
 /// The parent device.
@@ -164,7 +165,7 @@ pub struct RunError {
     /// The message also printed on stderr.
     pub message: String,
     /// The process's exit status.
-    pub exit_status: i32,
+    pub exit_status: u8,
 }
 
 /// The `--udev --dry-run --json` document for an event that needs nothing done.
@@ -179,7 +180,7 @@ pub struct NothingReport {
     /// Why there is nothing to do.
     pub nothing: String,
     /// Always 0.
-    pub exit_status: i32,
+    pub exit_status: u8,
 }
 
 impl NothingReport {
@@ -190,19 +191,19 @@ impl NothingReport {
             action: ActionKind::Udev,
             dry_run: true,
             nothing: why.to_string(),
-            exit_status: 0,
+            exit_status: Exit::Ok.code(),
         }
     }
 }
 
 /// The error document for `kind` and `message`.
-pub fn error_report(kind: &'static str, message: impl Into<String>, exit_status: i32) -> String {
+pub fn error_report(kind: &'static str, message: impl Into<String>, exit: Exit) -> String {
     to_json(&ErrorReport {
         version: SCHEMA_VERSION,
         error: RunError {
             kind,
             message: message.into(),
-            exit_status,
+            exit_status: exit.code(),
         },
     })
 }
@@ -233,7 +234,7 @@ fn detail(err: &OpError) -> ErrorDetail {
 }
 
 /// The report of `outcome`.
-pub fn action_report(action: ActionKind, outcome: &Outcome, exit_status: i32) -> ActionReport {
+pub fn action_report(action: ActionKind, outcome: &Outcome, exit: Exit) -> ActionReport {
     let loop_dev = outcome.image.as_ref().map(|image| {
         let predicted = image.predicted_from.is_some();
         LoopReport {
@@ -266,7 +267,7 @@ pub fn action_report(action: ActionKind, outcome: &Outcome, exit_status: i32) ->
             ok: outcome.udev.is_none(),
             error: outcome.udev.as_ref().map(detail),
         },
-        exit_status,
+        exit_status: exit.code(),
     }
 }
 

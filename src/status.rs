@@ -422,7 +422,7 @@ pub struct PruneReport {
     /// The steps in order.
     pub steps: Vec<PruneStep>,
     /// The process's exit status.
-    pub exit_status: i32,
+    pub exit_status: u8,
 }
 
 /// The `--prune` text.

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::args::Options;
 use super::maps;
 use crate::engine::real::RealSystem;
+use crate::exit::Exit;
 use crate::policy::images::{self, ImageEntry};
 
 /// Which way to go through the list.
@@ -19,9 +20,9 @@ pub enum Direction {
 }
 
 /// Runs `--map-images`/`--unmap-images` over the list files named by the positionals (the
-/// system list without any); returns the number of images that failed (at most 255), 1 when
-/// the list is broken or device-mapper cannot be used.
-pub fn run(opts: &Options, direction: Direction) -> i32 {
+/// system list without any); the exit status counts the images that failed, and is a
+/// failure when the list is broken or device-mapper cannot be used.
+pub fn run(opts: &Options, direction: Direction) -> Exit {
     let loaded = if opts.positionals.is_empty() {
         images::load_system()
     } else {
@@ -34,14 +35,14 @@ pub fn run(opts: &Options, direction: Direction) -> i32 {
                 crate::errln!("{e}");
             }
             crate::errln!("kpartx: the image list is broken: nothing was done");
-            return 1;
+            return Exit::Failed;
         }
     };
     if list.is_empty() {
-        return 0;
+        return Exit::Ok;
     }
     let Some(kernel) = super::open_kernel(opts) else {
-        return 1;
+        return Exit::Failed;
     };
     let sys = RealSystem::new(kernel);
     if direction == Direction::Unmap {
@@ -54,7 +55,7 @@ pub fn run(opts: &Options, direction: Direction) -> i32 {
             Direction::Map => maps::add(&image_opts, &sys, &image.path, false),
             Direction::Unmap => maps::delete(&image_opts, &sys, &image.path),
         };
-        if status != 0 {
+        if !status.is_ok() {
             failed += 1;
             let what = match direction {
                 Direction::Map => "map",
@@ -68,7 +69,7 @@ pub fn run(opts: &Options, direction: Direction) -> i32 {
             );
         }
     }
-    failed.min(255) as i32
+    Exit::counting(failed)
 }
 
 /// The options of `-a --name` / `-d` for one image: the command line's verbosity and udev

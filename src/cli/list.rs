@@ -6,13 +6,14 @@ use std::path::Path;
 use super::args::Options;
 use crate::engine::real::RealDevices;
 use crate::engine::{self, EngineError, ListRequest, LoopRelease};
+use crate::exit::Exit;
 use crate::listing;
 use crate::naming::Naming;
 use crate::probe::{self, Found};
 use crate::resolve::{Parent, ResolveError};
 
 /// Lists the partitions of `device`; returns the exit status.
-pub fn run(opts: &Options, device: &Path) -> i32 {
+pub fn run(opts: &Options, device: &Path) -> Exit {
     let req = ListRequest {
         force_gpt: opts.force_gpt,
         filter: &opts.filter,
@@ -27,13 +28,17 @@ pub fn run(opts: &Options, device: &Path) -> i32 {
     match &listing.release {
         Some(release) => {
             report_release(opts, release);
-            if release.result.is_ok() { status } else { 1 }
+            if release.result.is_ok() {
+                status
+            } else {
+                Exit::Failed
+            }
         }
         None => status,
     }
 }
 
-fn list(opts: &Options, parent: &Parent, found: &Found) -> i32 {
+fn list(opts: &Options, parent: &Parent, found: &Found) -> Exit {
     print_diagnostics(found);
     let name = opts.name.as_deref().unwrap_or(&parent.name);
     let naming = Naming::from_os(name, opts.delimiter.as_deref());
@@ -48,7 +53,7 @@ fn list(opts: &Options, parent: &Parent, found: &Found) -> i32 {
             Ok(listing) => listing::render_json(&listing).into_bytes(),
             Err(e) => {
                 crate::errln!("kpartx: {e}");
-                return 1;
+                return Exit::Failed;
             }
         }
     } else {
@@ -59,7 +64,7 @@ fn list(opts: &Options, parent: &Parent, found: &Found) -> i32 {
         crate::errln!("{warning}");
     }
     crate::out::print_bytes(&text);
-    0
+    Exit::Ok
 }
 
 /// Prints the readers' warning lines on stderr, as the reference does.
@@ -85,25 +90,23 @@ pub fn report_release(opts: &Options, release: &LoopRelease) {
 
 /// Prints why a use case could not run, on the streams the reference uses; returns the exit
 /// status.
-pub fn report_engine_error(err: &EngineError) -> i32 {
+pub fn report_engine_error(err: &EngineError) -> Exit {
     match err {
         EngineError::Resolve(e) => report_resolve_error(e),
-        other => {
-            crate::errln!("kpartx: {other}");
-            1
-        }
+        other => crate::errln!("kpartx: {other}"),
     }
+    Exit::of_error(err)
 }
 
-/// Prints a resolution error on the stream the reference uses; returns the exit status.
-fn report_resolve_error(err: &ResolveError) -> i32 {
+/// Prints a resolution error on the stream the reference uses.
+fn report_resolve_error(err: &ResolveError) {
     match err {
         ResolveError::Stat(path) => {
             // The path exactly as given, like the reference (it need not be UTF-8).
             let line = [b"failed to stat() ", path.as_os_str().as_bytes(), b"\n"].concat();
             crate::out::print_bytes(&line);
         }
-        ResolveError::NoLoopForDelete => return 0,
+        ResolveError::NoLoopForDelete => {}
         _ => {
             if let Some(detail) = err.detail() {
                 crate::errln!("kpartx: {detail}");
@@ -111,5 +114,4 @@ fn report_resolve_error(err: &ResolveError) -> i32 {
             crate::errln!("{err}");
         }
     }
-    1
 }

@@ -8,13 +8,14 @@ use crate::dm::{DEFAULT_BUSY_TIMEOUT, OpError, Stage};
 use crate::engine::outcome::StepResult;
 use crate::engine::real::RealSystem;
 use crate::engine::{self, EngineError, MapRequest, NoTable, Outcome, Record, UnmapRequest};
+use crate::exit::Exit;
 use crate::lock;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::report::{self, ActionKind};
 use crate::resolve::ResolveError;
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
-pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32 {
+pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> Exit {
     let req = MapRequest {
         device,
         expect: None,
@@ -38,7 +39,7 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> i32
     if let Some(found) = &outcome.found {
         print_diagnostics(found);
     }
-    let status = outcome.failures().min(255) as i32;
+    let status = Exit::counting(outcome.failures());
     let kind = if update {
         ActionKind::Update
     } else {
@@ -77,7 +78,7 @@ fn quiet(opts: &Options) -> Options {
 }
 
 /// Prints the JSON report, or the dry run's plan as text; returns `status`.
-fn show(opts: &Options, kind: ActionKind, outcome: &Outcome, status: i32) -> i32 {
+fn show(opts: &Options, kind: ActionKind, outcome: &Outcome, status: Exit) -> Exit {
     if opts.json {
         let doc = report::action_report(kind, outcome, status);
         crate::out::print(&report::to_json(&doc));
@@ -89,28 +90,29 @@ fn show(opts: &Options, kind: ActionKind, outcome: &Outcome, status: i32) -> i32
 
 /// Reports an engine error: as text (the reference's streams), and under `--json` as an
 /// error document on stdout instead of anything else there.
-fn engine_error(opts: &Options, err: &EngineError) -> i32 {
+fn engine_error(opts: &Options, err: &EngineError) -> Exit {
     if !opts.json {
         return report_engine_error(err);
     }
-    let (kind, status) = match err {
-        EngineError::Resolve(ResolveError::NoLoopForDelete) => ("no-loop", 0),
-        EngineError::Resolve(ResolveError::LoopSetup { .. }) => ("loop", 1),
-        EngineError::Resolve(_) => ("device", 1),
-        EngineError::Lock(..) => ("lock", 1),
-        EngineError::Read(..) => ("read", 1),
-        EngineError::List(_) => ("device-mapper", 1),
-        EngineError::Changed(_) => ("changed", 1),
-        EngineError::NameClash(_) => ("name-clash", 1),
-        EngineError::NotReady(..) => ("not-ready", 1),
+    let kind = match err {
+        EngineError::Resolve(ResolveError::NoLoopForDelete) => "no-loop",
+        EngineError::Resolve(ResolveError::LoopSetup { .. }) => "loop",
+        EngineError::Resolve(_) => "device",
+        EngineError::Lock(..) => "lock",
+        EngineError::Read(..) => "read",
+        EngineError::List(_) => "device-mapper",
+        EngineError::Changed(_) => "changed",
+        EngineError::NameClash(_) => "name-clash",
+        EngineError::NotReady(..) => "not-ready",
     };
+    let status = Exit::of_error(err);
     crate::errln!("kpartx: {err}");
     crate::out::print(&report::error_report(kind, err.to_string(), status));
     status
 }
 
 /// `-d`: returns the exit status.
-pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> i32 {
+pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> Exit {
     let req = UnmapRequest {
         force: opts.force,
         when_busy: WhenBusy::RemoveNone,
@@ -123,7 +125,7 @@ pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> i32 {
         Ok(outcome) => outcome,
         Err(e) => return engine_error(opts, &e),
     };
-    let status = i32::from(outcome.failures() > 0 || outcome.release_failed());
+    let status = Exit::of_outcome(outcome.failures(), outcome.release_failed());
     if opts.dry_run {
         return show(opts, ActionKind::Delete, &outcome, status);
     }

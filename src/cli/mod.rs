@@ -17,6 +17,7 @@ use crate::dm::DEFAULT_BUSY_TIMEOUT;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::engine::real::RealSystem;
+use crate::exit::Exit;
 use crate::hotplug::Preview;
 use crate::policy::DEFAULT_UDEV_TIMEOUT;
 
@@ -26,11 +27,11 @@ use args::{Action, ArgError, Command, Options};
 ///
 /// Everything printed on stdout goes through [`crate::out`]; the status returned is the one
 /// [`crate::out::finish`] decides once stdout has been flushed.
-pub fn main(args: Vec<OsString>) -> i32 {
+pub fn main(args: Vec<OsString>) -> Exit {
     crate::out::finish(dispatch(args))
 }
 
-fn dispatch(args: Vec<OsString>) -> i32 {
+fn dispatch(args: Vec<OsString>) -> Exit {
     let command = match args::parse(args) {
         Ok(command) => command,
         Err(ArgError::NoArguments) => return usage_error(),
@@ -42,11 +43,11 @@ fn dispatch(args: Vec<OsString>) -> i32 {
     match command {
         Command::Help => {
             crate::out::print(&usage::usage());
-            0
+            Exit::Ok
         }
         Command::Version => {
             crate::outln!("{}", usage::version());
-            0
+            Exit::Ok
         }
         Command::Run(opts) => run(&opts),
         Command::Udev(opts) => {
@@ -66,24 +67,24 @@ fn dispatch(args: Vec<OsString>) -> i32 {
     }
 }
 
-/// Prints the usage on stdout, as the reference does on errors, and returns 1.
-pub(crate) fn usage_error() -> i32 {
+/// Prints the usage on stdout, as the reference does on errors; the run has failed.
+pub(crate) fn usage_error() -> Exit {
     crate::out::print(&usage::usage());
-    1
+    Exit::Failed
 }
 
 /// A command line that names no usable device: says what is wrong on stderr, then the usage
 /// (on stdout as the reference does; under `--json` an error document instead).
-fn device_error(opts: &Options, what: &str) -> i32 {
+fn device_error(opts: &Options, what: &str) -> Exit {
     crate::errln!("kpartx: {what}");
     if opts.json {
-        crate::out::print(&crate::report::error_report("usage", what, 1));
-        return 1;
+        crate::out::print(&crate::report::error_report("usage", what, Exit::Failed));
+        return Exit::Failed;
     }
     usage_error()
 }
 
-fn run(opts: &Options) -> i32 {
+fn run(opts: &Options) -> Exit {
     // Warnings always; -vv adds the engine's debug records (-v output is the reference's).
     crate::logging::init(
         crate::logging::Sink::Stderr,
@@ -103,12 +104,12 @@ fn run(opts: &Options) -> i32 {
         Action::Status | Action::Prune => {
             return match open_kernel(opts) {
                 Some(kernel) => status::run(opts, &RealSystem::new(kernel)),
-                None => 1,
+                None => Exit::Failed,
             };
         }
     };
     let Some(kernel) = open_kernel(opts) else {
-        return 1;
+        return Exit::Failed;
     };
     let device = match opts.device_arg() {
         Ok(device) => device,
@@ -136,7 +137,7 @@ pub(super) fn open_kernel(opts: &Options) -> Option<Kernel> {
                 crate::out::print(&crate::report::error_report(
                     "device-mapper",
                     e.to_string(),
-                    1,
+                    Exit::Failed,
                 ));
             }
             None

@@ -7,11 +7,12 @@ use super::args::Options;
 use super::usage_error;
 use crate::device::DevNum;
 use crate::device::sysfs;
+use crate::exit::Exit;
 use crate::policy::{DeviceFacts, Policy};
 
 /// Validates the given policy files, or the system policy when none are given. Prints every
-/// error as `FILE:LINE:COLUMN: message`; returns 0 when there is none, else 1.
-pub fn check_config(files: &[std::ffi::OsString]) -> i32 {
+/// error as `FILE:LINE:COLUMN: message`; fails when there is one.
+pub fn check_config(files: &[std::ffi::OsString]) -> Exit {
     let (errors, checked) = if files.is_empty() {
         match Policy::load_system() {
             Ok(policy) => (Vec::new(), policy.files().len()),
@@ -25,18 +26,18 @@ pub fn check_config(files: &[std::ffi::OsString]) -> i32 {
     }
     if errors.is_empty() {
         crate::outln!("kpartx: policy is valid ({checked} file(s) read)");
-        0
+        Exit::Ok
     } else {
         crate::errln!(
             "kpartx: {} error(s); helper mode would use the built-in defaults",
             errors.len()
         );
-        1
+        Exit::Failed
     }
 }
 
 /// Prints the policy helper mode would apply to the device argument.
-pub fn show_policy(opts: &Options) -> i32 {
+pub fn show_policy(opts: &Options) -> Exit {
     let Some(device) = opts.device() else {
         return usage_error();
     };
@@ -44,7 +45,7 @@ pub fn show_policy(opts: &Options) -> i32 {
         Ok(m) if m.file_type().is_block_device() => DevNum::from_dev_t(m.rdev()),
         _ => {
             crate::errln!("kpartx: {} is not a block device", device.display());
-            return 1;
+            return Exit::Failed;
         }
     };
     let (policy, errors) = Policy::load_or_builtin();
@@ -56,7 +57,7 @@ pub fn show_policy(opts: &Options) -> i32 {
     }
     let facts = facts_of(dev);
     crate::out::print(&policy.evaluate(&facts).render(&facts));
-    0
+    Exit::Ok
 }
 
 /// What policy rules can match on, from sysfs and the udev database.

@@ -6,11 +6,12 @@ use super::args::{Action, Options};
 use crate::engine::EngineError;
 use crate::engine::real::RealSystem;
 use crate::engine::status::{self as engine_status, Only};
+use crate::exit::Exit;
 use crate::report;
 use crate::status::{self, PruneAction, PruneReport};
 
 /// Runs `--status` or `--prune` (from `opts.action`); returns the exit status.
-pub fn run(opts: &Options, sys: &RealSystem) -> i32 {
+pub fn run(opts: &Options, sys: &RealSystem) -> Exit {
     let args: Vec<&Path> = opts.positionals.iter().map(Path::new).collect();
     let result = engine_status::parents_of(sys, &args).and_then(|only| match opts.action {
         Action::Prune => prune(opts, sys, &only),
@@ -23,13 +24,13 @@ pub fn run(opts: &Options, sys: &RealSystem) -> i32 {
                 EngineError::List(_) => "device-mapper",
                 _ => "device",
             };
-            crate::out::print(&report::error_report(kind, e.to_string(), 1));
+            crate::out::print(&report::error_report(kind, e.to_string(), Exit::Failed));
         }
-        1
+        Exit::Failed
     })
 }
 
-fn show(opts: &Options, sys: &RealSystem, only: &Only) -> Result<i32, EngineError> {
+fn show(opts: &Options, sys: &RealSystem, only: &Only) -> Result<Exit, EngineError> {
     let maps: Vec<status::MapStatus> = engine_status::observe(sys, only)?
         .iter()
         .map(status::map_status)
@@ -39,10 +40,10 @@ fn show(opts: &Options, sys: &RealSystem, only: &Only) -> Result<i32, EngineErro
     } else {
         crate::out::print(&status::status_text(&maps));
     }
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
-fn prune(opts: &Options, sys: &RealSystem, only: &Only) -> Result<i32, EngineError> {
+fn prune(opts: &Options, sys: &RealSystem, only: &Only) -> Result<Exit, EngineError> {
     let steps = engine_status::prune(sys, only, opts.dry_run)?;
     let left = steps
         .iter()
@@ -55,13 +56,13 @@ fn prune(opts: &Options, sys: &RealSystem, only: &Only) -> Result<i32, EngineErr
         };
         crate::errln!("kpartx: {}: {}; held by {held}", s.name, s.reason);
     }
-    let status = i32::from(left);
+    let status = Exit::failed_if(left);
     if opts.json {
         let doc = PruneReport {
             version: report::SCHEMA_VERSION,
             dry_run: opts.dry_run,
             steps,
-            exit_status: status,
+            exit_status: status.code(),
         };
         crate::out::print(&report::to_json(&doc));
     } else {

@@ -11,14 +11,15 @@ use tracing::level_filters::LevelFilter;
 use tracing::{error, info};
 
 use super::event::{self, UdevEvent};
-use super::{EXIT_BAD_EVENT, identity};
+use super::identity;
 use crate::device::blkpg;
 use crate::device::sysfs::SYSFS;
+use crate::exit::Exit;
 use crate::logging;
 
 /// Runs on the udev event in the process environment; 0 when every partition device is gone,
 /// 1 when one could not be removed (in use), 2 when the event is unusable.
-pub fn run(verbose: u8) -> i32 {
+pub fn run(verbose: u8) -> Exit {
     logging::init(
         logging::Sink::JournalAndStderr,
         logging::level_for(LevelFilter::INFO, verbose),
@@ -28,30 +29,30 @@ pub fn run(verbose: u8) -> i32 {
         Ok(event) => event,
         Err(e) => {
             error!("ignoring malformed udev event: {e}");
-            return EXIT_BAD_EVENT;
+            return Exit::BadEvent;
         }
     };
     let seen = identity::observe(&event);
     let path = match identity::check(&event, &seen) {
         Ok(path) => path,
-        Err(identity::Mismatch::Gone) => return 0,
+        Err(identity::Mismatch::Gone) => return Exit::Ok,
         Err(e) => {
             error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
-            return EXIT_BAD_EVENT;
+            return Exit::BadEvent;
         }
     };
     let Some(kernel_name) = &seen.kernel_name else {
-        return 0;
+        return Exit::Ok;
     };
     let numbers = blkpg::partition_numbers(&Path::new(SYSFS).join("block"), kernel_name);
     if numbers.is_empty() {
-        return 0;
+        return Exit::Ok;
     }
     let disk = match File::open(path) {
         Ok(disk) => disk,
         Err(e) => {
             error!("{}: cannot open: {e}", path.display());
-            return 1;
+            return Exit::Failed;
         }
     };
     let mut failed = 0;
@@ -70,5 +71,5 @@ pub fn run(verbose: u8) -> i32 {
             }
         }
     }
-    i32::from(failed > 0)
+    Exit::failed_if(failed > 0)
 }

@@ -4,6 +4,7 @@
 
 use crate::device::DevNum;
 use crate::device::sysfs;
+use crate::exit::Exit;
 use crate::naming::{UuidForm, is_partition_uuid, parse_uuid};
 
 /// What the properties are computed from.
@@ -101,7 +102,7 @@ pub fn properties(facts: &IdFacts) -> Vec<(String, String)> {
 /// `MINOR` in the environment; prints nothing when they are missing or not UTF-8 (other
 /// variables are never looked at). Always succeeds, so that a lookup problem never fails the
 /// udev event.
-pub fn run() -> i32 {
+pub fn run() -> Exit {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let dev = var("MAJOR")
         .zip(var("MINOR"))
@@ -111,7 +112,7 @@ pub fn run() -> i32 {
             crate::outln!("{key}={value}");
         }
     }
-    0
+    Exit::Ok
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use crate::engine::real::RealSystem;
 use crate::engine::{
     self, EngineError, MapRequest, NoTable, Outcome, Record, System, UnmapRequest,
 };
+use crate::exit::Exit;
 use crate::logging;
 use crate::naming;
 use crate::plan::{ExistingMap, SkipReason, Step, WhenBusy};
@@ -36,9 +37,6 @@ use crate::table::TypeFilter;
 use crate::table::sector_size::SectorSize;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
-
-/// Exit status for an event that could not be understood.
-pub const EXIT_BAD_EVENT: i32 = 2;
 
 /// Whether helper mode acts or only shows what it would do (`--dry-run`, `--json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +51,7 @@ pub enum Preview {
 
 /// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
 /// given, overrides the policy's udev wait.
-pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) -> i32 {
+pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) -> Exit {
     let env = event::environment(std::env::vars_os());
     let (policy, policy_errors) = Policy::load_or_builtin();
     let parsed = env.and_then(|env| Ok((UdevEvent::parse(&env)?, env)));
@@ -81,7 +79,7 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) 
         Ok((event, effective)) => handle(&event, &effective, preview),
         Err(e) => {
             error!("ignoring malformed udev event: {e}");
-            EXIT_BAD_EVENT
+            Exit::BadEvent
         }
     }
 }
@@ -94,14 +92,14 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) 
 /// event also waits for theirs. Waiting inside a udev worker for other devices' events would
 /// starve udev's bounded worker pool under an event storm. The only wait left, for another
 /// kpartx working on the same device, is bounded by the policy's `udev_timeout`.
-pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> i32 {
+pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> Exit {
     let decision = decide::decide(event, verdict(policy), false);
     if let Decision::Ignore(why) = &decision {
         info!(dev = %event.dev, "nothing to do: {why}");
         if preview != Preview::Off {
             print_nothing(preview, &format!("nothing to do: {why}"));
         }
-        return 0;
+        return Exit::Ok;
     }
     match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
         Ok(kernel) => {
@@ -119,11 +117,15 @@ pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> 
             error!(dev = %event.dev, "device-mapper is not available: {e}");
             if preview == Preview::Json {
                 let message = format!("device-mapper is not available: {e}");
-                crate::out::print(&report::error_report("device-mapper", message, 1));
+                crate::out::print(&report::error_report(
+                    "device-mapper",
+                    message,
+                    Exit::Failed,
+                ));
             }
-            1
+            Exit::Failed
         }
-        Err(_) => 0,
+        Err(_) => Exit::Ok,
     }
 }
 
@@ -136,7 +138,7 @@ pub fn act<S: System>(
     mut decision: Decision,
     observe: impl FnOnce(&UdevEvent) -> identity::Observed,
     preview: Preview,
-) -> i32 {
+) -> Exit {
     let dry_run = preview != Preview::Off;
     if decision == Decision::Map && legacy_no_partitions(sys, event) {
         decision = decide::decide(event, verdict(policy), true);
@@ -147,7 +149,7 @@ pub fn act<S: System>(
             if dry_run {
                 print_nothing(preview, &format!("nothing to do: {why}"));
             }
-            return 0;
+            return Exit::Ok;
         }
         Decision::Map => {
             let seen = observe(event);
@@ -155,11 +157,11 @@ pub fn act<S: System>(
                 Ok(path) => path,
                 Err(identity::Mismatch::Gone) => {
                     info!(dev = %event.dev, "nothing to do: the device is gone");
-                    return 0;
+                    return Exit::Ok;
                 }
                 Err(e) => {
                     error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
-                    return EXIT_BAD_EVENT;
+                    return Exit::BadEvent;
                 }
             };
             let filter = policy
@@ -202,7 +204,7 @@ pub fn act<S: System>(
     };
     match outcome {
         Ok(outcome) if dry_run => {
-            let status = i32::from(outcome.failures() > 0);
+            let status = Exit::of_outcome(outcome.failures(), false);
             match preview {
                 Preview::Json => crate::out::print(&report::to_json(&report::action_report(
                     ActionKind::Udev,
@@ -218,15 +220,15 @@ pub fn act<S: System>(
             // The event that makes it readable again (a resume, a reinstated path) comes
             // through here too.
             info!(dev = %event.dev, "nothing to do now: the device is {state}; not read");
-            0
+            Exit::Ok
         }
         Err(e @ EngineError::Changed(_)) => {
             error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
-            EXIT_BAD_EVENT
+            Exit::BadEvent
         }
         Err(e) => {
             error!(dev = %event.dev, "{e}");
-            1
+            Exit::Failed
         }
     }
 }
@@ -294,7 +296,7 @@ fn event_parent(event: &UdevEvent) -> Parent {
 }
 
 /// Logs what happened; returns the exit status (1 when anything counted as a failure).
-fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> i32 {
+fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> Exit {
     if let Some(found) = &outcome.found {
         for line in found.diagnostics.lines() {
             warn!("{}", line.trim());
@@ -309,7 +311,7 @@ fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> i32 {
     if let Some(e) = &outcome.udev {
         error!(dev = %event.dev, "{e}");
     }
-    i32::from(outcome.failures() > 0)
+    Exit::of_outcome(outcome.failures(), false)
 }
 
 fn log_record(record: &Record, before: &[ExistingMap]) {
@@ -454,7 +456,7 @@ mod tests {
             seen(Node::Block(e.dev)),
             Preview::Off,
         );
-        assert_eq!(status, 0);
+        assert_eq!(status, Exit::Ok);
         assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
         let events = sys.events();
         assert_eq!(events.last().map(String::as_str), Some("settle"));
@@ -476,7 +478,7 @@ mod tests {
             seen(Node::Block(DevNum::new(7, 0))),
             Preview::Off,
         );
-        assert_eq!(status, EXIT_BAD_EVENT);
+        assert_eq!(status, Exit::BadEvent);
         assert!(sys.events().is_empty());
     }
 
@@ -504,7 +506,7 @@ mod tests {
             seen(Node::Block(e.dev)),
             Preview::Off,
         );
-        assert_eq!(status, 1);
+        assert_eq!(status, Exit::Failed);
         assert_eq!(sys.map_names(), ["mpatha-part2"]);
     }
 
@@ -529,7 +531,7 @@ mod tests {
             |_| unreachable!("no device read on remove"),
             Preview::Off,
         );
-        assert_eq!(status, 0);
+        assert_eq!(status, Exit::Ok);
         assert_eq!(sys.map_names(), ["vg-lv"]);
         assert!(!sys.events().iter().any(|x| x.starts_with("read")));
     }
@@ -546,7 +548,7 @@ mod tests {
             seen(Node::Block(e.dev)),
             Preview::Text,
         );
-        assert_eq!(status, 0);
+        assert_eq!(status, Exit::Ok);
         assert!(sys.map_names().is_empty());
         assert!(
             !sys.events()
@@ -568,7 +570,7 @@ mod tests {
             seen(Node::Block(e.dev)),
             Preview::Off,
         );
-        assert_eq!(status, 1);
+        assert_eq!(status, Exit::Failed);
         assert!(sys.map_names().is_empty());
     }
 }

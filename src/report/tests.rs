@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::*;
 use crate::engine::fake::{FakeSystem, image};
 use crate::engine::{self, MapRequest, NoTable, UnmapRequest};
+use crate::exit::Exit;
 use crate::plan::WhenBusy;
 use crate::table::sector_size::SectorSize;
 use crate::table::{Slice, TypeFilter};
@@ -98,7 +99,7 @@ fn steps(report: &ActionReport) -> Vec<(MapAction, String, Option<String>, Optio
 
 fn add(sys: &FakeSystem, update: bool, dry_run: bool) -> ActionReport {
     let outcome = engine::map(sys, &add_req(update, dry_run)).unwrap();
-    let status = outcome.failures() as i32;
+    let status = Exit::counting(outcome.failures());
     let kind = if update {
         ActionKind::Update
     } else {
@@ -111,7 +112,7 @@ fn add(sys: &FakeSystem, update: bool, dry_run: bool) -> ActionReport {
 
 fn delete(sys: &FakeSystem, dry_run: bool) -> ActionReport {
     let outcome = engine::unmap(sys, Path::new("/img/disk.img"), delete_req(dry_run)).unwrap();
-    let status = i32::from(outcome.failures() > 0);
+    let status = Exit::of_outcome(outcome.failures(), false);
     let report = action_report(ActionKind::Delete, &outcome, status);
     assert_valid("kpartx-action.schema.json", &to_json(&report));
     report
@@ -227,10 +228,10 @@ fn failures_are_reported_with_their_stage() {
 #[test]
 fn error_and_nothing_documents_validate() {
     for (kind, status) in [
-        ("usage", 1),
-        ("device", 1),
-        ("no-loop", 0),
-        ("device-mapper", 1),
+        ("usage", Exit::Failed),
+        ("device", Exit::Failed),
+        ("no-loop", Exit::Ok),
+        ("device-mapper", Exit::Failed),
     ] {
         assert_valid(
             "kpartx-action.schema.json",
