@@ -88,6 +88,23 @@ fn failed(e: &io::Error) {
     }
 }
 
+/// An error as the user reads it: its own message and, with `verbose`, every cause below it
+/// that adds something (`…: caused by: …`). The one place that decides how much of an
+/// error's chain is shown; the message already carries the cause in plain words.
+pub fn render_error(err: &dyn std::error::Error, verbose: bool) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause.filter(|_| verbose) {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": caused by: ");
+            text.push_str(&more);
+        }
+        cause = e.source();
+    }
+    text
+}
+
 /// `println!` through [`out::print`](crate::out::print): never panics.
 #[macro_export]
 macro_rules! outln {
@@ -108,4 +125,34 @@ macro_rules! errln {
     ($($arg:tt)*) => {
         $crate::out::eprint(&format!("{}\n", format_args!($($arg)*)))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("cannot do it")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_chain_is_shown_with_verbose_only() {
+        let err = Outer(std::io::Error::other("the disk is on fire"));
+        assert_eq!(render_error(&err, false), "cannot do it");
+        assert_eq!(
+            render_error(&err, true),
+            "cannot do it: caused by: the disk is on fire"
+        );
+    }
 }

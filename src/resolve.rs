@@ -157,6 +157,18 @@ impl fmt::Display for ResolveError {
     }
 }
 
+impl std::error::Error for ResolveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ResolveError::Realpath(_, e) | ResolveError::ReadImage(_, e) => Some(e),
+            ResolveError::LoopSetup { error, .. } => Some(error),
+            ResolveError::Stat(_) | ResolveError::NotBlock(_) | ResolveError::NoLoopForDelete => {
+                None
+            }
+        }
+    }
+}
+
 impl ResolveError {
     /// A line naming the file and the cause, printed before the reference's terse line
     /// (`can't set up loop`); `None` when the reference's line says it all.
@@ -164,14 +176,10 @@ impl ResolveError {
         let ResolveError::LoopSetup { file, error } = self else {
             return None;
         };
-        let cause = strerror(&error.source);
-        Some(match &error.context {
-            Some(context) => format!(
-                "{}: cannot set up a loop device: {context}: {cause}",
-                file.display()
-            ),
-            None => format!("{}: cannot set up a loop device: {cause}", file.display()),
-        })
+        Some(format!(
+            "{}: cannot set up a loop device: {error}",
+            file.display()
+        ))
     }
 }
 

@@ -149,6 +149,17 @@ pub enum ArgError {
     Invalid(String),
 }
 
+impl std::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgError::NoArguments => f.write_str("no arguments"),
+            ArgError::Invalid(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}
+
 /// Parses the arguments after the program name.
 pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
     if args.is_empty() {

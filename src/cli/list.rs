@@ -22,7 +22,7 @@ pub fn run(opts: &Options, device: &Path) -> Exit {
     };
     let listing = match engine::list(&RealDevices, device, &req) {
         Ok(listing) => listing,
-        Err(e) => return report_engine_error(&e),
+        Err(e) => return report_engine_error(&e, opts.verbose > 0),
     };
     let status = list(opts, &listing.resolved.parent, &listing.found);
     match &listing.release {
@@ -90,10 +90,10 @@ pub fn report_release(opts: &Options, release: &LoopRelease) {
 
 /// Prints why a use case could not run, on the streams the reference uses; returns the exit
 /// status.
-pub fn report_engine_error(err: &EngineError) -> Exit {
+pub fn report_engine_error(err: &EngineError, verbose: bool) -> Exit {
     match err {
         EngineError::Resolve(e) => report_resolve_error(e),
-        other => crate::errln!("kpartx: {other}"),
+        other => crate::errln!("kpartx: {}", crate::out::render_error(other, verbose)),
     }
     Exit::of_error(err)
 }

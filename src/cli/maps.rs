@@ -92,7 +92,7 @@ fn show(opts: &Options, kind: ActionKind, outcome: &Outcome, status: Exit) -> Ex
 /// error document on stdout instead of anything else there.
 fn engine_error(opts: &Options, err: &EngineError) -> Exit {
     if !opts.json {
-        return report_engine_error(err);
+        return report_engine_error(err, opts.verbose > 0);
     }
     let kind = match err {
         EngineError::Resolve(ResolveError::NoLoopForDelete) => "no-loop",

@@ -182,6 +182,22 @@ pub struct AttachError {
     pub source: io::Error,
 }
 
+impl std::fmt::Display for AttachError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cause = crate::resolve::strerror(&self.source);
+        match &self.context {
+            Some(context) => write!(f, "{context}: {cause}"),
+            None => f.write_str(&cause),
+        }
+    }
+}
+
+impl std::error::Error for AttachError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 impl AttachError {
     fn at(context: impl Into<String>, source: impl Into<io::Error>) -> AttachError {
         AttachError {

@@ -100,6 +100,32 @@ pub enum WaitError {
     Io(io::Error),
 }
 
+impl std::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitError::TimedOut { waited, pending } => write!(
+                f,
+                "udev completed none of {pending} outstanding event(s) for {}s",
+                waited.as_secs_f64()
+            ),
+            WaitError::Io(e) => write!(
+                f,
+                "waiting for udev failed: {}",
+                crate::resolve::strerror(e)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WaitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WaitError::Io(e) => Some(e),
+            WaitError::TimedOut { .. } => None,
+        }
+    }
+}
+
 impl Cookie {
     /// Creates the run's semaphore with the waiter's count of 1.
     pub fn create() -> io::Result<Cookie> {

@@ -223,7 +223,7 @@ impl Kernel {
         udev_flags: u16,
         op: impl FnOnce(u32) -> io::Result<Reply>,
     ) -> Result<(), OpError> {
-        let failed = |e: io::Error| OpError::new(stage, strerror(&e));
+        let failed = |e: io::Error| OpError::io(stage, e);
         match self.mode {
             UdevMode::NoUdev => {
                 let nr = cookie::flags_only(
@@ -240,19 +240,14 @@ impl Kernel {
                 let mut slot = self.cookie.borrow_mut();
                 let cookie = match &mut *slot {
                     Some(cookie) => cookie,
-                    None => slot.insert(Cookie::create().map_err(|e| {
-                        OpError::new(
-                            stage,
-                            format!("cannot create udev cookie: {}", strerror(&e)),
-                        )
-                    })?),
+                    None => slot.insert(
+                        Cookie::create()
+                            .map_err(|e| OpError::io_in(stage, "cannot create udev cookie", e))?,
+                    ),
                 };
-                cookie.begin_operation().map_err(|e| {
-                    OpError::new(
-                        stage,
-                        format!("cannot count the udev cookie: {}", strerror(&e)),
-                    )
-                })?;
+                cookie
+                    .begin_operation()
+                    .map_err(|e| OpError::io_in(stage, "cannot count the udev cookie", e))?;
                 match op(cookie.event_nr(udev_flags)) {
                     Ok(reply) => {
                         if !reply.uevent {
@@ -303,21 +298,21 @@ impl Kernel {
         self.dm
             .table_load(&DevId::Name(name), &table, table_options(spec))
             .map(drop)
-            .map_err(|e| OpError::dm(Stage::Load, &e))
+            .map_err(|e| OpError::dm(Stage::Load, e))
     }
 
     fn device_of(&self, name: &str) -> Result<DevNum, OpError> {
         let info = self
             .dm
             .device_info(&DevId::Name(dm_name(name, Stage::Load)?))
-            .map_err(|e| OpError::dm(Stage::Load, &e))?;
+            .map_err(|e| OpError::dm(Stage::Load, e))?;
         let dev = info.device();
         Ok(DevNum::new(dev.major, dev.minor))
     }
 }
 
 fn dm_name(name: &str, stage: Stage) -> Result<&DmName, OpError> {
-    DmName::new(name).map_err(|e| OpError::dm(stage, &e))
+    DmName::new(name).map_err(|e| OpError::dm(stage, e))
 }
 
 fn table_options(spec: &MapSpec) -> DmOptions {
@@ -331,11 +326,11 @@ fn table_options(spec: &MapSpec) -> DmOptions {
 impl MapOps for Kernel {
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
         let name = dm_name(&spec.name, Stage::Load)?;
-        let uuid = DmUuid::new(&spec.uuid).map_err(|e| OpError::dm(Stage::Load, &e))?;
+        let uuid = DmUuid::new(&spec.uuid).map_err(|e| OpError::dm(Stage::Load, e))?;
         let info = self
             .dm
             .device_create(name, Some(uuid), table_options(spec))
-            .map_err(|e| OpError::dm(Stage::Load, &e))?;
+            .map_err(|e| OpError::dm(Stage::Load, e))?;
         let dev = DevNum::new(info.device().major, info.device().minor);
         if let Err(e) = self.load(spec).and_then(|()| self.resume(spec, false)) {
             let _ = self.remove(&spec.name, false);
@@ -422,10 +417,7 @@ impl MapOps for Kernel {
             Err(WaitError::TimedOut { waited, pending }) => {
                 Err(OpError::udev_timeout(pending, waited, key))
             }
-            Err(WaitError::Io(e)) => Err(OpError::new(
-                Stage::Udev,
-                format!("waiting for udev failed: {}", strerror(&e)),
-            )),
+            Err(WaitError::Io(e)) => Err(OpError::io_in(Stage::Udev, "waiting for udev failed", e)),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod raw;
 pub mod readiness;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::device::DevNum;
@@ -36,21 +37,58 @@ pub enum Stage {
     Udev,
 }
 
-/// A failed map operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failed map operation: where, what the kernel or the system said in plain words, and the
+/// error it came from (`io::Error`, the `devicemapper` crate's error) as its source.
+#[derive(Debug, Clone)]
 pub struct OpError {
     /// Where it failed.
     pub stage: Stage,
     /// What the kernel or the system said.
     pub detail: String,
+    cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PartialEq for OpError {
+    fn eq(&self, other: &Self) -> bool {
+        self.stage == other.stage && self.detail == other.detail
+    }
+}
+
+impl Eq for OpError {}
+
+impl std::error::Error for OpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl OpError {
-    /// An error at `stage`.
+    /// An error at `stage`, described by `detail`, without an underlying error.
     pub fn new(stage: Stage, detail: impl fmt::Display) -> Self {
         OpError {
             stage,
             detail: detail.to_string(),
+            cause: None,
+        }
+    }
+
+    /// An error at `stage` caused by the system call error `err` (told as its errno's text).
+    pub fn io(stage: Stage, err: std::io::Error) -> Self {
+        OpError {
+            stage,
+            detail: crate::resolve::strerror(&err),
+            cause: Some(Arc::new(err)),
+        }
+    }
+
+    /// `context: <plain cause>` at `stage`, keeping `err` as the source.
+    pub fn io_in(stage: Stage, context: &str, err: std::io::Error) -> Self {
+        OpError {
+            stage,
+            detail: format!("{context}: {}", crate::resolve::strerror(&err)),
+            cause: Some(Arc::new(err)),
         }
     }
 
@@ -70,9 +108,14 @@ impl OpError {
 }
 
 impl OpError {
-    /// An error at `stage` from the `devicemapper` crate, in plain words (see [`plain_cause`]).
-    pub fn dm(stage: Stage, err: &devicemapper::DmError) -> Self {
-        OpError::new(stage, plain_cause(err))
+    /// An error at `stage` from the `devicemapper` crate, in plain words (see
+    /// [`plain_cause`]), keeping the crate's error as the source.
+    pub fn dm(stage: Stage, err: devicemapper::DmError) -> Self {
+        OpError {
+            stage,
+            detail: plain_cause(&err),
+            cause: Some(Arc::new(err)),
+        }
     }
 }
 
@@ -136,8 +179,10 @@ mod tests {
     fn crate_errors_are_told_in_plain_words() {
         let too_long = "x".repeat(200);
         let err = devicemapper::DmName::new(&too_long).unwrap_err();
-        let op = OpError::dm(Stage::Load, &err);
+        let op = OpError::dm(Stage::Load, err);
         assert!(!op.detail.contains("DM Core error"), "{op}");
         assert!(!op.detail.is_empty());
+        let source = std::error::Error::source(&op).expect("the crate's error is kept");
+        assert!(source.to_string().contains("DM Core error"));
     }
 }

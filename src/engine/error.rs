@@ -85,10 +85,8 @@ impl std::error::Error for EngineError {
         match self {
             EngineError::Lock(_, e) | EngineError::Read(_, e) => Some(e),
             EngineError::List(e) => Some(e),
-            EngineError::Resolve(_)
-            | EngineError::Changed(_)
-            | EngineError::NotReady(..)
-            | EngineError::NameClash(_) => None,
+            EngineError::Resolve(e) => Some(e),
+            EngineError::Changed(_) | EngineError::NotReady(..) | EngineError::NameClash(_) => None,
         }
     }
 }

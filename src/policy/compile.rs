@@ -169,7 +169,7 @@ fn criteria(ctx: &mut Ctx<'_>, m: &Spanned<MatchModel>) -> Criteria {
             }
             let parsed = l.get_ref().0.iter().map(|p| Glob::new(p));
             parsed
-                .filter_map(|g| g.map_err(|e| ctx.error(start, e)).ok())
+                .filter_map(|g| g.map_err(|e| ctx.error(start, e.to_string())).ok())
                 .collect()
         })
     };

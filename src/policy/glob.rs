@@ -36,9 +36,29 @@ enum Token {
     },
 }
 
+/// Why a pattern is not a valid glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GlobError {
+    /// The pattern ends with `\` and nothing to escape.
+    LoneBackslash(String),
+    /// A `[` set is not closed, empty, or has a backwards range.
+    BadSet(String),
+}
+
+impl std::fmt::Display for GlobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GlobError::LoneBackslash(p) => write!(f, "pattern {p:?} ends with a lone backslash"),
+            GlobError::BadSet(p) => write!(f, "pattern {p:?} has an unclosed or bad `[`"),
+        }
+    }
+}
+
+impl std::error::Error for GlobError {}
+
 impl Glob {
     /// Parses `pattern`; the error says what is wrong with it.
-    pub fn new(pattern: &str) -> Result<Glob, String> {
+    pub fn new(pattern: &str) -> Result<Glob, GlobError> {
         let mut tokens = Vec::new();
         let mut chars = pattern.chars().peekable();
         while let Some(c) = chars.next() {
@@ -48,10 +68,11 @@ impl Glob {
                 '\\' => Token::Literal(
                     chars
                         .next()
-                        .ok_or_else(|| format!("pattern {pattern:?} ends with a lone backslash"))?,
+                        .ok_or_else(|| GlobError::LoneBackslash(pattern.to_string()))?,
                 ),
-                '[' => parse_set(&mut chars)
-                    .ok_or_else(|| format!("pattern {pattern:?} has an unclosed or bad `[`"))?,
+                '[' => {
+                    parse_set(&mut chars).ok_or_else(|| GlobError::BadSet(pattern.to_string()))?
+                }
                 c => Token::Literal(c),
             });
         }
