@@ -1,9 +1,12 @@
-//! Loop devices that `kpartx -l` attaches for itself never outlive it, even when it is killed,
-//! and loop setup failures name the file and the cause.
+//! `kpartx -l` of an image file binds no loop device, not even while it is blocked or killed,
+//! and keeps one it did not create; the loop `-a` binds is not auto-clear; an unprivileged
+//! user lists an image like root.
 //!
-//! These tests need root and `/dev/loop-control`; without them they print a `SKIP` line on
-//! stderr and pass. Other processes may attach loop devices at the same time: nothing here
-//! assumes a loop number, loops are recognised by their backing file (a fresh image per test).
+//! The `-l` tests need nothing special. Those that bind a loop themselves need root and
+//! `/dev/loop-control`; without them they skip through `testkit::host::skip` (a failure where
+//! CI requires every test to run). Other processes may attach loop devices at the same time:
+//! nothing here assumes a loop number, loops are recognised by their backing file (a fresh
+//! image per test).
 
 use std::fs;
 use std::io::{self, Read};
@@ -15,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kpartx::device::loopdev::{self, AttachOptions};
-use kpartx::testkit::host::is_root;
+use kpartx::testkit::host::{is_root, skip};
 use kpartx::testkit::{dos, gpt};
 
 /// Ours.
@@ -45,7 +48,7 @@ fn unsupported() -> Option<&'static str> {
 macro_rules! require_loops {
     ($name:expr) => {
         if let Some(why) = unsupported() {
-            eprintln!("SKIP {}: {why}", $name);
+            skip($name, why);
             return;
         }
     };
@@ -177,7 +180,6 @@ impl Drop for Reaper {
 
 #[test]
 fn list_leaves_no_loop_bound_to_the_image() {
-    require_loops!("list_leaves_no_loop_bound_to_the_image");
     let image = Image::new();
     let out = kpartx(&["-l"], &image.path);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -193,7 +195,6 @@ fn list_leaves_no_loop_bound_to_the_image() {
 
 #[test]
 fn list_binds_no_loop_even_while_blocked() {
-    require_loops!("list_binds_no_loop_even_while_blocked");
     let image = Image::new();
     // With stdout a one-page pipe that nobody reads and a listing larger than that, kpartx -l
     // blocks in the write: the moment the old implementation held its loop.
@@ -223,7 +224,6 @@ fn list_binds_no_loop_even_while_blocked() {
 
 #[test]
 fn two_hundred_lists_are_identical_and_bind_nothing() {
-    require_loops!("two_hundred_lists_are_identical_and_bind_nothing");
     let image = Image::new();
     let first = kpartx(&["-l"], &image.path);
     assert!(first.status.success());
@@ -328,7 +328,7 @@ fn unprivileged_list_reads_the_image_like_root() {
     require_loops!("unprivileged_list_reads_the_image_like_root");
     let image = Image::new();
     let Some(out) = list_unprivileged(&image.path) else {
-        eprintln!("SKIP unprivileged_list_reads_the_image_like_root: no setpriv");
+        skip("unprivileged_list_reads_the_image_like_root", "no setpriv");
         return;
     };
     let stderr = String::from_utf8_lossy(&out.stderr);

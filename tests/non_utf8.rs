@@ -1,7 +1,8 @@
 //! Paths, delimiters and udev environment variables that are not UTF-8: handled as bytes where
 //! the reference does, refused with a clear message where a string is needed, never a panic.
 //!
-//! Tests that attach loop devices are skipped when not run as root.
+//! `-l` of an image file needs no loop device and no root; the one test that binds a loop
+//! itself skips through `testkit::host::skip` without root.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -25,10 +26,6 @@ fn list(args: &[&OsStr]) -> Output {
 
 #[test]
 fn non_utf8_image_path_lists_like_a_plain_one() {
-    if !is_root() {
-        eprintln!("skipped: needs root for loop devices");
-        return;
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     let plain = dir.path().join("plain.img");
     let odd = dir.path().join(OsStr::from_bytes(b"caf\xe9.img"));
@@ -56,10 +53,6 @@ fn non_utf8_image_path_lists_like_a_plain_one() {
 
 #[test]
 fn non_utf8_delimiter_is_listed_as_given() {
-    if !is_root() {
-        eprintln!("skipped: needs root for loop devices");
-        return;
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     let img = dir.path().join("disk.img");
     dos_image(&img);
@@ -154,14 +147,17 @@ fn udev_id_survives_non_utf8_variables() {
 #[test]
 fn existing_loop_of_a_non_utf8_image_is_found() {
     if !is_root() {
-        eprintln!("skipped: needs root for loop devices");
+        host::skip(
+            "existing_loop_of_a_non_utf8_image_is_found",
+            "not running as root (it binds a loop device)",
+        );
         return;
     }
     let Some(losetup) = ["/usr/sbin/losetup", "/sbin/losetup"]
         .into_iter()
         .find(|p| Path::new(p).exists())
     else {
-        eprintln!("skipped: no losetup");
+        host::skip("existing_loop_of_a_non_utf8_image_is_found", "no losetup");
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -55,7 +55,7 @@ pub fn environment() -> Result<Tools, String> {
 }
 
 pub fn skip(test: &str, why: &str) {
-    eprintln!("SKIP {test}: {why}");
+    kpartx::testkit::host::skip(test, why);
 }
 
 /// What one kpartx run did.
