@@ -8,8 +8,6 @@
 
 mod apply;
 pub mod error;
-#[cfg(test)]
-pub(crate) mod fake;
 pub mod outcome;
 pub mod real;
 pub mod status;

@@ -185,8 +185,8 @@ pub fn prune<S: System>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::fake::{FakeSystem, disk};
     use crate::table::Slice;
+    use crate::testkit::fake::{FakeSystem, disk};
 
     fn slice(start: u64, size: u64) -> Slice {
         Slice {

@@ -5,13 +5,13 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::fake::{FakeSystem, disk, image};
 use super::outcome::StepResult;
 use super::*;
 use crate::dm::readiness::Readiness;
 use crate::dm::{OpError, Stage};
 use crate::plan::SkipReason;
 use crate::table::Slice;
+use crate::testkit::fake::{FakeSystem, disk, image};
 
 const MPATH_UUID: &str = "mpath-3600a0b8";
 
@@ -637,4 +637,55 @@ fn delete_by_loop_device_leaves_a_loop_someone_else_attached_or_rebound() {
         assert!(!sys.events().iter().any(|e| e.starts_with("detach")));
         assert!(sys.map_names().is_empty());
     }
+}
+
+#[test]
+fn the_fake_refuses_to_remove_an_open_map() {
+    let sys = mpath(None);
+    held_partition(&sys);
+    let err = sys.ops().remove("mpatha-part2", true).unwrap_err();
+    assert_eq!(err.stage, Stage::Remove);
+    assert!(err.detail.contains("busy"), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+    assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
+}
+
+#[test]
+fn a_device_lock_excludes_a_second_run_until_released() {
+    let sys = mpath(two());
+    let first = sys
+        .lock_device(DevNum::new(254, 0), Duration::from_secs(1))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut req = add_req("/dev/mapper/mpatha", false);
+    req.lock_timeout = Duration::from_millis(200);
+    assert!(matches!(map(&sys, &req), Err(EngineError::Lock(..))));
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(first);
+        });
+        req.lock_timeout = Duration::from_secs(5);
+        let out = map(&sys, &req).unwrap();
+        assert_eq!(out.mapped(), 2);
+    });
+}
+
+#[test]
+fn filters_and_force_gpt_decide_what_the_fake_finds() {
+    let mut sys = mpath(two());
+    sys.devices[0].gpt_needs_force = true;
+    let out = map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
+    assert!(
+        out.found.unwrap().table.is_none(),
+        "a GPT behind a bad MBR needs -g"
+    );
+    let mut req = add_req("/dev/mapper/mpatha", false);
+    req.force_gpt = true;
+    let dos_only = TypeFilter::Only(crate::table::TableKind::Dos);
+    req.filter = &dos_only;
+    assert!(map(&sys, &req).unwrap().found.unwrap().table.is_none());
+    req.filter = &TypeFilter::All;
+    assert_eq!(map(&sys, &req).unwrap().mapped(), 2);
 }

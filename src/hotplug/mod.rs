@@ -395,8 +395,8 @@ mod tests {
     use super::identity::{Node, Observed};
     use super::*;
     use crate::device::DevNum;
-    use crate::engine::fake::{FakeSystem, disk};
     use crate::table::Slice;
+    use crate::testkit::fake::{FakeSystem, disk};
     use std::collections::HashMap;
 
     const UUID: &str = "mpath-3600a0b8";

@@ -8,12 +8,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
-use crate::engine::fake::{FakeSystem, image};
 use crate::engine::{self, MapRequest, NoTable, UnmapRequest};
 use crate::exit::Exit;
 use crate::plan::WhenBusy;
 use crate::table::sector_size::SectorSize;
 use crate::table::{Slice, TypeFilter};
+use crate::testkit::fake::{FakeSystem, image};
 
 /// Validates `doc` (one JSON text) against `packaging/schema/<schema>` with Python's
 /// `jsonschema` (Debian's python3-jsonschema; scripts/setup-host.sh installs it), the validator

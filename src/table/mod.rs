@@ -176,6 +176,11 @@ impl TypeFilter {
         }
     }
 
+    /// Whether tables of type `kind` are looked for.
+    pub fn admits(&self, kind: TableKind) -> bool {
+        self.kinds().contains(&kind)
+    }
+
     fn kinds(&self) -> Vec<TableKind> {
         match self {
             TypeFilter::All => TableKind::ALL.to_vec(),

@@ -15,7 +15,9 @@
 //!   builders (with literal offsets, independent of the readers' constants).
 //! * [`Sparse`]: a sparse disk image in memory, with bit flips and GPT CRC repair.
 //! * [`readers`]: the raw readers, a runner and the invariants every reader keeps.
-//! * [`host`]: facts about the machine the host tests run on.
+//! * [`host`]: facts about the machine the host tests run on, and the one skip helper.
+//! * [`fake`]: a machine in memory (devices, device-mapper, locks, loops) that the engine's
+//!   use cases run on in tests.
 
 mod rng;
 mod sparse;
@@ -23,6 +25,7 @@ mod sparse;
 pub mod bsd;
 pub mod bytes;
 pub mod dos;
+pub mod fake;
 pub mod gpt;
 pub mod host;
 pub mod ps3;

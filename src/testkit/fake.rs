@@ -1,4 +1,5 @@
-//! A machine in memory for the engine's tests: devices with tables, a device-mapper that keeps
+//! A machine in memory for the engine's tests (unit tests, and through the `testkit` feature
+//! integration tests and fuzz targets): devices with tables, a device-mapper that keeps
 //! its maps in a list, locks, loop devices, and a log of everything in the order it happened.
 
 use std::ffi::OsString;
@@ -8,18 +9,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{Devices, System};
 use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::ListError;
 use crate::dm::readiness::Readiness;
 use crate::dm::{MapOps, MapQuery, OpError, Stage};
+use crate::engine::{Devices, System};
 use crate::plan::{ExistingMap, MapSpec, TargetLine};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
 use crate::table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
 
-/// A device the fake knows: a block device, or an image file that gets a loop.
+/// A device the fake knows: a block device, or an image file that gets a loop. Its table is a
+/// DOS table; with `gpt_needs_force` it is a GPT behind an invalid protective MBR, found only
+/// with `-g`.
 #[derive(Debug, Clone)]
 pub struct FakeDevice {
     /// Its path as given on the command line.
@@ -32,19 +35,28 @@ pub struct FakeDevice {
     pub slices: Option<Vec<Slice>>,
     /// Its size in 512-byte sectors.
     pub sectors: u64,
+    /// The table is a GPT whose protective MBR is invalid: only `-g` finds it.
+    pub gpt_needs_force: bool,
 }
 
 /// The fake machine.
 pub struct FakeSystem {
+    /// The devices arguments resolve to.
     pub devices: Vec<FakeDevice>,
+    /// Device-mapper's maps, in creation order.
     pub maps: Mutex<Vec<ExistingMap>>,
+    /// Everything that happened, in order (see [`FakeSystem::events`]).
     pub log: Arc<Mutex<Vec<String>>>,
     /// Map names whose operations fail.
     pub failing: Vec<String>,
     /// What the udev wait returns.
     pub settle_error: Option<OpError>,
-    /// Lock keys someone else holds.
+    /// Lock keys someone else holds for good: taking one fails as a timed-out wait would,
+    /// without spending the time.
     pub held: Vec<String>,
+    /// Lock keys held now by guards of this fake; shared with the guards, which release
+    /// them when dropped.
+    locked: Arc<Mutex<Vec<String>>>,
     /// Attaching a loop fails with this errno.
     pub attach_errno: Option<i32>,
     /// Loop records: kernel name, recorded image, image bound now (`None`: unbound).
@@ -60,14 +72,16 @@ pub struct FakeSystem {
     next_minor: Mutex<u32>,
 }
 
-/// A lock of the fake; logs its release.
+/// A lock of the fake; releases its key and logs that when dropped.
 pub struct FakeGuard {
     key: String,
     log: Arc<Mutex<Vec<String>>>,
+    locked: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for FakeGuard {
     fn drop(&mut self) {
+        self.locked.lock().unwrap().retain(|k| *k != self.key);
         self.log
             .lock()
             .unwrap()
@@ -99,6 +113,7 @@ pub fn disk(
         image: None,
         slices,
         sectors: 1 << 20,
+        gpt_needs_force: false,
     }
 }
 
@@ -112,6 +127,7 @@ pub fn image(path: &str, loop_minor: u32, bound: bool, slices: Option<Vec<Slice>
 }
 
 impl FakeSystem {
+    /// A machine with `devices`, no maps, no loops and nothing held.
     pub fn new(devices: Vec<FakeDevice>) -> FakeSystem {
         FakeSystem {
             devices,
@@ -120,6 +136,7 @@ impl FakeSystem {
             failing: Vec::new(),
             settle_error: None,
             held: Vec::new(),
+            locked: Arc::new(Mutex::new(Vec::new())),
             attach_errno: None,
             loops: Mutex::new(Vec::new()),
             present: Vec::new(),
@@ -193,17 +210,31 @@ impl FakeSystem {
         Ok(())
     }
 
-    fn guard(&self, key: String) -> io::Result<FakeGuard> {
-        if self.held.contains(&key) {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "another kpartx is still working on this device",
-            ));
+    /// Takes lock `key`, waiting at most `timeout` while another guard of this fake has it,
+    /// like the real advisory locks.
+    fn guard(&self, key: String, timeout: Duration) -> io::Result<FakeGuard> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            {
+                let mut locked = self.locked.lock().unwrap();
+                if !self.held.contains(&key) && !locked.contains(&key) {
+                    locked.push(key.clone());
+                    break;
+                }
+            }
+            if self.held.contains(&key) || std::time::Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "another kpartx is still working on this device",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         self.note(format!("lock {key}"));
         Ok(FakeGuard {
             key,
             log: Arc::clone(&self.log),
+            locked: Arc::clone(&self.locked),
         })
     }
 }
@@ -213,15 +244,15 @@ impl Devices for FakeSystem {
 
     fn lock_image(&self, arg: &Path) -> io::Result<Option<FakeGuard>> {
         match self.device(arg) {
-            Some(d) if d.image.is_some() && d.path == arg => {
-                self.guard(format!("f-{}", arg.display())).map(Some)
-            }
+            Some(d) if d.image.is_some() && d.path == arg => self
+                .guard(format!("f-{}", arg.display()), crate::lock::LOCK_TIMEOUT)
+                .map(Some),
             _ => Ok(None),
         }
     }
 
-    fn lock_device(&self, dev: DevNum, _timeout: Duration) -> io::Result<FakeGuard> {
-        self.guard(format!("b-{dev}"))
+    fn lock_device(&self, dev: DevNum, timeout: Duration) -> io::Result<FakeGuard> {
+        self.guard(format!("b-{dev}"), timeout)
     }
 
     fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
@@ -290,8 +321,8 @@ impl Devices for FakeSystem {
     fn read_table(
         &self,
         resolved: &Resolved,
-        _force_gpt: bool,
-        _filter: &TypeFilter,
+        force_gpt: bool,
+        filter: &TypeFilter,
     ) -> io::Result<Found> {
         let parent = &resolved.parent;
         let d = self
@@ -301,11 +332,18 @@ impl Devices for FakeSystem {
             Source::Parent => self.note(format!("read {}", parent.path.display())),
             Source::Image { file, .. } => self.note(format!("read {}", file.display())),
         }
+        let kind = if d.gpt_needs_force {
+            TableKind::Gpt
+        } else {
+            TableKind::Dos
+        };
+        let found = filter.admits(kind) && (force_gpt || !d.gpt_needs_force);
         Ok(Found {
-            table: d.slices.clone().map(|slices| Table {
-                kind: TableKind::Dos,
-                slices,
-            }),
+            table: d
+                .slices
+                .clone()
+                .filter(|_| found)
+                .map(|slices| Table { kind, slices }),
             diagnostics: Diagnostics::default(),
             sector_size: 512,
             size_sectors: d.sectors,
@@ -495,10 +533,18 @@ impl MapOps for FakeSystem {
         Ok(())
     }
 
+    /// Refuses an open map with EBUSY, like device-mapper.
     fn remove(&self, name: &str, _flush: bool) -> Result<(), OpError> {
         self.check(name, Stage::Remove)?;
+        let mut maps = self.maps.lock().unwrap();
+        if maps.iter().any(|m| m.name == name && m.open_count > 0) {
+            return Err(OpError::io(
+                Stage::Remove,
+                io::Error::from_raw_os_error(libc::EBUSY),
+            ));
+        }
         self.note(format!("remove {name}"));
-        self.maps.lock().unwrap().retain(|m| m.name != name);
+        maps.retain(|m| m.name != name);
         Ok(())
     }
 
