@@ -9,57 +9,9 @@
 use std::collections::BTreeSet;
 
 use crate::device::DevNum;
+use crate::dm::model::{ExistingMap, MapSpec};
 use crate::naming::{self, NameError, Naming};
 use crate::table::Slice;
-
-/// One target line of an existing map's table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetLine {
-    /// First sector.
-    pub start: u64,
-    /// Length in sectors.
-    pub length: u64,
-    /// Target type (`linear`, `multipath`, …).
-    pub kind: String,
-    /// Target parameters (`7:0 2048` for linear).
-    pub params: String,
-}
-
-/// A device-mapper map as it exists now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExistingMap {
-    /// Name as stored in the kernel (mangled).
-    pub name: String,
-    /// Its UUID, if it has one.
-    pub uuid: Option<String>,
-    /// Its device number.
-    pub dev: DevNum,
-    /// How many openers it has.
-    pub open_count: i32,
-    /// Whether it is read-only.
-    pub read_only: bool,
-    /// Its live table.
-    pub targets: Vec<TargetLine>,
-}
-
-impl ExistingMap {
-    /// Whether its table is a single `linear` target over exactly `parent`.
-    pub fn is_linear_on(&self, parent: DevNum) -> bool {
-        match self.targets.as_slice() {
-            [t] => t.kind == "linear" && linear_device(&t.params) == Some(parent),
-            _ => false,
-        }
-    }
-
-    /// Whether its single target, of any type, points at exactly `parent`.
-    fn single_target_on(&self, parent: DevNum) -> bool {
-        matches!(self.targets.as_slice(), [t] if linear_device(&t.params) == Some(parent))
-    }
-}
-
-fn linear_device(params: &str) -> Option<DevNum> {
-    DevNum::parse(params.split_whitespace().next()?)
-}
 
 /// The parent as the planner needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,34 +22,6 @@ pub struct ParentInfo {
     pub ownership_uuid: Option<String>,
     /// Its own DM name when it is a device-mapper device (never treated as a partition).
     pub dm_name: Option<String>,
-}
-
-/// A partition map to create or reload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapSpec {
-    /// Partition number.
-    pub number: usize,
-    /// Name as device-mapper stores it.
-    pub name: String,
-    /// Name as printed.
-    pub display: String,
-    /// UUID set on creation.
-    pub uuid: String,
-    /// Length in 512-byte sectors.
-    pub size: u64,
-    /// The parent device.
-    pub parent: DevNum,
-    /// Offset on the parent in 512-byte sectors.
-    pub start: u64,
-    /// Whether the map is read-only.
-    pub read_only: bool,
-}
-
-impl MapSpec {
-    /// The linear target's parameters: `MAJ:MIN START`.
-    pub fn params(&self) -> String {
-        format!("{} {}", self.parent, self.start)
-    }
 }
 
 /// Why a partition is left alone.

@@ -5,12 +5,13 @@
 
 use serde::Serialize;
 
+use crate::dm::model::ExistingMap;
 use crate::dm::{OpError, Stage};
 use crate::engine::Outcome;
 use crate::engine::outcome::{Record, StepResult};
 use crate::exit::Exit;
 use crate::naming;
-use crate::plan::{ExistingMap, Step};
+use crate::plan::Step;
 
 /// Version of every JSON document this module (and [`crate::status`]) writes; bumped on any
 /// incompatible change.

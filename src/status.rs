@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::device::DevNum;
+use crate::dm::model::ExistingMap;
 use crate::naming;
-use crate::plan::ExistingMap;
 use crate::report::SCHEMA_VERSION;
 use crate::table::Slice;
 
@@ -97,18 +97,11 @@ impl Health {
     }
 }
 
-/// The single linear target of a map: (device, start, length).
+/// The single linear target of a map that starts at sector 0: (device, offset, length).
 fn linear_target(map: &ExistingMap) -> Option<(DevNum, u64, u64)> {
-    let [t] = map.targets.as_slice() else {
-        return None;
-    };
-    if t.kind != "linear" || t.start != 0 {
-        return None;
-    }
-    let mut words = t.params.split_whitespace();
-    let dev = DevNum::parse(words.next()?)?;
-    let start = words.next()?.parse().ok()?;
-    Some((dev, start, t.length))
+    map.linear()
+        .filter(|t| t.start == 0)
+        .map(|t| (t.device, t.offset, t.length))
 }
 
 /// Classifies partition map `map` (partition `number` by its UUID) against its parent as it

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
 
 use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
+use super::model::{ExistingMap, MapSpec, TargetLine};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::{MapOps, MapQuery, OpError, Stage};
 use crate::device::{DevNum, sysfs};
-use crate::plan::{ExistingMap, MapSpec, TargetLine};
 use crate::resolve::strerror;
 
 /// An open device-mapper control node plus how udev takes part.

@@ -6,6 +6,7 @@
 
 pub mod cookie;
 pub mod kernel;
+pub mod model;
 pub mod nodes;
 pub mod raw;
 pub mod readiness;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::device::DevNum;
-use crate::plan::MapSpec;
+use model::MapSpec;
 
 /// How long, by default, a removal waits for a partition map that is open: udev's probes
 /// (blkid after a reload, a close after write) keep a map open for a moment, and a teardown

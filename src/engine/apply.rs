@@ -54,7 +54,8 @@ fn run_step(step: &Step, ops: &dyn MapOps) -> StepResult {
 mod tests {
     use super::*;
     use crate::device::DevNum;
-    use crate::plan::{MapSpec, Planned, SkipReason};
+    use crate::dm::model::MapSpec;
+    use crate::plan::{Planned, SkipReason};
     use crate::testkit::fake::{FakeSystem, disk};
 
     fn spec(number: usize, name: &str) -> MapSpec {

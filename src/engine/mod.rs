@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 
 use crate::device::DevNum;
 use crate::dm::kernel::ListError;
+use crate::dm::model::ExistingMap;
 use crate::dm::readiness::Readiness;
 use crate::dm::{MapOps, MapQuery};
 use crate::naming::Naming;
-use crate::plan::{self, AddInput, ExistingMap, ParentInfo, SkipReason, Step, WhenBusy};
+use crate::plan::{self, AddInput, ParentInfo, SkipReason, Step, WhenBusy};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
 use crate::table::TypeFilter;

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use crate::device::DevNum;
 use crate::dm::OpError;
-use crate::plan::{ExistingMap, SkipReason, Step};
+use crate::dm::model::ExistingMap;
+use crate::plan::{SkipReason, Step};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent};
 

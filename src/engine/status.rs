@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{EngineError, System};
 use crate::device::DevNum;
-use crate::plan::ExistingMap;
+use crate::dm::model::ExistingMap;
 use crate::resolve::{Purpose, ResolveError, Resolved, Source};
 use crate::status::{
     self, LoopFacts, Observed, ParentRef, ParentTable, ParentView, PruneAction, PruneStep,

@@ -21,6 +21,7 @@ use crate::device::sysfs;
 use crate::dm::MapQuery;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
+use crate::dm::model::ExistingMap;
 use crate::engine::outcome::StepResult;
 use crate::engine::real::RealSystem;
 use crate::engine::{
@@ -29,7 +30,7 @@ use crate::engine::{
 use crate::exit::Exit;
 use crate::logging;
 use crate::naming;
-use crate::plan::{ExistingMap, SkipReason, Step, WhenBusy};
+use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::report::{self, ActionKind};
 use crate::resolve::Parent;

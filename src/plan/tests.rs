@@ -1,4 +1,5 @@
 use super::*;
+use crate::dm::model::TargetLine;
 
 /// The plan as two lists, the way these tests compare it.
 trait PlanView {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::plan::TargetLine;
+use crate::dm::model::TargetLine;
 
 fn map(name: &str, uuid: &str, params: Option<&str>, length: u64, open: i32) -> ExistingMap {
     ExistingMap {
