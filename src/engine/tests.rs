@@ -268,18 +268,7 @@ fn delete_removes_the_maps_then_detaches_the_loop() {
 #[test]
 fn helper_teardown_removes_what_it_can_and_reports_the_busy_map() {
     let sys = mpath(None);
-    sys.add_map(
-        "mpatha-part1",
-        Some(&format!("part1-{MPATH_UUID}")),
-        Some("254:0 2048"),
-        0,
-    );
-    sys.add_map(
-        "mpatha-part2",
-        Some(&format!("part2-{MPATH_UUID}")),
-        Some("254:0 4096"),
-        2,
-    );
+    held_partition(&sys, 2);
     let mut req = add_req("/dev/mapper/mpatha", true);
     req.no_table = NoTable::Unmap;
     let out = map(&sys, &req).unwrap();
@@ -515,7 +504,8 @@ fn a_read_only_parent_gets_read_only_maps() {
     assert!(sys.snapshot().unwrap().iter().all(|m| m.read_only));
 }
 
-fn held_partition(sys: &FakeSystem) {
+/// mpatha's two partition maps, the second one open `open` times.
+fn held_partition(sys: &FakeSystem, open: i32) {
     sys.add_map(
         "mpatha-part1",
         Some(&format!("part1-{MPATH_UUID}")),
@@ -526,7 +516,7 @@ fn held_partition(sys: &FakeSystem) {
         "mpatha-part2",
         Some(&format!("part2-{MPATH_UUID}")),
         Some("254:0 4096"),
-        1,
+        open,
     );
 }
 
@@ -534,7 +524,7 @@ fn held_partition(sys: &FakeSystem) {
 fn delete_waits_for_a_map_that_is_closed_within_the_bound() {
     let mut sys = mpath(None);
     sys.close_after_looks = Some(2);
-    held_partition(&sys);
+    held_partition(&sys, 1);
     let mut req = delete_req(WhenBusy::RemoveNone);
     req.busy_timeout = Duration::from_secs(5);
     let parent = sys.devices[0].parent.clone();
@@ -547,7 +537,7 @@ fn delete_waits_for_a_map_that_is_closed_within_the_bound() {
 #[test]
 fn delete_removes_nothing_when_a_map_stays_open_past_the_bound() {
     let sys = mpath(None);
-    held_partition(&sys);
+    held_partition(&sys, 1);
     let mut req = delete_req(WhenBusy::RemoveNone);
     req.busy_timeout = Duration::from_millis(500);
     let parent = sys.devices[0].parent.clone();
@@ -642,7 +632,7 @@ fn delete_by_loop_device_leaves_a_loop_someone_else_attached_or_rebound() {
 #[test]
 fn the_fake_refuses_to_remove_an_open_map() {
     let sys = mpath(None);
-    held_partition(&sys);
+    held_partition(&sys, 1);
     let err = sys.ops().remove("mpatha-part2", true).unwrap_err();
     assert_eq!(err.stage, Stage::Remove);
     assert!(err.detail.contains("busy"), "{err}");
