@@ -31,6 +31,7 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> Exi
         name: opts.name.as_deref(),
         read_anyway: opts.read_anyway,
         refuse_clashes: true,
+        no_partitions_feature: None,
     };
     let outcome = match engine::map(sys, &req) {
         Ok(outcome) => outcome,

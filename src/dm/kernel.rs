@@ -166,13 +166,6 @@ impl Kernel {
                 keep(map);
             }
         }
-        for &dev in &query.devices {
-            let map = sysfs::dm_stored_name(dev)
-                .and_then(|name| self.fetch(&DevId::Name(DmName::new(&name).ok()?)));
-            if let Some(map) = map.filter(|m| m.dev == dev) {
-                keep(map);
-            }
-        }
         for name in &query.names {
             if let Some(map) = DmName::new(name)
                 .ok()

@@ -143,13 +143,11 @@ impl fmt::Display for OpError {
 /// A SAN host has thousands of device-mapper devices; one event's work must depend on the
 /// parent's own partitions only. So instead of listing every map, a look asks for the maps
 /// stacked on the parent (sysfs `holders/`) and looks up the names and UUIDs its partition
-/// maps would have, plus the parent itself where its own table matters.
+/// maps would have.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapQuery {
     /// Every map stacked on this device.
     pub stacked_on: Option<DevNum>,
-    /// Maps looked up by device number (a device-mapper parent itself).
-    pub devices: Vec<DevNum>,
     /// Maps looked up by stored name (the partition maps' names: reloads and name clashes).
     pub names: Vec<String>,
     /// Maps looked up by UUID (`part<N>-<parent uuid>`: renames, maps left without a table).

@@ -1,7 +1,9 @@
-//! Whether a device-mapper parent can be read now without the read blocking for an unknown
-//! time: a suspended map holds every read until it is resumed, and a multipath map with no
-//! usable path that queues I/O (`queue_if_no_path`) holds it until a path comes back, in an
-//! uninterruptible sleep. The classification is pure; [`of_map`] asks the kernel.
+//! What a device-mapper parent's own state says before anything is read from it: whether it
+//! can be read now without the read blocking for an unknown time (a suspended map holds
+//! every read until it is resumed, and a multipath map with no usable path that queues I/O
+//! holds it until a path comes back, in an uninterruptible sleep), and whether its multipath
+//! table carries the legacy `no_partitions` feature. The classification is pure; [`of_map`]
+//! asks the kernel.
 
 use std::fmt;
 
@@ -43,6 +45,31 @@ impl fmt::Display for Readiness {
     }
 }
 
+/// A device-mapper parent's state, as far as mapping its partitions is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapState {
+    /// Whether it may be read now.
+    pub readiness: Readiness,
+    /// Its multipath table lists the legacy `no_partitions` feature.
+    pub no_partitions: bool,
+}
+
+impl MapState {
+    /// A device that is not a device-mapper map (or vanished): readable, no features.
+    pub const PLAIN: MapState = MapState {
+        readiness: Readiness::Ready,
+        no_partitions: false,
+    };
+}
+
+/// Whether a multipath target's parameters list `no_partitions` among their features
+/// (`<count> <feature>… <hwhandler count> …`).
+pub fn has_no_partitions_feature(params: &str) -> bool {
+    let mut words = params.split_whitespace();
+    let count: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    words.take(count.min(64)).any(|w| w == "no_partitions")
+}
+
 /// Classifies a map from its suspended flag and its status lines (target type, status
 /// parameters as `DM_TABLE_STATUS` reports them without the table flag).
 pub fn classify<'a>(
@@ -79,32 +106,38 @@ fn multipath_queueing(params: &str) -> bool {
     words.next() == Some("2") && words.next() == Some("1")
 }
 
-/// Asks the kernel about the device-mapper device `dev` (by its name in sysfs). Without a
-/// usable device-mapper control node, sysfs's `dm/suspended` is all there is to go on.
-/// A device that is not a DM device, or vanished, counts as ready: reading it says the rest.
-pub fn of_map(dev: DevNum) -> Readiness {
+/// Asks the kernel about the device-mapper device `dev` (by its name in sysfs): its status
+/// and its table, one ioctl each, for this one map. Without a usable device-mapper control
+/// node, sysfs's `dm/suspended` is all there is to go on. A device that is not a DM device,
+/// or vanished, is [`MapState::PLAIN`]: reading it says the rest.
+pub fn of_map(dev: DevNum) -> MapState {
     let Some(name) = sysfs::dm_stored_name(dev) else {
-        return Readiness::Ready;
+        return MapState::PLAIN;
     };
     let from_kernel = DM::new().ok().and_then(|dm| {
-        let name = DmName::new(&name).ok()?;
-        let (info, status) = dm
-            .table_status(&DevId::Name(name), DmOptions::default())
-            .ok()?;
-        let suspended = info.flags().contains(DmFlags::DM_SUSPEND);
-        Some(classify(
-            suspended,
-            status
-                .iter()
-                .map(|(_, _, kind, params)| (kind.as_str(), params.as_str())),
-        ))
+        let id = DevId::Name(DmName::new(&name).ok()?);
+        let (info, status) = dm.table_status(&id, DmOptions::default()).ok()?;
+        let table_opts = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
+        let (_, table) = dm.table_status(&id, table_opts).ok()?;
+        Some(MapState {
+            readiness: classify(
+                info.flags().contains(DmFlags::DM_SUSPEND),
+                status
+                    .iter()
+                    .map(|(_, _, kind, params)| (kind.as_str(), params.as_str())),
+            ),
+            no_partitions: table.iter().any(|(_, _, kind, params)| {
+                kind == "multipath" && has_no_partitions_feature(params)
+            }),
+        })
     });
-    from_kernel.unwrap_or_else(|| {
-        if sysfs::dm_suspended(dev) {
+    from_kernel.unwrap_or_else(|| MapState {
+        readiness: if sysfs::dm_suspended(dev) {
             Readiness::Suspended
         } else {
             Readiness::Ready
-        }
+        },
+        no_partitions: false,
     })
 }
 
@@ -159,6 +192,23 @@ mod tests {
         assert_eq!(classify(false, [("linear", "")]), Readiness::Ready);
         assert_eq!(classify(false, []), Readiness::Ready);
         assert!(!Readiness::Suspended.is_ready());
+    }
+
+    #[test]
+    fn legacy_feature_parsing() {
+        assert!(has_no_partitions_feature(
+            "2 queue_if_no_path no_partitions 0 1 1 round-robin 0 1 1 7:0 1000"
+        ));
+        assert!(!has_no_partitions_feature(
+            "1 queue_if_no_path 0 1 1 round-robin 0 1 1 7:0 1000"
+        ));
+        assert!(!has_no_partitions_feature(
+            "0 0 1 1 round-robin 0 1 1 no_partitions 1000"
+        ));
+        assert!(!has_no_partitions_feature(""));
+        assert!(!has_no_partitions_feature(
+            "99999999999999999999 no_partitions"
+        ));
     }
 
     #[test]

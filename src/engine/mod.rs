@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::device::DevNum;
 use crate::dm::kernel::ListError;
 use crate::dm::model::ExistingMap;
-use crate::dm::readiness::Readiness;
+use crate::dm::readiness::{MapState, Readiness};
 use crate::dm::{MapOps, MapQuery};
 use crate::naming::Naming;
 use crate::plan::{self, AddInput, ParentInfo, SkipReason, Step, WhenBusy};
@@ -54,9 +54,10 @@ pub trait Devices {
     ) -> io::Result<Found>;
     /// Detaches an image's loop device; `on_retry` is called before each retry of a busy one.
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()>;
-    /// Whether `parent` can be read now without blocking for an unknown time (a suspended
-    /// map, a multipath map without a usable path).
-    fn readiness(&self, parent: &Parent) -> Readiness;
+    /// A device-mapper parent's own state: whether it can be read now without blocking for
+    /// an unknown time (a suspended map, a multipath map without a usable path), and whether
+    /// its multipath table has the legacy `no_partitions` feature. Looks at that map only.
+    fn map_state(&self, parent: &Parent) -> MapState;
     /// The block device with number `dev` as a parent, `None` when there is no such device.
     fn device_by_number(&self, dev: DevNum) -> Option<Parent>;
     /// Kernel names of the devices stacked on `dev` (sysfs `holders/`).
@@ -165,6 +166,10 @@ pub struct MapRequest<'a> {
     pub refuse_clashes: bool,
     /// Read a device-mapper parent even when it is suspended or has no usable path.
     pub read_anyway: bool,
+    /// What a multipath parent whose table has the legacy `no_partitions` feature means:
+    /// `None`, nothing (the CLI, like the reference); otherwise its table is not read and
+    /// its partition maps are treated as those of a device without a table (the helper).
+    pub no_partitions_feature: Option<NoTable>,
 }
 
 /// What a device without a partition table means for its partition maps.
@@ -216,10 +221,11 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
     let planned = plan_map(sys, &resolved, req);
     drop(lock);
     match planned {
-        Ok((found, records, before)) => {
-            outcome.found = Some(found);
-            outcome.records = records;
-            outcome.before = before;
+        Ok(planned) => {
+            outcome.found = planned.found;
+            outcome.records = planned.records;
+            outcome.before = planned.before;
+            outcome.no_partitions_feature = planned.no_partitions_feature;
         }
         Err(e) => {
             release_created(sys, &mut resolved);
@@ -243,24 +249,45 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
     Ok(outcome)
 }
 
+/// What [`plan_map`] did under the lock.
+struct MapPlanned {
+    found: Option<Found>,
+    records: Vec<Record>,
+    before: Vec<ExistingMap>,
+    no_partitions_feature: bool,
+}
+
+/// Under the parent's lock: its own state (a device-mapper parent only), its table, one look
+/// at its maps, the plan, carried out.
 fn plan_map<S: System>(
     sys: &S,
     resolved: &Resolved,
     req: &MapRequest<'_>,
-) -> Result<(Found, Vec<Record>, Vec<ExistingMap>), EngineError> {
+) -> Result<MapPlanned, EngineError> {
     let parent = &resolved.parent;
-    check_ready(sys, parent, req.read_anyway)?;
+    let state = if parent.is_dm {
+        sys.map_state(parent)
+    } else {
+        MapState::PLAIN
+    };
+    let info = parent_info(parent, true);
+    if let Some(no_table) = req.no_partitions_feature.filter(|_| state.no_partitions) {
+        let (records, before) = without_table(sys, &info, no_table, req.dry_run);
+        return Ok(MapPlanned {
+            found: None,
+            records,
+            before,
+            no_partitions_feature: true,
+        });
+    }
+    if !req.read_anyway && !state.readiness.is_ready() {
+        return Err(EngineError::NotReady(parent.path.clone(), state.readiness));
+    }
     let found = sys
         .read_table(resolved, req.force_gpt, req.filter)
         .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
-    let info = parent_info(parent, true);
     let (records, existing) = match (&found.table, req.no_table) {
-        (None, NoTable::Leave) => (Vec::new(), Vec::new()),
-        (None, NoTable::Unmap) => {
-            let existing = sys.look(&partition_query(&info, None, 0));
-            let plan = plan::plan_delete(&info, &existing, WhenBusy::RemoveUnused);
-            (apply::run(&plan, sys.ops(), req.dry_run), existing)
-        }
+        (None, no_table) => without_table(sys, &info, no_table, req.dry_run),
         (Some(table), _) => {
             let naming = Naming::from_os(req.name.unwrap_or(&parent.name), req.delimiter);
             let query = partition_query(&info, Some(&naming), table.slices.len());
@@ -283,7 +310,30 @@ fn plan_map<S: System>(
             (apply::run(&plan, sys.ops(), req.dry_run), existing)
         }
     };
-    Ok((found, records, existing))
+    Ok(MapPlanned {
+        found: Some(found),
+        records,
+        before: existing,
+        no_partitions_feature: false,
+    })
+}
+
+/// A parent whose partition maps have no table to follow: left alone, or the unused ones
+/// removed.
+fn without_table<S: System>(
+    sys: &S,
+    info: &ParentInfo,
+    no_table: NoTable,
+    dry_run: bool,
+) -> (Vec<Record>, Vec<ExistingMap>) {
+    match no_table {
+        NoTable::Leave => (Vec::new(), Vec::new()),
+        NoTable::Unmap => {
+            let existing = sys.look(&partition_query(info, None, 0));
+            let plan = plan::plan_delete(info, &existing, WhenBusy::RemoveUnused);
+            (apply::run(&plan, sys.ops(), dry_run), existing)
+        }
+    }
 }
 
 /// Refuses to read a parent whose reads could block without bound (unless asked to).
@@ -291,7 +341,7 @@ fn check_ready<D: Devices>(sys: &D, parent: &Parent, read_anyway: bool) -> Resul
     if read_anyway || !parent.is_dm {
         return Ok(());
     }
-    match sys.readiness(parent) {
+    match sys.map_state(parent).readiness {
         Readiness::Ready => Ok(()),
         state => Err(EngineError::NotReady(parent.path.clone(), state)),
     }
@@ -432,7 +482,6 @@ pub fn partition_query(parent: &ParentInfo, naming: Option<&Naming>, count: usiz
     });
     MapQuery {
         stacked_on: Some(parent.dev),
-        devices: Vec::new(),
         names,
         uuids,
     }

@@ -86,6 +86,9 @@ pub struct Outcome {
     pub dry_run: bool,
     /// In a dry run: whether the real run would detach the image's loop.
     pub detach_planned: bool,
+    /// The parent's multipath table has the legacy `no_partitions` feature and the request
+    /// honours it: its partition table was not read.
+    pub no_partitions_feature: bool,
 }
 
 impl Outcome {
@@ -101,6 +104,7 @@ impl Outcome {
             release: None,
             dry_run: false,
             detach_planned: false,
+            no_partitions_feature: false,
         }
     }
 

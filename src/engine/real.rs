@@ -15,7 +15,7 @@ use crate::device::{loop_records, loopdev, sysfs};
 use crate::dm::kernel::{Kernel, ListError};
 use crate::dm::model::ExistingMap;
 use crate::dm::nodes::NodeOwner;
-use crate::dm::readiness::{self, Readiness};
+use crate::dm::readiness::{self, MapState};
 use crate::dm::{MapOps, MapQuery};
 use crate::lock::{self, Lock};
 use crate::probe::{self, Found};
@@ -94,7 +94,7 @@ impl Devices for RealDevices {
         Ok(())
     }
 
-    fn readiness(&self, parent: &Parent) -> Readiness {
+    fn map_state(&self, parent: &Parent) -> MapState {
         readiness::of_map(parent.dev)
     }
 
@@ -180,8 +180,8 @@ impl Devices for RealSystem {
         RealDevices.detach(image, on_retry)
     }
 
-    fn readiness(&self, parent: &Parent) -> Readiness {
-        RealDevices.readiness(parent)
+    fn map_state(&self, parent: &Parent) -> MapState {
+        RealDevices.map_state(parent)
     }
 
     fn device_by_number(&self, dev: DevNum) -> Option<Parent> {

@@ -44,6 +44,7 @@ fn add_req(device: &str, update: bool) -> MapRequest<'_> {
         name: None,
         read_anyway: false,
         refuse_clashes: false,
+        no_partitions_feature: None,
     }
 }
 

@@ -32,9 +32,10 @@ pub enum Decision {
     },
 }
 
-/// Decides from the event, the policy and whether the multipath table carries the legacy
-/// `no_partitions` feature.
-pub fn decide(event: &UdevEvent, policy: PolicyVerdict, legacy_no_partitions: bool) -> Decision {
+/// Decides from the event and the policy. (The legacy `no_partitions` feature of a multipath
+/// table is the engine's to see, under the device lock: [`crate::engine::MapRequest`]'s
+/// `no_partitions_feature`.)
+pub fn decide(event: &UdevEvent, policy: PolicyVerdict) -> Decision {
     let ignore = |why: &str| Decision::Ignore(why.to_string());
     if event.devtype.as_deref() == Some("partition") {
         return ignore("kernel partitions are not partitioned further");
@@ -77,8 +78,6 @@ pub fn decide(event: &UdevEvent, policy: PolicyVerdict, legacy_no_partitions: bo
         .is_some_and(|u| u.starts_with("mpath-"));
     let no_partitions = if event.skip_kpartx && multipath {
         Some("multipath asked for no partitions (skip_kpartx)")
-    } else if legacy_no_partitions {
-        Some("the multipath table has the no_partitions feature")
     } else if !policy.partitions_enabled {
         Some("policy disables partitions for this device")
     } else {
@@ -92,14 +91,6 @@ pub fn decide(event: &UdevEvent, policy: PolicyVerdict, legacy_no_partitions: bo
         },
         Some(why) => ignore(why),
     }
-}
-
-/// Whether a multipath target's parameters list `no_partitions` among their features
-/// (`<count> <feature>… <hwhandler count> …`).
-pub fn has_no_partitions_feature(params: &str) -> bool {
-    let mut words = params.split_whitespace();
-    let count: usize = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
-    words.take(count.min(64)).any(|w| w == "no_partitions")
 }
 
 #[cfg(test)]
@@ -137,14 +128,14 @@ mod tests {
 
     #[test]
     fn multipath_add_and_change_map() {
-        assert_eq!(decide(&event(Action::Add), ON, false), Decision::Map);
-        assert_eq!(decide(&event(Action::Change), ON, false), Decision::Map);
+        assert_eq!(decide(&event(Action::Add), ON), Decision::Map);
+        assert_eq!(decide(&event(Action::Change), ON), Decision::Map);
     }
 
     #[test]
     fn remove_tears_down_without_flush() {
         assert!(matches!(
-            decide(&event(Action::Remove), OFF, false),
+            decide(&event(Action::Remove), OFF),
             Decision::Unmap { flush: false, .. }
         ));
     }
@@ -153,12 +144,12 @@ mod tests {
     fn partition_maps_and_kernel_partitions_are_never_parents() {
         let mut e = event(Action::Add);
         e.dm_uuid = Some("part1-mpath-3600".into());
-        assert!(matches!(decide(&e, ON, false), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, ON), Decision::Ignore(_)));
         e.action = Action::Remove;
-        assert!(matches!(decide(&e, ON, false), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, ON), Decision::Ignore(_)));
         let mut e = event(Action::Add);
         e.devtype = Some("partition".into());
-        assert!(matches!(decide(&e, ON, false), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, ON), Decision::Ignore(_)));
     }
 
     #[test]
@@ -173,14 +164,11 @@ mod tests {
         for set in cases {
             let mut e = event(Action::Change);
             set(&mut e);
-            assert!(
-                matches!(decide(&e, ON, false), Decision::Ignore(_)),
-                "{e:?}"
-            );
+            assert!(matches!(decide(&e, ON), Decision::Ignore(_)), "{e:?}");
         }
         let mut e = event(Action::Change);
         e.fs_type = Some("ext4".into());
-        assert_eq!(decide(&e, ON, false), Decision::Map);
+        assert_eq!(decide(&e, ON), Decision::Map);
     }
 
     #[test]
@@ -188,17 +176,16 @@ mod tests {
         let mut e = event(Action::Change);
         e.skip_kpartx = true;
         assert!(matches!(
-            decide(&e, ON, false),
+            decide(&e, ON),
             Decision::Unmap { flush: true, .. }
         ));
         let e = event(Action::Change);
-        assert!(matches!(decide(&e, ON, true), Decision::Unmap { .. }));
-        assert!(matches!(decide(&e, OFF, false), Decision::Unmap { .. }));
+        assert!(matches!(decide(&e, OFF), Decision::Unmap { .. }));
         let keep = PolicyVerdict {
             partitions_enabled: false,
             remove_on_change: false,
         };
-        assert!(matches!(decide(&e, keep, false), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, keep), Decision::Ignore(_)));
     }
 
     #[test]
@@ -206,23 +193,6 @@ mod tests {
         let mut e = event(Action::Change);
         e.dm_uuid = Some("LVM-abc".into());
         e.skip_kpartx = true;
-        assert_eq!(decide(&e, ON, false), Decision::Map);
-    }
-
-    #[test]
-    fn legacy_feature_parsing() {
-        assert!(has_no_partitions_feature(
-            "2 queue_if_no_path no_partitions 0 1 1 round-robin 0 1 1 7:0 1000"
-        ));
-        assert!(!has_no_partitions_feature(
-            "1 queue_if_no_path 0 1 1 round-robin 0 1 1 7:0 1000"
-        ));
-        assert!(!has_no_partitions_feature(
-            "0 0 1 1 round-robin 0 1 1 no_partitions 1000"
-        ));
-        assert!(!has_no_partitions_feature(""));
-        assert!(!has_no_partitions_feature(
-            "99999999999999999999 no_partitions"
-        ));
+        assert_eq!(decide(&e, ON), Decision::Map);
     }
 }

@@ -18,7 +18,6 @@ use tracing::{debug, error, info, warn};
 use std::ffi::OsStr;
 
 use crate::device::sysfs;
-use crate::dm::MapQuery;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::dm::model::ExistingMap;
@@ -94,13 +93,10 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) 
 /// starve udev's bounded worker pool under an event storm. The only wait left, for another
 /// kpartx working on the same device, is bounded by the policy's `udev_timeout`.
 pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> Exit {
-    let decision = decide::decide(event, verdict(policy), false);
+    let decision = decide::decide(event, verdict(policy));
     if let Decision::Ignore(why) = &decision {
-        info!(dev = %event.dev, "nothing to do: {why}");
-        if preview != Preview::Off {
-            print_nothing(preview, &format!("nothing to do: {why}"));
-        }
-        return Exit::Ok;
+        // Decided from the event and the policy alone: device-mapper is not even opened.
+        return ignored(event, why, preview);
     }
     match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
         Ok(kernel) => {
@@ -136,22 +132,13 @@ pub fn act<S: System>(
     sys: &S,
     event: &UdevEvent,
     policy: &EffectivePolicy,
-    mut decision: Decision,
+    decision: Decision,
     observe: impl FnOnce(&UdevEvent) -> identity::Observed,
     preview: Preview,
 ) -> Exit {
     let dry_run = preview != Preview::Off;
-    if decision == Decision::Map && legacy_no_partitions(sys, event) {
-        decision = decide::decide(event, verdict(policy), true);
-    }
     let outcome = match decision {
-        Decision::Ignore(why) => {
-            info!(dev = %event.dev, "nothing to do: {why}");
-            if dry_run {
-                print_nothing(preview, &format!("nothing to do: {why}"));
-            }
-            return Exit::Ok;
-        }
+        Decision::Ignore(why) => return ignored(event, &why, preview),
         Decision::Map => {
             let seen = observe(event);
             let path = match identity::check(event, &seen) {
@@ -184,6 +171,12 @@ pub fn act<S: System>(
                 name: None,
                 read_anyway: false,
                 refuse_clashes: false,
+                // The legacy feature counts like a policy that disables partitions.
+                no_partitions_feature: Some(if policy.remove_on_change {
+                    NoTable::Unmap
+                } else {
+                    NoTable::Leave
+                }),
             };
             engine::map(sys, &req)
         }
@@ -234,6 +227,15 @@ pub fn act<S: System>(
     }
 }
 
+/// An event that needs nothing done: logged, and a dry run still answers on stdout.
+fn ignored(event: &UdevEvent, why: &str, preview: Preview) -> Exit {
+    info!(dev = %event.dev, "nothing to do: {why}");
+    if preview != Preview::Off {
+        print_nothing(preview, &format!("nothing to do: {why}"));
+    }
+    Exit::Ok
+}
+
 /// A dry run that has nothing to plan still answers on stdout.
 fn print_nothing(preview: Preview, why: &str) {
     match preview {
@@ -262,23 +264,6 @@ pub fn device_facts(env: &HashMap<String, String>, event: &UdevEvent) -> DeviceF
     facts
 }
 
-/// Whether the event's device is a multipath map whose table has the legacy
-/// `no_partitions` feature. Looks at that one map only.
-fn legacy_no_partitions<S: System>(sys: &S, event: &UdevEvent) -> bool {
-    if event.dm_name.is_none() {
-        return false;
-    }
-    let query = MapQuery {
-        devices: vec![event.dev],
-        ..MapQuery::default()
-    };
-    sys.look(&query)
-        .iter()
-        .filter(|m| m.dev == event.dev)
-        .flat_map(|m| m.targets.first())
-        .any(|t| t.kind == "multipath" && decide::has_no_partitions_feature(&t.params))
-}
-
 /// The parent as the event describes it (its node may already be gone).
 fn event_parent(event: &UdevEvent) -> Parent {
     Parent {
@@ -298,6 +283,12 @@ fn event_parent(event: &UdevEvent) -> Parent {
 
 /// Logs what happened; returns the exit status (1 when anything counted as a failure).
 fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> Exit {
+    if outcome.no_partitions_feature {
+        info!(
+            dev = %event.dev,
+            "the multipath table has the no_partitions feature: its partition table is not read"
+        );
+    }
     if let Some(found) = &outcome.found {
         for line in found.diagnostics.lines() {
             warn!("{}", line.trim());
@@ -522,7 +513,7 @@ mod tests {
         );
         sys.add_map("vg-lv", Some("LVM-x"), Some("254:0 4096"), 0);
         let e = event("remove", "/dev/dm-0");
-        let decision = decide::decide(&e, verdict(&policy()), false);
+        let decision = decide::decide(&e, verdict(&policy()));
         assert!(matches!(decision, Decision::Unmap { .. }));
         let status = act(
             &sys,
@@ -573,5 +564,53 @@ mod tests {
         );
         assert_eq!(status, Exit::Failed);
         assert!(sys.map_names().is_empty());
+    }
+
+    #[test]
+    fn a_map_event_takes_one_look_at_device_mapper() {
+        let sys = system(Some(vec![Slice::new(2048, 100), Slice::new(4096, 100)]));
+        for _ in 0..300 {
+            sys.add_map("unrelated", Some("LVM-x"), Some("8:0 0"), 0);
+        }
+        let e = event("change", "/dev/dm-0");
+        let status = act(
+            &sys,
+            &e,
+            &policy(),
+            Decision::Map,
+            seen(Node::Block(e.dev)),
+            Preview::Off,
+        );
+        assert_eq!(status, Exit::Ok);
+        assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_legacy_no_partitions_feature_is_seen_under_the_lock_without_reading_the_table() {
+        for remove in [true, false] {
+            let mut sys = system(Some(vec![Slice::new(2048, 100)]));
+            sys.no_partitions = vec![DevNum::new(254, 0)];
+            sys.add_map(
+                "mpatha-part1",
+                Some(&format!("part1-{UUID}")),
+                Some("254:0 2048"),
+                0,
+            );
+            let mut p = policy();
+            p.remove_on_change = remove;
+            let e = event("change", "/dev/dm-0");
+            let status = act(
+                &sys,
+                &e,
+                &p,
+                Decision::Map,
+                seen(Node::Block(e.dev)),
+                Preview::Off,
+            );
+            assert_eq!(status, Exit::Ok);
+            assert!(!sys.events().iter().any(|x| x.starts_with("read")));
+            let left: &[&str] = if remove { &[] } else { &["mpatha-part1"] };
+            assert_eq!(sys.map_names(), left, "remove_on_change = {remove}");
+        }
     }
 }

@@ -70,6 +70,7 @@ fn add_req(update: bool, dry_run: bool) -> MapRequest<'static> {
         name: None,
         read_anyway: false,
         refuse_clashes: false,
+        no_partitions_feature: None,
     }
 }
 

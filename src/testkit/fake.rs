@@ -13,7 +13,7 @@ use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::ListError;
 use crate::dm::model::{ExistingMap, MapSpec, TargetLine};
-use crate::dm::readiness::Readiness;
+use crate::dm::readiness::{MapState, Readiness};
 use crate::dm::{MapOps, MapQuery, OpError, Stage};
 use crate::engine::{Devices, System};
 use crate::probe::Found;
@@ -67,6 +67,8 @@ pub struct FakeSystem {
     pub looks: AtomicUsize,
     /// After this many looks, every open map is closed (a transient opener letting go).
     pub close_after_looks: Option<usize>,
+    /// Multipath maps whose table has the legacy `no_partitions` feature.
+    pub no_partitions: Vec<DevNum>,
     /// Devices that must not be read now, and why.
     pub not_ready: Vec<(DevNum, Readiness)>,
     next_minor: Mutex<u32>,
@@ -142,6 +144,7 @@ impl FakeSystem {
             present: Vec::new(),
             looks: AtomicUsize::new(0),
             not_ready: Vec::new(),
+            no_partitions: Vec::new(),
             close_after_looks: None,
             next_minor: Mutex::new(0),
         }
@@ -364,11 +367,16 @@ impl Devices for FakeSystem {
         Ok(())
     }
 
-    fn readiness(&self, parent: &Parent) -> Readiness {
-        self.not_ready
+    fn map_state(&self, parent: &Parent) -> MapState {
+        let readiness = self
+            .not_ready
             .iter()
             .find(|(dev, _)| *dev == parent.dev)
-            .map_or(Readiness::Ready, |(_, state)| *state)
+            .map_or(Readiness::Ready, |(_, state)| *state);
+        MapState {
+            readiness,
+            no_partitions: self.no_partitions.contains(&parent.dev),
+        }
     }
 
     fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
@@ -448,7 +456,6 @@ impl System for FakeSystem {
             .iter()
             .filter(|m| {
                 stacked(m)
-                    || query.devices.contains(&m.dev)
                     || query.names.contains(&m.name)
                     || m.uuid.as_ref().is_some_and(|u| query.uuids.contains(u))
             })
