@@ -105,6 +105,80 @@ pub fn render_error(err: &dyn std::error::Error, verbose: bool) -> String {
     text
 }
 
+/// Where a front end writes its two streams. [`Stdio`] is the process's standard output and
+/// error, through this module's writers that never panic; tests capture what a run printed
+/// with [`Captured`]. The command-line front end writes only through one of these, so its
+/// text, JSON and messages can be checked without running the binary.
+pub trait Printer {
+    /// Writes `bytes` on standard output.
+    fn out_bytes(&mut self, bytes: &[u8]);
+    /// Writes `text` on standard error.
+    fn err(&mut self, text: &str);
+    /// Writes `text` on standard output.
+    fn out(&mut self, text: &str) {
+        self.out_bytes(text.as_bytes());
+    }
+}
+
+/// The process's standard output and error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stdio;
+
+impl Printer for Stdio {
+    fn out_bytes(&mut self, bytes: &[u8]) {
+        print_bytes(bytes);
+    }
+
+    fn err(&mut self, text: &str) {
+        eprint(text);
+    }
+}
+
+/// What a run printed, for tests.
+#[cfg(any(test, feature = "testkit"))]
+#[derive(Debug, Default, Clone)]
+pub struct Captured {
+    /// Everything written on standard output.
+    pub stdout: Vec<u8>,
+    /// Everything written on standard error.
+    pub stderr: String,
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl Captured {
+    /// Standard output as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl Printer for Captured {
+    fn out_bytes(&mut self, bytes: &[u8]) {
+        self.stdout.extend_from_slice(bytes);
+    }
+
+    fn err(&mut self, text: &str) {
+        self.stderr.push_str(text);
+    }
+}
+
+/// `println!` onto a [`Printer`]'s standard output.
+#[macro_export]
+macro_rules! pout {
+    ($p:expr, $($arg:tt)*) => {
+        $p.out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` onto a [`Printer`]'s standard error.
+#[macro_export]
+macro_rules! perr {
+    ($p:expr, $($arg:tt)*) => {
+        $p.err(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// `println!` through [`out::print`](crate::out::print): never panics.
 #[macro_export]
 macro_rules! outln {

@@ -6,8 +6,10 @@ use std::path::Path;
 
 use super::args::Options;
 use super::maps;
+use crate::engine::System;
 use crate::engine::real::RealSystem;
 use crate::exit::Exit;
+use crate::out::Printer;
 use crate::policy::images::{self, ImageEntry};
 
 /// Which way to go through the list.
@@ -22,29 +24,40 @@ pub enum Direction {
 /// Runs `--map-images`/`--unmap-images` over the list files named by the positionals (the
 /// system list without any); the exit status counts the images that failed, and is a
 /// failure when the list is broken or device-mapper cannot be used.
-pub fn run(opts: &Options, direction: Direction) -> Exit {
+pub fn run(opts: &Options, direction: Direction, p: &mut dyn Printer) -> Exit {
     let loaded = if opts.positionals.is_empty() {
         images::load_system()
     } else {
         images::load(&opts.positionals)
     };
-    let mut list = match loaded {
+    let list = match loaded {
         Ok(list) => list,
         Err(errors) => {
             for e in &errors {
-                crate::errln!("{e}");
+                crate::perr!(p, "{e}");
             }
-            crate::errln!("kpartx: the image list is broken: nothing was done");
+            crate::perr!(p, "kpartx: the image list is broken: nothing was done");
             return Exit::Failed;
         }
     };
     if list.is_empty() {
         return Exit::Ok;
     }
-    let Some(kernel) = super::open_kernel(opts) else {
+    let Some(kernel) = super::open_kernel(opts, p) else {
         return Exit::Failed;
     };
-    let sys = RealSystem::new(kernel);
+    run_list(opts, &RealSystem::new(kernel), list, direction, p)
+}
+
+/// Maps or unmaps every image of `list` on `sys`, each as its own run of `-a --name` or `-d`
+/// (its own lock, plan and udev wait); the exit status counts the images that failed.
+pub fn run_list<S: System>(
+    opts: &Options,
+    sys: &S,
+    mut list: Vec<ImageEntry>,
+    direction: Direction,
+    p: &mut dyn Printer,
+) -> Exit {
     if direction == Direction::Unmap {
         list.reverse();
     }
@@ -52,8 +65,8 @@ pub fn run(opts: &Options, direction: Direction) -> Exit {
     for image in &list {
         let image_opts = options_for(opts, image);
         let status = match direction {
-            Direction::Map => maps::add(&image_opts, &sys, &image.path, false),
-            Direction::Unmap => maps::delete(&image_opts, &sys, &image.path),
+            Direction::Map => maps::add(&image_opts, sys, &image.path, false, p),
+            Direction::Unmap => maps::delete(&image_opts, sys, &image.path, p),
         };
         if !status.is_ok() {
             failed += 1;
@@ -61,7 +74,8 @@ pub fn run(opts: &Options, direction: Direction) -> Exit {
                 Direction::Map => "map",
                 Direction::Unmap => "unmap",
             };
-            crate::errln!(
+            crate::perr!(
+                p,
                 "kpartx: could not {what} image {} ({}, listed at {})",
                 image.name,
                 image.path.display(),

@@ -6,16 +6,24 @@ use super::args::Options;
 use super::list::{print_diagnostics, report_engine_error, report_release};
 use crate::dm::{DEFAULT_BUSY_TIMEOUT, OpError, Stage};
 use crate::engine::outcome::StepResult;
-use crate::engine::real::RealSystem;
-use crate::engine::{self, EngineError, MapRequest, NoTable, Outcome, Record, UnmapRequest};
+use crate::engine::{
+    self, EngineError, MapRequest, NoTable, Outcome, Record, System, UnmapRequest,
+};
 use crate::exit::Exit;
 use crate::lock;
+use crate::out::Printer;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::report::{self, ActionKind};
 use crate::resolve::ResolveError;
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
-pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> Exit {
+pub fn add<S: System>(
+    opts: &Options,
+    sys: &S,
+    device: &Path,
+    update: bool,
+    p: &mut dyn Printer,
+) -> Exit {
     let req = MapRequest {
         device,
         expect: None,
@@ -35,10 +43,10 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> Exi
     };
     let outcome = match engine::map(sys, &req) {
         Ok(outcome) => outcome,
-        Err(e) => return engine_error(opts, &e),
+        Err(e) => return engine_error(opts, &e, p),
     };
     if let Some(found) = &outcome.found {
-        print_diagnostics(found);
+        print_diagnostics(found, p);
     }
     let status = Exit::counting(outcome.failures());
     let kind = if update {
@@ -47,24 +55,25 @@ pub fn add(opts: &Options, sys: &RealSystem, device: &Path, update: bool) -> Exi
         ActionKind::Add
     };
     if opts.dry_run {
-        return show(opts, kind, &outcome, status);
+        return show(opts, kind, &outcome, status, p);
     }
     if opts.verbose > 0 && outcome.parent.read_only && !opts.read_only {
-        crate::errln!(
+        crate::perr!(
+            p,
             "kpartx: {} is read-only: its partition maps are made read-only",
             outcome.parent.path.display()
         );
     }
     // Under --json, the text report keeps only its stderr lines.
     let text_opts = quiet(opts);
-    announce_renames(&text_opts, &outcome.records);
-    report(&text_opts, &outcome.records, &outcome.parent.path);
-    report_udev(&outcome);
+    announce_renames(&text_opts, &outcome.records, p);
+    report(&text_opts, &outcome.records, &outcome.parent.path, p);
+    report_udev(&outcome, p);
     if let Some(release) = &outcome.release {
-        report_release(&text_opts, release);
+        report_release(&text_opts, release, p);
     }
     if opts.json {
-        return show(opts, kind, &outcome, status);
+        return show(opts, kind, &outcome, status, p);
     }
     status
 }
@@ -79,21 +88,27 @@ fn quiet(opts: &Options) -> Options {
 }
 
 /// Prints the JSON report, or the dry run's plan as text; returns `status`.
-fn show(opts: &Options, kind: ActionKind, outcome: &Outcome, status: Exit) -> Exit {
+fn show(
+    opts: &Options,
+    kind: ActionKind,
+    outcome: &Outcome,
+    status: Exit,
+    p: &mut dyn Printer,
+) -> Exit {
     if opts.json {
         let doc = report::action_report(kind, outcome, status);
-        crate::out::print(&report::to_json(&doc));
+        p.out(&report::to_json(&doc));
     } else {
-        crate::out::print(&report::plan_text(outcome));
+        p.out(&report::plan_text(outcome));
     }
     status
 }
 
 /// Reports an engine error: as text (the reference's streams), and under `--json` as an
 /// error document on stdout instead of anything else there.
-fn engine_error(opts: &Options, err: &EngineError) -> Exit {
+fn engine_error(opts: &Options, err: &EngineError, p: &mut dyn Printer) -> Exit {
     if !opts.json {
-        return report_engine_error(err, opts.verbose > 0);
+        return report_engine_error(err, opts.verbose > 0, p);
     }
     let kind = match err {
         EngineError::Resolve(ResolveError::NoLoopForDelete) => "no-loop",
@@ -107,13 +122,13 @@ fn engine_error(opts: &Options, err: &EngineError) -> Exit {
         EngineError::NotReady(..) => "not-ready",
     };
     let status = Exit::of_error(err);
-    crate::errln!("kpartx: {err}");
-    crate::out::print(&report::error_report(kind, err.to_string(), status));
+    crate::perr!(p, "kpartx: {err}");
+    p.out(&report::error_report(kind, err.to_string(), status));
     status
 }
 
 /// `-d`: returns the exit status.
-pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> Exit {
+pub fn delete<S: System>(opts: &Options, sys: &S, device: &Path, p: &mut dyn Printer) -> Exit {
     let req = UnmapRequest {
         force: opts.force,
         when_busy: WhenBusy::RemoveNone,
@@ -124,37 +139,38 @@ pub fn delete(opts: &Options, sys: &RealSystem, device: &Path) -> Exit {
     };
     let outcome = match engine::unmap(sys, device, req) {
         Ok(outcome) => outcome,
-        Err(e) => return engine_error(opts, &e),
+        Err(e) => return engine_error(opts, &e, p),
     };
     let status = Exit::of_outcome(outcome.failures(), outcome.release_failed());
     if opts.dry_run {
-        return show(opts, ActionKind::Delete, &outcome, status);
+        return show(opts, ActionKind::Delete, &outcome, status, p);
     }
     let text_opts = quiet(opts);
-    report(&text_opts, &outcome.records, &outcome.parent.path);
-    report_udev(&outcome);
+    report(&text_opts, &outcome.records, &outcome.parent.path, p);
+    report_udev(&outcome, p);
     if let Some(release) = &outcome.release {
-        report_release(&text_opts, release);
+        report_release(&text_opts, release, p);
     }
     if opts.json {
-        return show(opts, ActionKind::Delete, &outcome, status);
+        return show(opts, ActionKind::Delete, &outcome, status, p);
     }
     status
 }
 
-fn report_udev(outcome: &Outcome) {
+fn report_udev(outcome: &Outcome, p: &mut dyn Printer) {
     if let Some(e) = &outcome.udev {
-        crate::errln!("kpartx: {e}");
+        crate::perr!(p, "kpartx: {e}");
     }
 }
 
-fn announce_renames(opts: &Options, records: &[Record]) {
+fn announce_renames(opts: &Options, records: &[Record], p: &mut dyn Printer) {
     if opts.verbose == 0 {
         return;
     }
     for record in records {
         if let Step::RenameReload { from, spec } = &record.step {
-            crate::errln!(
+            crate::perr!(
+                p,
                 "found map {} for uuid {}, renaming to {}",
                 from,
                 spec.uuid,
@@ -166,7 +182,7 @@ fn announce_renames(opts: &Options, records: &[Record]) {
 
 /// Prints every step's outcome in the reference's words (whether it counts as a failure is
 /// the engine's decision, [`Record::failed`]).
-fn report(opts: &Options, records: &[Record], device: &Path) {
+fn report(opts: &Options, records: &[Record], device: &Path, p: &mut dyn Printer) {
     let verbose = opts.verbose > 0;
     for record in records {
         match (&record.step, &record.result) {
@@ -174,7 +190,8 @@ fn report(opts: &Options, records: &[Record], device: &Path) {
             | (Step::RenameReload { spec: s, .. }, StepResult::Mapped(dev))
                 if verbose =>
             {
-                crate::outln!(
+                crate::pout!(
+                    p,
                     "add map {} ({}:{}): 0 {} linear {}",
                     s.display,
                     dev.major,
@@ -184,65 +201,75 @@ fn report(opts: &Options, records: &[Record], device: &Path) {
                 );
             }
             (Step::Remove { display, .. }, StepResult::Removed) if verbose => {
-                crate::outln!("del devmap : {display}");
+                crate::pout!(p, "del devmap : {display}");
             }
-            (Step::Skip { display, reason }, _) => report_skip(opts, display, reason, device),
-            (step, StepResult::Failed(err)) => report_failure(opts, step, err),
+            (Step::Skip { display, reason }, _) => report_skip(opts, display, reason, device, p),
+            (step, StepResult::Failed(err)) => report_failure(opts, step, err, p),
             _ => {}
         }
     }
 }
 
 /// Prints why something was left alone.
-fn report_skip(opts: &Options, display: &str, reason: &SkipReason, device: &Path) {
+fn report_skip(
+    opts: &Options,
+    display: &str,
+    reason: &SkipReason,
+    device: &Path,
+    p: &mut dyn Printer,
+) {
     let verbose = opts.verbose > 0;
     match reason {
-        SkipReason::NameTaken(why) => crate::errln!("{display} is already in use, and {why}"),
-        SkipReason::PastEnd { device_sectors } => crate::errln!(
+        SkipReason::NameTaken(why) => crate::perr!(p, "{display} is already in use, and {why}"),
+        SkipReason::PastEnd { device_sectors } => crate::perr!(
+            p,
             "kpartx: {display}: partition ends beyond the end of {} ({device_sectors} sectors); not mapped",
             device.display()
         ),
-        SkipReason::BadName(e) => crate::errln!("kpartx: {display}: {e}"),
+        SkipReason::BadName(e) => crate::perr!(p, "kpartx: {display}: {e}"),
         SkipReason::InUse { open_count } => {
             if verbose {
-                crate::outln!("{display} is in use. Not removing");
+                crate::pout!(p, "{display} is in use. Not removing");
             }
-            crate::errln!("{display} is in use (open count {open_count}), not removed");
+            crate::perr!(
+                p,
+                "{display} is in use (open count {open_count}), not removed"
+            );
         }
         SkipReason::NotLinear => {
             if verbose {
-                crate::outln!("{display}: is not a linear target. Not removing");
+                crate::pout!(p, "{display}: is not a linear target. Not removing");
             }
         }
         SkipReason::NotOurs => {
             if verbose {
-                crate::outln!("{display}: is not a kpartx partition. Not removing");
+                crate::pout!(p, "{display}: is not a kpartx partition. Not removing");
             }
         }
     }
 }
 
-fn report_failure(opts: &Options, step: &Step, err: &OpError) {
+fn report_failure(opts: &Options, step: &Step, err: &OpError, p: &mut dyn Printer) {
     let (display, from) = match step {
         Step::Create(s) | Step::Reload(s) => (s.display.as_str(), None),
         Step::RenameReload { from, spec } => (spec.display.as_str(), Some(from.as_str())),
         Step::Remove { display, .. } | Step::Skip { display, .. } => (display.as_str(), None),
     };
     match (err.stage, step) {
-        (Stage::Load, _) => crate::errln!("create/reload failed on {display}"),
-        (Stage::Resume, _) => crate::errln!("resume failed on {display}"),
+        (Stage::Load, _) => crate::perr!(p, "create/reload failed on {display}"),
+        (Stage::Resume, _) => crate::perr!(p, "resume failed on {display}"),
         (Stage::Rename, _) => {
             if opts.verbose > 0 {
-                crate::errln!("renaming {}->{} failed", from.unwrap_or("?"), display);
+                crate::perr!(p, "renaming {}->{} failed", from.unwrap_or("?"), display);
             }
         }
         (Stage::Remove, _) => {
             if opts.verbose > 0 && matches!(step, Step::Remove { flush: true, .. }) {
-                crate::outln!("{display}: failed to remove");
+                crate::pout!(p, "{display}: failed to remove");
             }
-            crate::errln!("failed to remove {display}");
+            crate::perr!(p, "failed to remove {display}");
         }
         (Stage::Udev, _) => {}
     }
-    crate::errln!("kpartx: {display}: {err}");
+    crate::perr!(p, "kpartx: {display}: {err}");
 }

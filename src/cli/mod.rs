@@ -16,40 +16,43 @@ use tracing::level_filters::LevelFilter;
 use crate::dm::DEFAULT_BUSY_TIMEOUT;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
-use crate::engine::real::RealSystem;
+use crate::engine::System;
+use crate::engine::real::{RealDevices, RealSystem};
 use crate::exit::Exit;
 use crate::hotplug::Preview;
+use crate::out::{Printer, Stdio};
 use crate::policy::DEFAULT_UDEV_TIMEOUT;
 
 use args::{Action, ArgError, Command, Options};
 
 /// Runs kpartx with the arguments after the program name; returns the exit status.
 ///
-/// Everything printed on stdout goes through [`crate::out`]; the status returned is the one
-/// [`crate::out::finish`] decides once stdout has been flushed.
+/// This is the edge: what the command line prints goes to the process's standard output and
+/// error ([`Stdio`]); the status returned is the one [`crate::out::finish`] decides once
+/// stdout has been flushed.
 pub fn main(args: Vec<OsString>) -> Exit {
-    crate::out::finish(dispatch(args))
+    crate::out::finish(dispatch(args, &mut Stdio))
 }
 
-fn dispatch(args: Vec<OsString>) -> Exit {
+fn dispatch(args: Vec<OsString>, p: &mut dyn Printer) -> Exit {
     let command = match args::parse(args) {
         Ok(command) => command,
-        Err(ArgError::NoArguments) => return usage_error(),
+        Err(ArgError::NoArguments) => return usage_error(p),
         Err(ArgError::Invalid(msg)) => {
-            crate::errln!("kpartx: {msg}");
-            return usage_error();
+            crate::perr!(p, "kpartx: {msg}");
+            return usage_error(p);
         }
     };
     match command {
         Command::Help => {
-            crate::out::print(&usage::usage());
+            p.out(&usage::usage());
             Exit::Ok
         }
         Command::Version => {
-            crate::outln!("{}", usage::version());
+            crate::pout!(p, "{}", usage::version());
             Exit::Ok
         }
-        Command::Run(opts) => run(&opts),
+        Command::Run(opts) => run(&opts, p),
         Command::Udev(opts) => {
             let preview = match (opts.dry_run, opts.json) {
                 (false, _) => Preview::Off,
@@ -60,70 +63,68 @@ fn dispatch(args: Vec<OsString>) -> Exit {
         }
         Command::UdevId => crate::hotplug::id::run(),
         Command::UdevDelPartNodes(opts) => crate::hotplug::del_parts::run(opts.verbose),
-        Command::CheckConfig(files) => policy::check_config(&files),
-        Command::ShowPolicy(opts) => policy::show_policy(&opts),
-        Command::MapImages(opts) => images::run(&opts, images::Direction::Map),
-        Command::UnmapImages(opts) => images::run(&opts, images::Direction::Unmap),
+        Command::CheckConfig(files) => policy::check_config(&files, p),
+        Command::ShowPolicy(opts) => policy::show_policy(&opts, p),
+        Command::MapImages(opts) => images::run(&opts, images::Direction::Map, p),
+        Command::UnmapImages(opts) => images::run(&opts, images::Direction::Unmap, p),
     }
 }
 
 /// Prints the usage on stdout, as the reference does on errors; the run has failed.
-pub(crate) fn usage_error() -> Exit {
-    crate::out::print(&usage::usage());
+pub(crate) fn usage_error(p: &mut dyn Printer) -> Exit {
+    p.out(&usage::usage());
     Exit::Failed
 }
 
 /// A command line that names no usable device: says what is wrong on stderr, then the usage
 /// (on stdout as the reference does; under `--json` an error document instead).
-fn device_error(opts: &Options, what: &str) -> Exit {
-    crate::errln!("kpartx: {what}");
+fn device_error(opts: &Options, what: &str, p: &mut dyn Printer) -> Exit {
+    crate::perr!(p, "kpartx: {what}");
     if opts.json {
-        crate::out::print(&crate::report::error_report("usage", what, Exit::Failed));
+        p.out(&crate::report::error_report("usage", what, Exit::Failed));
         return Exit::Failed;
     }
-    usage_error()
+    usage_error(p)
 }
 
-fn run(opts: &Options) -> Exit {
+fn run(opts: &Options, p: &mut dyn Printer) -> Exit {
     // Warnings always; -vv adds the engine's debug records (-v output is the reference's).
     crate::logging::init(
         crate::logging::Sink::Stderr,
         crate::logging::level_for(LevelFilter::WARN, opts.verbose),
     );
-    // Some(update) for -a/-u, None for -d.
-    let update = match opts.action {
-        Action::List => {
-            return match opts.device_arg() {
-                Ok(device) => list::run(opts, device),
-                Err(what) => device_error(opts, &what),
-            };
-        }
-        Action::Add => Some(false),
-        Action::Update => Some(true),
-        Action::Delete => None,
-        Action::Status | Action::Prune => {
-            return match open_kernel(opts) {
-                Some(kernel) => status::run(opts, &RealSystem::new(kernel)),
-                None => Exit::Failed,
-            };
-        }
-    };
-    let Some(kernel) = open_kernel(opts) else {
+    if opts.action == Action::List {
+        // -l needs no device-mapper (and the reference lists without it).
+        return match opts.device_arg() {
+            Ok(device) => list::run(opts, &RealDevices, device, p),
+            Err(what) => device_error(opts, &what, p),
+        };
+    }
+    let Some(kernel) = open_kernel(opts, p) else {
         return Exit::Failed;
     };
-    let device = match opts.device_arg() {
-        Ok(device) => device,
-        Err(what) => return device_error(opts, &what),
+    run_on(opts, &RealSystem::new(kernel), p)
+}
+
+/// Runs the action of `opts` (`-l`, `-a`, `-u`, `-d`, `--status`, `--prune`) on `sys`: the
+/// real system, or a test's fake.
+pub fn run_on<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
+    let device = match (opts.action, opts.device_arg()) {
+        (Action::Status | Action::Prune, _) => return status::run(opts, sys, p),
+        (_, Ok(device)) => device,
+        (_, Err(what)) => return device_error(opts, &what, p),
     };
-    let sys = RealSystem::new(kernel);
-    match update {
-        Some(update) => maps::add(opts, &sys, device, update),
-        None => maps::delete(opts, &sys, device),
+    match opts.action {
+        Action::List => list::run(opts, sys, device, p),
+        Action::Add => maps::add(opts, sys, device, false, p),
+        Action::Update => maps::add(opts, sys, device, true, p),
+        // -d (--status and --prune returned above).
+        _ => maps::delete(opts, sys, device, p),
     }
 }
 
 /// Opens device-mapper, or says why not (the reference's line after ours).
-pub(super) fn open_kernel(opts: &Options) -> Option<Kernel> {
+pub(super) fn open_kernel(opts: &Options, p: &mut dyn Printer) -> Option<Kernel> {
     let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
     match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
         Ok(kernel) => {
@@ -131,10 +132,10 @@ pub(super) fn open_kernel(opts: &Options) -> Option<Kernel> {
             Some(kernel)
         }
         Err(e) => {
-            crate::errln!("kpartx: {e}");
-            crate::errln!("device mapper prerequisites not met");
+            crate::perr!(p, "kpartx: {e}");
+            crate::perr!(p, "device mapper prerequisites not met");
             if opts.json {
-                crate::out::print(&crate::report::error_report(
+                p.out(&crate::report::error_report(
                     "device-mapper",
                     e.to_string(),
                     Exit::Failed,
@@ -144,3 +145,6 @@ pub(super) fn open_kernel(opts: &Options) -> Option<Kernel> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

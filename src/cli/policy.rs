@@ -8,11 +8,12 @@ use super::usage_error;
 use crate::device::DevNum;
 use crate::device::sysfs;
 use crate::exit::Exit;
+use crate::out::Printer;
 use crate::policy::{DeviceFacts, Policy};
 
 /// Validates the given policy files, or the system policy when none are given. Prints every
 /// error as `FILE:LINE:COLUMN: message`; fails when there is one.
-pub fn check_config(files: &[std::ffi::OsString]) -> Exit {
+pub fn check_config(files: &[std::ffi::OsString], p: &mut dyn Printer) -> Exit {
     let (errors, checked) = if files.is_empty() {
         match Policy::load_system() {
             Ok(policy) => (Vec::new(), policy.files().len()),
@@ -22,13 +23,14 @@ pub fn check_config(files: &[std::ffi::OsString]) -> Exit {
         (Policy::check_files(files), files.len())
     };
     for err in &errors {
-        crate::errln!("{err}");
+        crate::perr!(p, "{err}");
     }
     if errors.is_empty() {
-        crate::outln!("kpartx: policy is valid ({checked} file(s) read)");
+        crate::pout!(p, "kpartx: policy is valid ({checked} file(s) read)");
         Exit::Ok
     } else {
-        crate::errln!(
+        crate::perr!(
+            p,
             "kpartx: {} error(s); helper mode would use the built-in defaults",
             errors.len()
         );
@@ -37,26 +39,29 @@ pub fn check_config(files: &[std::ffi::OsString]) -> Exit {
 }
 
 /// Prints the policy helper mode would apply to the device argument.
-pub fn show_policy(opts: &Options) -> Exit {
+pub fn show_policy(opts: &Options, p: &mut dyn Printer) -> Exit {
     let Some(device) = opts.device() else {
-        return usage_error();
+        return usage_error(p);
     };
     let dev = match fs::metadata(device) {
         Ok(m) if m.file_type().is_block_device() => DevNum::from_dev_t(m.rdev()),
         _ => {
-            crate::errln!("kpartx: {} is not a block device", device.display());
+            crate::perr!(p, "kpartx: {} is not a block device", device.display());
             return Exit::Failed;
         }
     };
     let (policy, errors) = Policy::load_or_builtin();
     for err in &errors {
-        crate::errln!("{err}");
+        crate::perr!(p, "{err}");
     }
     if !errors.is_empty() {
-        crate::errln!("kpartx: policy is invalid; showing the built-in defaults");
+        crate::perr!(
+            p,
+            "kpartx: policy is invalid; showing the built-in defaults"
+        );
     }
     let facts = facts_of(dev);
-    crate::out::print(&policy.evaluate(&facts).render(&facts));
+    p.out(&policy.evaluate(&facts).render(&facts));
     Exit::Ok
 }
 

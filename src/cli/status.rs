@@ -3,47 +3,57 @@
 use std::path::Path;
 
 use super::args::{Action, Options};
-use crate::engine::EngineError;
-use crate::engine::real::RealSystem;
 use crate::engine::status::{self as engine_status, Only};
+use crate::engine::{EngineError, System};
 use crate::exit::Exit;
+use crate::out::Printer;
 use crate::report;
 use crate::status::{self, PruneAction, PruneReport};
 
 /// Runs `--status` or `--prune` (from `opts.action`); returns the exit status.
-pub fn run(opts: &Options, sys: &RealSystem) -> Exit {
+pub fn run<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
     let args: Vec<&Path> = opts.positionals.iter().map(Path::new).collect();
     let result = engine_status::parents_of(sys, &args).and_then(|only| match opts.action {
-        Action::Prune => prune(opts, sys, &only),
-        _ => show(opts, sys, &only),
+        Action::Prune => prune(opts, sys, &only, p),
+        _ => show(opts, sys, &only, p),
     });
     result.unwrap_or_else(|e| {
-        crate::errln!("kpartx: {e}");
+        crate::perr!(p, "kpartx: {e}");
         if opts.json {
             let kind = match e {
                 EngineError::List(_) => "device-mapper",
                 _ => "device",
             };
-            crate::out::print(&report::error_report(kind, e.to_string(), Exit::Failed));
+            p.out(&report::error_report(kind, e.to_string(), Exit::Failed));
         }
         Exit::Failed
     })
 }
 
-fn show(opts: &Options, sys: &RealSystem, only: &Only) -> Result<Exit, EngineError> {
+fn show<S: System>(
+    opts: &Options,
+    sys: &S,
+    only: &Only,
+    p: &mut dyn Printer,
+) -> Result<Exit, EngineError> {
     let maps: Vec<status::MapStatus> = engine_status::observe(sys, only)?
         .iter()
         .map(status::map_status)
         .collect();
     if opts.json {
-        crate::out::print(&report::to_json(&status::status_report(maps)));
+        p.out(&report::to_json(&status::status_report(maps)));
     } else {
-        crate::out::print(&status::status_text(&maps));
+        p.out(&status::status_text(&maps));
     }
     Ok(Exit::Ok)
 }
 
-fn prune(opts: &Options, sys: &RealSystem, only: &Only) -> Result<Exit, EngineError> {
+fn prune<S: System>(
+    opts: &Options,
+    sys: &S,
+    only: &Only,
+    p: &mut dyn Printer,
+) -> Result<Exit, EngineError> {
     let steps = engine_status::prune(sys, only, opts.dry_run)?;
     let left = steps
         .iter()
@@ -54,7 +64,7 @@ fn prune(opts: &Options, sys: &RealSystem, only: &Only) -> Result<Exit, EngineEr
         } else {
             s.holders.join(", ")
         };
-        crate::errln!("kpartx: {}: {}; held by {held}", s.name, s.reason);
+        crate::perr!(p, "kpartx: {}: {}; held by {held}", s.name, s.reason);
     }
     let status = Exit::failed_if(left);
     if opts.json {
@@ -64,9 +74,9 @@ fn prune(opts: &Options, sys: &RealSystem, only: &Only) -> Result<Exit, EngineEr
             steps,
             exit_status: status.code(),
         };
-        crate::out::print(&report::to_json(&doc));
+        p.out(&report::to_json(&doc));
     } else {
-        crate::out::print(&status::prune_text(&steps, opts.dry_run));
+        p.out(&status::prune_text(&steps, opts.dry_run));
     }
     Ok(status)
 }

@@ -59,6 +59,8 @@ pub struct FakeSystem {
     locked: Arc<Mutex<Vec<String>>>,
     /// Attaching a loop fails with this errno.
     pub attach_errno: Option<i32>,
+    /// Image files this fake bound a loop to (through `-a`), until that loop is detached.
+    bound: Mutex<Vec<PathBuf>>,
     /// Loop records: kernel name, recorded image, image bound now (`None`: unbound).
     pub loops: Mutex<Vec<(String, PathBuf, Option<PathBuf>)>>,
     /// Devices that exist besides `devices` (for status lookups).
@@ -140,6 +142,7 @@ impl FakeSystem {
             held: Vec::new(),
             locked: Arc::new(Mutex::new(Vec::new())),
             attach_errno: None,
+            bound: Mutex::new(Vec::new()),
             loops: Mutex::new(Vec::new()),
             present: Vec::new(),
             looks: AtomicUsize::new(0),
@@ -262,7 +265,8 @@ impl Devices for FakeSystem {
         let Some(d) = self.device(arg) else {
             return Err(ResolveError::Stat(arg.to_path_buf()));
         };
-        let image = match (d.image, purpose) {
+        let bound_now = self.bound.lock().unwrap().contains(&d.path);
+        let image = match (d.image.map(|b| b || bound_now), purpose) {
             (None, _) => None,
             (Some(true), _) => Some((false, false)),
             (Some(false), Purpose::Delete) => return Err(ResolveError::NoLoopForDelete),
@@ -306,6 +310,7 @@ impl Devices for FakeSystem {
                 });
             }
             self.note(format!("attach {}", d.parent.path.display()));
+            self.bound.lock().unwrap().push(d.path.clone());
         }
         Ok(Resolved {
             parent: d.parent.clone(),
@@ -364,6 +369,14 @@ impl Devices for FakeSystem {
             return Err(io::Error::from_raw_os_error(libc::EBUSY));
         }
         self.note(format!("detach {}", image.device.path.display()));
+        let loop_path = &image.device.path;
+        let files: Vec<PathBuf> = self
+            .devices
+            .iter()
+            .filter(|d| d.image.is_some() && d.parent.path == *loop_path)
+            .map(|d| d.path.clone())
+            .collect();
+        self.bound.lock().unwrap().retain(|f| !files.contains(f));
         Ok(())
     }
 
