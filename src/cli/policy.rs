@@ -6,7 +6,6 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use super::args::Options;
 use super::usage_error;
 use crate::device::DevNum;
-use crate::device::sysfs;
 use crate::exit::Exit;
 use crate::out::Printer;
 use crate::policy::{DeviceFacts, Policy};
@@ -68,19 +67,12 @@ pub fn show_policy(opts: &Options, p: &mut dyn Printer) -> Exit {
 /// What policy rules can match on, from sysfs and the udev database.
 fn facts_of(dev: DevNum) -> DeviceFacts {
     let udev_props = udev_properties(dev);
-    let mut facts = DeviceFacts::from_udev_env(|key| {
+    crate::hotplug::device_facts(dev, |key| {
         udev_props
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
-    });
-    facts.kernel_name = sysfs::kernel_name(dev).unwrap_or(facts.kernel_name);
-    facts.dm_name = sysfs::dm_name(dev).or(facts.dm_name);
-    facts.dm_uuid = sysfs::dm_uuid(dev).or(facts.dm_uuid);
-    if facts.kernel_name.starts_with("loop") {
-        facts.backing_file = sysfs::loop_backing_file(&facts.kernel_name);
-    }
-    facts
+    })
 }
 
 /// The device's properties in the udev database (empty when udev has none).

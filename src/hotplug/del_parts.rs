@@ -10,7 +10,7 @@ use std::path::Path;
 use tracing::level_filters::LevelFilter;
 use tracing::{error, info};
 
-use super::event::{self, UdevEvent};
+use super::event;
 use super::identity;
 use crate::device::blkpg;
 use crate::device::sysfs::SYSFS;
@@ -24,22 +24,17 @@ pub fn run(verbose: u8) -> Exit {
         logging::Sink::JournalAndStderr,
         logging::level_for(LevelFilter::INFO, verbose),
     );
-    let event = match event::environment(std::env::vars_os()).and_then(|env| UdevEvent::parse(&env))
-    {
-        Ok(event) => event,
+    let event = match event::from_process() {
+        Ok((event, _)) => event,
         Err(e) => {
             error!("ignoring malformed udev event: {e}");
             return Exit::BadEvent;
         }
     };
     let seen = identity::observe(&event);
-    let path = match identity::check(&event, &seen) {
+    let path = match super::verified(&event, &seen) {
         Ok(path) => path,
-        Err(identity::Mismatch::Gone) => return Exit::Ok,
-        Err(e) => {
-            error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
-            return Exit::BadEvent;
-        }
+        Err(exit) => return exit,
     };
     let Some(kernel_name) = &seen.kernel_name else {
         return Exit::Ok;

@@ -93,6 +93,13 @@ const EXACT_VARS: &[&str] = &[
 /// Free-text variables the helper reads, taken lossily when not UTF-8.
 const FREE_TEXT_VARS: &[&str] = &["ID_SERIAL", "ID_SERIAL_SHORT", "ID_WWN", "ID_FS_TYPE"];
 
+/// The udev event in this process's environment, with the environment it was read from
+/// (policy rules match on more of it than the event keeps).
+pub fn from_process() -> Result<(UdevEvent, HashMap<String, String>), EventError> {
+    let env = environment(std::env::vars_os())?;
+    Ok((UdevEvent::parse(&env)?, env))
+}
+
 /// Builds the map the helper reads the event from out of the raw process environment
 /// (`std::env::vars_os()`), never failing on bytes it does not need to understand.
 ///

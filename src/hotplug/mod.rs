@@ -10,13 +10,13 @@ pub mod event;
 pub mod id;
 pub mod identity;
 
-use std::collections::HashMap;
-
 use tracing::level_filters::LevelFilter;
 use tracing::{debug, error, info, warn};
 
 use std::ffi::OsStr;
+use std::path::Path;
 
+use crate::device::DevNum;
 use crate::device::sysfs;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
@@ -52,11 +52,10 @@ pub enum Preview {
 /// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
 /// given, overrides the policy's udev wait.
 pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) -> Exit {
-    let env = event::environment(std::env::vars_os());
     let (policy, policy_errors) = Policy::load_or_builtin();
-    let parsed = env.and_then(|env| Ok((UdevEvent::parse(&env)?, env)));
-    let parsed = parsed.map(|(event, env)| {
-        let mut effective = policy.evaluate(&device_facts(&env, &event));
+    let parsed = event::from_process().map(|(event, env)| {
+        let facts = device_facts(event.dev, |key| env.get(key).cloned());
+        let mut effective = policy.evaluate(&facts);
         if let Some(timeout) = timeout {
             effective.udev_timeout = timeout;
         }
@@ -141,16 +140,9 @@ pub fn act<S: System>(
         Decision::Ignore(why) => return ignored(event, &why, preview),
         Decision::Map => {
             let seen = observe(event);
-            let path = match identity::check(event, &seen) {
+            let path = match verified(event, &seen) {
                 Ok(path) => path,
-                Err(identity::Mismatch::Gone) => {
-                    info!(dev = %event.dev, "nothing to do: the device is gone");
-                    return Exit::Ok;
-                }
-                Err(e) => {
-                    error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
-                    return Exit::BadEvent;
-                }
+                Err(exit) => return exit,
             };
             let filter = policy
                 .tables
@@ -227,6 +219,26 @@ pub fn act<S: System>(
     }
 }
 
+/// The node of the device the event names, checked against the event (sysfs and the node
+/// itself, as `seen`); otherwise logs why nothing is done and says how to exit: a device
+/// that is gone is nothing to do, a mismatch is a bad event.
+pub(crate) fn verified<'a>(
+    event: &UdevEvent,
+    seen: &'a identity::Observed,
+) -> Result<&'a Path, Exit> {
+    match identity::check(event, seen) {
+        Ok(path) => Ok(path),
+        Err(identity::Mismatch::Gone) => {
+            info!(dev = %event.dev, "nothing to do: the device is gone");
+            Err(Exit::Ok)
+        }
+        Err(e) => {
+            error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
+            Err(Exit::BadEvent)
+        }
+    }
+}
+
 /// An event that needs nothing done: logged, and a dry run still answers on stdout.
 fn ignored(event: &UdevEvent, why: &str, preview: Preview) -> Exit {
     info!(dev = %event.dev, "nothing to do: {why}");
@@ -251,12 +263,19 @@ fn verdict(policy: &EffectivePolicy) -> PolicyVerdict {
     }
 }
 
-/// The facts policy rules match on: the event's properties plus, for loop devices, the
-/// backing file from sysfs.
-pub fn device_facts(env: &HashMap<String, String>, event: &UdevEvent) -> DeviceFacts {
-    let mut facts = DeviceFacts::from_udev_env(|key| env.get(key).cloned());
+/// The facts policy rules match on, built one way for the helper (from the event) and for
+/// `--show-policy` (from udev's database): the device's udev properties first, sysfs for
+/// what they lack (kernel name, DM name and UUID), and a loop device's backing file.
+pub fn device_facts(dev: DevNum, property: impl Fn(&str) -> Option<String>) -> DeviceFacts {
+    let mut facts = DeviceFacts::from_udev_env(property);
     if facts.kernel_name.is_empty() {
-        facts.kernel_name = sysfs::kernel_name(event.dev).unwrap_or_default();
+        facts.kernel_name = sysfs::kernel_name(dev).unwrap_or_default();
+    }
+    if facts.dm_name.is_none() {
+        facts.dm_name = sysfs::dm_name(dev);
+    }
+    if facts.dm_uuid.is_none() {
+        facts.dm_uuid = sysfs::dm_uuid(dev);
     }
     if facts.kernel_name.starts_with("loop") {
         facts.backing_file = sysfs::loop_backing_file(&facts.kernel_name);
