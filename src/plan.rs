@@ -326,8 +326,14 @@ pub enum WhenBusy {
 
 /// Plans `-d`: every map on the parent that is one of its partitions, in kernel list order,
 /// and maps of its partitions whose creation was interrupted (no table yet). Open maps are
-/// reported, never removed; `when_busy` says what happens to the others.
-pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap], when_busy: WhenBusy) -> Plan {
+/// reported, never removed; `when_busy` says what happens to the others. Removals flush
+/// outstanding I/O first when `flush` (not when the parent is gone).
+pub fn plan_delete(
+    parent: &ParentInfo,
+    existing: &[ExistingMap],
+    when_busy: WhenBusy,
+    flush: bool,
+) -> Plan {
     let mut plan = Plan::default();
     for map in existing {
         if Some(&map.name) == parent.dm_name.as_ref() {
@@ -342,7 +348,7 @@ pub fn plan_delete(parent: &ParentInfo, existing: &[ExistingMap], when_busy: Whe
         }
         let display = naming::unmangle_dm_name(&map.name);
         let step = if owned {
-            removal(map, display, true)
+            removal(map, display, flush)
         } else if map.targets.first().is_some_and(|t| t.kind != "linear") {
             Step::Skip {
                 display,

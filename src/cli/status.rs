@@ -54,7 +54,11 @@ fn prune<S: System>(
     only: &Only,
     p: &mut dyn Printer,
 ) -> Result<Exit, EngineError> {
-    let steps = engine_status::prune(sys, only, opts.dry_run)?;
+    let pruned = engine_status::prune(sys, only, opts.dry_run)?;
+    if let Some(e) = &pruned.udev {
+        crate::perr!(p, "kpartx: {e}");
+    }
+    let steps = pruned.steps;
     let left = steps
         .iter()
         .any(|s| s.action == PruneAction::Skip || s.result == "failed");

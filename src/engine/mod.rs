@@ -330,7 +330,7 @@ fn without_table<S: System>(
         NoTable::Leave => (Vec::new(), Vec::new()),
         NoTable::Unmap => {
             let existing = sys.look(&partition_query(info, None, 0));
-            let plan = plan::plan_delete(info, &existing, WhenBusy::RemoveUnused);
+            let plan = plan::plan_delete(info, &existing, WhenBusy::RemoveUnused, true);
             (apply::run(&plan, sys.ops(), dry_run), existing)
         }
     }
@@ -434,19 +434,14 @@ pub fn unmap_parent<S: System>(
     let info = parent_info(&parent, !req.force);
     let query = partition_query(&info, None, 0);
     let deadline = Instant::now() + req.busy_timeout;
-    let (existing, mut plan) = loop {
+    let (existing, plan) = loop {
         let existing = sys.look(&query);
-        let plan = plan::plan_delete(&info, &existing, req.when_busy);
+        let plan = plan::plan_delete(&info, &existing, req.when_busy, req.flush);
         if req.dry_run || !plan.has_busy() || Instant::now() >= deadline {
             break (existing, plan);
         }
         std::thread::sleep(BUSY_POLL);
     };
-    for entry in &mut plan.entries {
-        if let Step::Remove { flush, .. } = &mut entry.step {
-            *flush = req.flush;
-        }
-    }
     let records = apply::run(&plan, sys.ops(), req.dry_run);
     drop(lock);
     let mut outcome = Outcome::new(parent);

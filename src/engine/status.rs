@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{EngineError, System};
 use crate::device::DevNum;
+use crate::dm::OpError;
 use crate::dm::model::ExistingMap;
 use crate::resolve::{Purpose, ResolveError, Resolved, Source};
 use crate::status::{
@@ -124,16 +125,24 @@ pub fn loops<S: System>(sys: &S, only: &Only) -> Vec<LoopFacts> {
         .collect()
 }
 
+/// What `--prune` did: its steps, and the udev wait when it failed.
+#[derive(Debug)]
+pub struct Pruned {
+    /// The steps, planned or carried out.
+    pub steps: Vec<PruneStep>,
+    /// The wait for udev after the removals, when it failed.
+    pub udev: Option<OpError>,
+}
+
 /// `--prune`: plans, and unless `dry_run` carries out, the removal of unused stale and
 /// orphaned maps and the detaching of empty loops this tool attached.
-pub fn prune<S: System>(
-    sys: &S,
-    only: &Only,
-    dry_run: bool,
-) -> Result<Vec<PruneStep>, EngineError> {
+pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, EngineError> {
     let observed = observe(sys, only)?;
     if dry_run {
-        return Ok(status::plan_prune(&observed, &loops(sys, only)));
+        return Ok(Pruned {
+            steps: status::plan_prune(&observed, &loops(sys, only)),
+            udev: None,
+        });
     }
     // Lock every parent that still exists (in device-number order, as one run locks one
     // device), then look again: a concurrent -a/-u may have changed the maps meanwhile.
@@ -176,10 +185,10 @@ pub fn prune<S: System>(
     }
     drop(locks);
     // Removals carry the udev flags: wait for them (bounded) like every other run.
-    if let Err(e) = sys.ops().settle() {
-        crate::errln!("kpartx: {e}");
-    }
-    Ok(steps)
+    Ok(Pruned {
+        steps,
+        udev: sys.ops().settle().err(),
+    })
 }
 
 #[cfg(test)]
@@ -267,9 +276,9 @@ mod tests {
                 Some("/img/other".into()),
             ),
         ]);
-        let planned = prune(&fake, &None, true).unwrap();
+        let planned = prune(&fake, &None, true).unwrap().steps;
         assert!(fake.events().iter().all(|e| e.starts_with("read")));
-        let steps = prune(&fake, &None, false).unwrap();
+        let steps = prune(&fake, &None, false).unwrap().steps;
         let actions = |steps: &[PruneStep]| -> Vec<(PruneAction, String)> {
             steps
                 .iter()

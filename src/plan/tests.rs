@@ -204,7 +204,7 @@ impl Fx {
         self.delete_when_busy(WhenBusy::RemoveNone)
     }
     fn delete_when_busy(&self, when_busy: WhenBusy) -> Plan {
-        plan_delete(&self.parent, &self.existing, when_busy)
+        plan_delete(&self.parent, &self.existing, when_busy, true)
     }
 }
 
@@ -2031,7 +2031,7 @@ proptest! {
             parent.ownership_uuid = None;
         }
         let when_busy = if partial { WhenBusy::RemoveUnused } else { WhenBusy::RemoveNone };
-        let plan = plan_delete(&parent, &existing, when_busy);
+        let plan = plan_delete(&parent, &existing, when_busy, true);
         prop_assert_eq!(plan.steps().len(), plan.counted().len());
         let busy = plan.steps().iter().any(|s| matches!(
             s, Step::Skip { reason: SkipReason::InUse { .. }, .. }
