@@ -14,6 +14,7 @@ pub mod device;
 pub mod dm;
 pub mod engine;
 pub mod exit;
+pub mod health;
 pub mod hotplug;
 pub mod listing;
 pub mod lock;
@@ -25,7 +26,6 @@ pub mod policy;
 pub mod probe;
 pub mod report;
 pub mod resolve;
-pub mod status;
 pub mod table;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -13,7 +13,7 @@ use crate::exit::Exit;
 use crate::naming;
 use crate::plan::Step;
 
-/// Version of every JSON document this module (and [`crate::status`]) writes; bumped on any
+/// Version of every JSON document this module (and [`crate::health`]) writes; bumped on any
 /// incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -6,7 +6,7 @@ pub mod list;
 pub mod maps;
 pub mod policy;
 pub mod spec;
-pub mod status;
+pub mod survey;
 pub mod usage;
 
 use std::ffi::OsString;
@@ -61,7 +61,7 @@ fn dispatch(args: Vec<OsString>, p: &mut dyn Printer) -> Exit {
             };
             crate::hotplug::run(opts.verbose, opts.udev_timeout, preview)
         }
-        Command::UdevId => crate::hotplug::id::run(),
+        Command::UdevId => crate::hotplug::part_links::run(),
         Command::UdevDelPartNodes(opts) => crate::hotplug::del_parts::run(opts.verbose),
         Command::CheckConfig(files) => policy::check_config(&files, p),
         Command::ShowPolicy(opts) => policy::show_policy(&opts, p),
@@ -110,7 +110,7 @@ fn run(opts: &Options, p: &mut dyn Printer) -> Exit {
 /// real system, or a test's fake.
 pub fn run_on<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
     let device = match (opts.action, opts.device_arg()) {
-        (Action::Status | Action::Prune, _) => return status::run(opts, sys, p),
+        (Action::Status | Action::Prune, _) => return survey::run(opts, sys, p),
         (_, Ok(device)) => device,
         (_, Err(what)) => return device_error(opts, &what, p),
     };

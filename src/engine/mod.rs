@@ -10,7 +10,7 @@ mod apply;
 pub mod error;
 pub mod outcome;
 pub mod real;
-pub mod status;
+pub mod survey;
 #[cfg(test)]
 mod tests;
 

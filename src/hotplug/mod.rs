@@ -7,8 +7,8 @@
 pub mod decide;
 pub mod del_parts;
 pub mod event;
-pub mod id;
 pub mod identity;
+pub mod part_links;
 
 use tracing::level_filters::LevelFilter;
 use tracing::{debug, error, info, warn};

@@ -1,5 +1,5 @@
 //! `--status` and `--prune` over a [`System`]: gathers the facts the pure classification in
-//! [`crate::status`] needs (the maps, each one's parent and that parent's current table, sysfs
+//! [`crate::health`] needs (the maps, each one's parent and that parent's current table, sysfs
 //! holders, the loop records), and carries out a prune plan.
 
 use std::collections::BTreeSet;
@@ -9,10 +9,10 @@ use super::{EngineError, System};
 use crate::device::DevNum;
 use crate::dm::OpError;
 use crate::dm::model::ExistingMap;
-use crate::resolve::{Purpose, ResolveError, Resolved, Source};
-use crate::status::{
+use crate::health::{
     self, LoopFacts, Observed, ParentRef, ParentTable, ParentView, PruneAction, PruneStep,
 };
+use crate::resolve::{Purpose, ResolveError, Resolved, Source};
 use crate::table::TypeFilter;
 
 /// The devices `--status`/`--prune` look at: `None` for all, else the parents' numbers.
@@ -52,7 +52,7 @@ pub fn observe<S: System>(sys: &S, only: &Only) -> Result<Vec<Observed>, EngineE
     let mut views: Vec<(DevNum, Option<ParentView>)> = Vec::new();
     let mut out = Vec::new();
     for map in &maps {
-        let Some((number, parent_ref)) = map.uuid.as_deref().and_then(status::parse_owner) else {
+        let Some((number, parent_ref)) = map.uuid.as_deref().and_then(health::parse_owner) else {
             continue;
         };
         let dev = parent_dev(&parent_ref, &maps);
@@ -140,7 +140,7 @@ pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, E
     let observed = observe(sys, only)?;
     if dry_run {
         return Ok(Pruned {
-            steps: status::plan_prune(&observed, &loops(sys, only)),
+            steps: health::plan_prune(&observed, &loops(sys, only)),
             udev: None,
         });
     }
@@ -158,7 +158,7 @@ pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, E
         locks.push(lock);
     }
     let observed = observe(sys, only)?;
-    let mut steps = status::plan_prune(&observed, &loops(sys, only));
+    let mut steps = health::plan_prune(&observed, &loops(sys, only));
     for s in &mut steps {
         let result = match (&s.action, &s.dm_name) {
             (PruneAction::Remove, Some(name)) => {
@@ -248,7 +248,7 @@ mod tests {
         let states: Vec<(String, &str)> = observe(&fake, &None)
             .unwrap()
             .iter()
-            .map(status::map_status)
+            .map(health::map_status)
             .map(|m| (m.name, m.state))
             .collect();
         assert_eq!(

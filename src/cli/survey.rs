@@ -3,17 +3,17 @@
 use std::path::Path;
 
 use super::args::{Action, Options};
-use crate::engine::status::{self as engine_status, Only};
+use crate::engine::survey::{self as engine_survey, Only};
 use crate::engine::{EngineError, System};
 use crate::exit::Exit;
+use crate::health::{self, PruneAction, PruneReport};
 use crate::out::Printer;
 use crate::report;
-use crate::status::{self, PruneAction, PruneReport};
 
 /// Runs `--status` or `--prune` (from `opts.action`); returns the exit status.
 pub fn run<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
     let args: Vec<&Path> = opts.positionals.iter().map(Path::new).collect();
-    let result = engine_status::parents_of(sys, &args).and_then(|only| match opts.action {
+    let result = engine_survey::parents_of(sys, &args).and_then(|only| match opts.action {
         Action::Prune => prune(opts, sys, &only, p),
         _ => show(opts, sys, &only, p),
     });
@@ -36,14 +36,14 @@ fn show<S: System>(
     only: &Only,
     p: &mut dyn Printer,
 ) -> Result<Exit, EngineError> {
-    let maps: Vec<status::MapStatus> = engine_status::observe(sys, only)?
+    let maps: Vec<health::MapStatus> = engine_survey::observe(sys, only)?
         .iter()
-        .map(status::map_status)
+        .map(health::map_status)
         .collect();
     if opts.json {
-        p.out(&report::to_json(&status::status_report(maps)));
+        p.out(&report::to_json(&health::status_report(maps)));
     } else {
-        p.out(&status::status_text(&maps));
+        p.out(&health::status_text(&maps));
     }
     Ok(Exit::Ok)
 }
@@ -54,7 +54,7 @@ fn prune<S: System>(
     only: &Only,
     p: &mut dyn Printer,
 ) -> Result<Exit, EngineError> {
-    let pruned = engine_status::prune(sys, only, opts.dry_run)?;
+    let pruned = engine_survey::prune(sys, only, opts.dry_run)?;
     if let Some(e) = &pruned.udev {
         crate::perr!(p, "kpartx: {e}");
     }
@@ -80,7 +80,7 @@ fn prune<S: System>(
         };
         p.out(&report::to_json(&doc));
     } else {
-        p.out(&status::prune_text(&steps, opts.dry_run));
+        p.out(&health::prune_text(&steps, opts.dry_run));
     }
     Ok(status)
 }

@@ -1,6 +1,6 @@
 //! `--status` and `--prune`: which partition maps this tool owns, whether each still matches
 //! its parent, and what pruning would do. Pure: the facts come from the engine
-//! ([`crate::engine::status`]); the JSON forms follow `packaging/schema/kpartx-status.schema.json`.
+//! ([`crate::engine::survey`]); the JSON forms follow `packaging/schema/kpartx-status.schema.json`.
 //!
 //! A map is ours when its UUID is `part<N>-<parent uuid>` (the form the reference creates too).
 //! The parent uuid is either a device-mapper UUID (`part3-mpath-…` → the map whose UUID is
