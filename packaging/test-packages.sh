@@ -13,6 +13,10 @@
 #   * lintian --pedantic: no error or warning; rpmlint: no error;
 #   * the file layout, owners and modes, the control fields and RPM dependencies, that the
 #     packaged udev rules name the packaged binary, man pages render, the binary runs;
+#   * the initramfs: in a throwaway root (mmdebstrap) with multipath-tools-boot, the .deb
+#     installed over Debian's kpartx and mkinitramfs run: the image lists the binary, the three
+#     rules, kpartx_id and the policy; KPARTX_INITRAMFS=no leaves them out; a broken policy
+#     is reported (about 1 minute);
 #   * the swap with Debian's real kpartx package (apt-get download kpartx) in a scratch
 #     merged-/usr dpkg root: kpartx, then kpartx-rs over it, then kpartx-rs removed and kpartx
 #     back, with `dpkg --verify` clean and every rule and helper in place after each step;
@@ -51,7 +55,7 @@ done
 # --- tools -------------------------------------------------------------------------------------
 need=()
 for pair in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian rpmbuild:rpm rpmlint:rpmlint \
-    make:make strip:binutils groff:groff xz:xz-utils python3:python3; do
+    make:make strip:binutils groff:groff xz:xz-utils python3:python3 mmdebstrap:mmdebstrap; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 for p in libclang-dev libdevmapper-dev libudev-dev pkgconf; do
@@ -239,6 +243,75 @@ if [ -f "$DEB" ]; then
         check "host: dpkg --verify kpartx clean (the host's kpartx untouched)" \
             bash -c '[ -z "$(dpkg --verify kpartx 2>&1)" ] && [ -x /sbin/kpartx ]'
     fi
+
+    # The initramfs: a throwaway Debian root (mmdebstrap from the host's apt sources, variant
+    # essential + initramfs-tools + multipath-tools-boot, which brings multipath-tools and
+    # Debian's kpartx), this .deb installed over Debian's kpartx with dpkg -i, then mkinitramfs
+    # for a stub kernel version (no modules: only the hooks matter). The image must list the
+    # binary, the three rules, kpartx_id and the policy with its drop-in; with
+    # KPARTX_INITRAMFS=no the hook must add nothing; a broken policy must be reported.
+    start=$SECONDS
+    IR=$SCRATCH/initramfs-root
+    IO=$SCRATCH/initramfs-out
+    mkdir -p "$IO"
+    cp "$DEB" "$IO/kpartx-rs.deb"
+    cat >"$IO/hook.sh" <<'HOOK'
+set -eu
+R=$1 O=$2
+cp "$O/kpartx-rs.deb" "$R/tmp/"
+chroot "$R" dpkg -i /tmp/kpartx-rs.deb >"$O/dpkg.log" 2>&1
+kv=0.0.0-kpartx-test
+mkdir -p "$R/lib/modules/$kv"
+touch "$R/lib/modules/$kv/modules.order" "$R/lib/modules/$kv/modules.builtin" "$R/lib/modules/$kv/modules.builtin.modinfo"
+printf 'CONFIG_RD_GZIP=y\n' >"$R/boot/config-$kv"
+chroot "$R" depmod "$kv"
+mk() {
+    chroot "$R" mkinitramfs -c gzip -o "/tmp/$1.img" "$kv" >"$O/$1.log" 2>&1
+    chroot "$R" lsinitramfs -l "/tmp/$1.img" >"$O/$1.list"
+}
+printf '[[device]]\nname = "initramfs test"\nmatch = { kind = "dm", dm_name = "san-*" }\npartitions = "enabled"\n' \
+    >"$R/etc/kpartx/kpartx.d/50-initramfs-test.toml"
+mk auto
+printf 'KPARTX_INITRAMFS=no\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
+mk no
+printf 'KPARTX_INITRAMFS=yes\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
+printf 'this is = = not toml\n' >"$R/etc/kpartx/kpartx.d/60-broken.toml"
+mk broken
+stat -c %s "$R/usr/sbin/kpartx" >"$O/kpartx.size"
+HOOK
+    sources=()
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -s "$f" ] && sources+=("$f")
+    done
+    if mmdebstrap --quiet --variant=essential --include=initramfs-tools,multipath-tools-boot \
+        --customize-hook="bash $IO/hook.sh \"\$1\" $IO" bookworm "$IR" "${sources[@]}" \
+        >"$IO/mmdebstrap.log" 2>&1; then
+        ok "initramfs: throwaway root with multipath-tools-boot, kpartx-rs over kpartx, 3 mkinitramfs runs ($((SECONDS - start)) s)"
+    else
+        bad "initramfs: mmdebstrap + mkinitramfs ($((SECONDS - start)) s)"
+        tail -n 20 "$IO/mmdebstrap.log" "$IO"/*.log 2>/dev/null | sed 's/^/    /'
+    fi
+    rm -rf "$IR"
+    inimg() { # inimg IMAGE PATH: lsinitramfs -l of IMAGE lists PATH (under usr/ on merged /usr)
+        awk -v p="$2" '$NF == p || $NF == "usr/" p { f = 1 } END { exit !f }' "$IO/$1.list" 2>/dev/null
+    }
+    check "initramfs: dpkg -i replaced kpartx (Provides satisfies multipath-tools)" \
+        grep -q 'will remove kpartx in favour of kpartx-rs' "$IO/dpkg.log"
+    check "initramfs: dpkg -i triggered update-initramfs" grep -q 'triggers for initramfs-tools' "$IO/dpkg.log"
+    for f in sbin/kpartx lib/udev/rules.d/66-kpartx.rules lib/udev/rules.d/56-kpartx-parts.rules \
+        lib/udev/rules.d/68-del-part-nodes.rules lib/udev/kpartx_id etc/kpartx/kpartx.toml \
+        etc/kpartx/kpartx.d/50-initramfs-test.toml sbin/multipath; do
+        check "initramfs (auto, multipath-tools-boot): image lists $f" inimg auto "$f"
+    done
+    check "initramfs (auto): no 60-kpartx.rules (the helper rule is in the image once)" \
+        bash -c '! grep -q "60-kpartx\.rules" "$1"' _ "$IO/auto.list"
+    check "initramfs (auto): the image's kpartx is kpartx-rs's (same size)" bash -c \
+        '[ "$(awk "\$NF == \"usr/sbin/kpartx\" { print \$5 }" "$1")" = "$(cat "$2")" ]' _ "$IO/auto.list" "$IO/kpartx.size"
+    check "initramfs (KPARTX_INITRAMFS=no): no rule or policy of kpartx-rs" bash -c \
+        '[ -s "$1" ] && ! grep -Eq "66-kpartx\.rules|56-kpartx-parts\.rules|etc/kpartx/" "$1"' _ "$IO/no.list"
+    check "initramfs (KPARTX_INITRAMFS=yes, broken drop-in): mkinitramfs warns about the policy" \
+        grep -q "W: kpartx: the policy in /etc/kpartx does not pass" "$IO/broken.log"
+    check "initramfs (broken drop-in): the files are still there" inimg broken etc/kpartx/kpartx.d/60-broken.toml
 
     if [ "$REPRO" = 1 ]; then
         # A second build in another directory (a different path, later time) must give the
