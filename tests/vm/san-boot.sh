@@ -252,20 +252,20 @@ EOF
 
     if [ "$kind" = rs ]; then
         cp "$DEB" "$R/tmp/kpartx-rs.deb"
-        log "[rs] dpkg -i ${DEB##*/} (replaces kpartx)"
+        log "[$impl] dpkg -i ${DEB##*/} (replaces kpartx)"
         in_root "$R" dpkg -i /tmp/kpartx-rs.deb >"$WORK/dpkg-rs.log" 2>&1 ||
             { cat "$WORK/dpkg-rs.log" >&2; die "dpkg -i kpartx-rs failed"; }
         rm -f "$R/tmp/kpartx-rs.deb"
         # shellcheck disable=SC2016  # dpkg-query's own ${...} format
         if in_root "$R" dpkg-query -W -f='${Status}\n' kpartx 2>/dev/null | grep -q '^install ok installed'; then
-            bad "[rs] Debian's kpartx still installed after dpkg -i kpartx-rs"
+            bad "[$impl] Debian's kpartx still installed after dpkg -i kpartx-rs"
         else
-            ok "[rs] kpartx-rs replaced Debian's kpartx (multipath-tools' dependency satisfied)"
+            ok "[$impl] kpartx-rs replaced Debian's kpartx (multipath-tools' dependency satisfied)"
         fi
         if grep -q 'update-initramfs' "$WORK/dpkg-rs.log"; then
-            ok "[rs] dpkg -i ran the update-initramfs trigger"
+            ok "[$impl] dpkg -i ran the update-initramfs trigger"
         else
-            bad "[rs] dpkg -i did not trigger update-initramfs"
+            bad "[$impl] dpkg -i did not trigger update-initramfs"
         fi
         if [ "$AUTOPKGTEST" = 1 ] && [ "$impl" = rs ]; then
             mkdir -p "$R/usr/local/share/san-boot"
@@ -289,9 +289,9 @@ EOF
             lib/udev/rules.d/68-del-part-nodes.rules lib/udev/kpartx_id etc/kpartx/kpartx.toml
             etc/multipath.conf sbin/multipath lib/udev/rules.d/60-multipath.rules)
         if listed 'lib/udev/rules.d/60-kpartx\.rules'; then
-            bad "[rs] lsinitramfs: a 60-kpartx.rules is in the image (the helper rule would run twice)"
+            bad "[$impl] lsinitramfs: a 60-kpartx.rules is in the image (the helper rule would run twice)"
         else
-            ok "[rs] lsinitramfs: no 60-kpartx.rules (only this package's 66-kpartx.rules runs the helper)"
+            ok "[$impl] lsinitramfs: no 60-kpartx.rules (only this package's 66-kpartx.rules runs the helper)"
         fi
     else
         files=(sbin/kpartx lib/udev/rules.d/60-kpartx.rules lib/udev/kpartx_id etc/multipath.conf
@@ -314,14 +314,14 @@ EOF
     fi
     if [ "$kind" = rs ]; then
         if cmp -s "$inner/etc/kpartx/kpartx.toml" "$R/etc/kpartx/kpartx.toml"; then
-            ok "[rs] the initramfs's policy is /etc/kpartx/kpartx.toml"
+            ok "[$impl] the initramfs's policy is /etc/kpartx/kpartx.toml"
         else
-            bad "[rs] the initramfs's policy differs from /etc/kpartx/kpartx.toml"
+            bad "[$impl] the initramfs's policy differs from /etc/kpartx/kpartx.toml"
         fi
         if grep -q 'RUN+="/usr/sbin/kpartx --udev"' "$inner/usr/lib/udev/rules.d/66-kpartx.rules"; then
-            ok "[rs] the initramfs's 66-kpartx.rules runs /usr/sbin/kpartx --udev"
+            ok "[$impl] the initramfs's 66-kpartx.rules runs /usr/sbin/kpartx --udev"
         else
-            bad "[rs] the initramfs's 66-kpartx.rules does not run the helper"
+            bad "[$impl] the initramfs's 66-kpartx.rules does not run the helper"
         fi
     fi
     rm -rf "$X"
