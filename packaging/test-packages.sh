@@ -16,7 +16,8 @@
 #   * the initramfs: in a throwaway root (mmdebstrap) with multipath-tools-boot, the .deb
 #     installed over Debian's kpartx and mkinitramfs run: the image lists the binary, the three
 #     rules, kpartx_id and the policy; KPARTX_INITRAMFS=no leaves them out; a broken policy
-#     is reported (about 1 minute);
+#     is reported; likewise a generic dracut image (lsinitrd) through the 90kpartx-rs module
+#     (about 1 minute, all of it);
 #   * the swap with Debian's real kpartx package (apt-get download kpartx) in a scratch
 #     merged-/usr dpkg root: kpartx, then kpartx-rs over it, then kpartx-rs removed and kpartx
 #     back, with `dpkg --verify` clean and every rule and helper in place after each step;
@@ -246,10 +247,11 @@ if [ -f "$DEB" ]; then
 
     # The initramfs: a throwaway Debian root (mmdebstrap from the host's apt sources, variant
     # essential + initramfs-tools + multipath-tools-boot, which brings multipath-tools and
-    # Debian's kpartx), this .deb installed over Debian's kpartx with dpkg -i, then mkinitramfs
-    # for a stub kernel version (no modules: only the hooks matter). The image must list the
-    # binary, the three rules, kpartx_id and the policy with its drop-in; with
-    # KPARTX_INITRAMFS=no the hook must add nothing; a broken policy must be reported.
+    # Debian's kpartx, + dracut-core), this .deb installed over Debian's kpartx with dpkg -i,
+    # then mkinitramfs and dracut for a stub kernel version (no modules: only the hooks
+    # matter). Each image must list the binary, the three rules, kpartx_id and the policy (with
+    # its drop-in for mkinitramfs); with KPARTX_INITRAMFS=no the hook must add nothing; a
+    # broken policy must be reported.
     start=$SECONDS
     IR=$SCRATCH/initramfs-root
     IO=$SCRATCH/initramfs-out
@@ -272,6 +274,8 @@ mk() {
 printf '[[device]]\nname = "initramfs test"\nmatch = { kind = "dm", dm_name = "san-*" }\npartitions = "enabled"\n' \
     >"$R/etc/kpartx/kpartx.d/50-initramfs-test.toml"
 mk auto
+chroot "$R" dracut --no-hostonly --no-kernel --force /tmp/dracut.img "$kv" >"$O/dracut.log" 2>&1
+chroot "$R" lsinitrd /tmp/dracut.img >"$O/dracut.list"
 printf 'KPARTX_INITRAMFS=no\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
 mk no
 printf 'KPARTX_INITRAMFS=yes\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
@@ -283,25 +287,26 @@ HOOK
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
         [ -s "$f" ] && sources+=("$f")
     done
-    if mmdebstrap --quiet --variant=essential --include=initramfs-tools,multipath-tools-boot \
+    if mmdebstrap --quiet --variant=essential \
+        --include=initramfs-tools,multipath-tools-boot,dracut-core,procps,mount \
         --customize-hook="bash $IO/hook.sh \"\$1\" $IO" bookworm "$IR" "${sources[@]}" \
         >"$IO/mmdebstrap.log" 2>&1; then
-        ok "initramfs: throwaway root with multipath-tools-boot, kpartx-rs over kpartx, 3 mkinitramfs runs ($((SECONDS - start)) s)"
+        ok "initramfs: throwaway root with multipath-tools-boot and dracut-core, kpartx-rs over kpartx, 3 mkinitramfs and 1 dracut run ($((SECONDS - start)) s)"
     else
-        bad "initramfs: mmdebstrap + mkinitramfs ($((SECONDS - start)) s)"
+        bad "initramfs: mmdebstrap + mkinitramfs + dracut ($((SECONDS - start)) s)"
         tail -n 20 "$IO/mmdebstrap.log" "$IO"/*.log 2>/dev/null | sed 's/^/    /'
     fi
     rm -rf "$IR"
-    inimg() { # inimg IMAGE PATH: lsinitramfs -l of IMAGE lists PATH (under usr/ on merged /usr)
+    inimg() { # inimg LIST PATH: the ls -l style LIST of an image has PATH (or usr/PATH)
         awk -v p="$2" '$NF == p || $NF == "usr/" p { f = 1 } END { exit !f }' "$IO/$1.list" 2>/dev/null
     }
     check "initramfs: dpkg -i replaced kpartx (Provides satisfies multipath-tools)" \
         grep -q 'will remove kpartx in favour of kpartx-rs' "$IO/dpkg.log"
     check "initramfs: dpkg -i triggered update-initramfs" grep -q 'triggers for initramfs-tools' "$IO/dpkg.log"
-    for f in sbin/kpartx lib/udev/rules.d/66-kpartx.rules lib/udev/rules.d/56-kpartx-parts.rules \
-        lib/udev/rules.d/68-del-part-nodes.rules lib/udev/kpartx_id etc/kpartx/kpartx.toml \
-        etc/kpartx/kpartx.d/50-initramfs-test.toml sbin/multipath; do
-        check "initramfs (auto, multipath-tools-boot): image lists $f" inimg auto "$f"
+    BOOTFILES=(sbin/kpartx lib/udev/rules.d/66-kpartx.rules lib/udev/rules.d/56-kpartx-parts.rules
+        lib/udev/rules.d/68-del-part-nodes.rules lib/udev/kpartx_id etc/kpartx/kpartx.toml)
+    for f in "${BOOTFILES[@]}" etc/kpartx/kpartx.d/50-initramfs-test.toml sbin/multipath; do
+        check "initramfs (mkinitramfs, auto, multipath-tools-boot): image lists $f" inimg auto "$f"
     done
     check "initramfs (auto): no 60-kpartx.rules (the helper rule is in the image once)" \
         bash -c '! grep -q "60-kpartx\.rules" "$1"' _ "$IO/auto.list"
@@ -312,6 +317,11 @@ HOOK
     check "initramfs (KPARTX_INITRAMFS=yes, broken drop-in): mkinitramfs warns about the policy" \
         grep -q "W: kpartx: the policy in /etc/kpartx does not pass" "$IO/broken.log"
     check "initramfs (broken drop-in): the files are still there" inimg broken etc/kpartx/kpartx.d/60-broken.toml
+    check "dracut --no-hostonly: the 90kpartx-rs module is included (multipath installed)" \
+        grep -q 'Including module: kpartx-rs' "$IO/dracut.log"
+    for f in "${BOOTFILES[@]}"; do
+        check "dracut: lsinitrd lists $f" inimg dracut "$f"
+    done
 
     if [ "$REPRO" = 1 ]; then
         # A second build in another directory (a different path, later time) must give the
