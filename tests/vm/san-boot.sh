@@ -4,7 +4,7 @@
 # this project's package and once with Debian's kpartx (the reference).
 #
 #   tests/vm/san-boot.sh [--deb PATH] [--work DIR] [--impl both|rs|ref] [--fresh-base]
-#                        [--timeout SEC] [--run-autopkgtest] [--rules-only]
+#                        [--timeout SEC] [--run-autopkgtest] [--rules-only] [--reps N]
 #
 # For each implementation:
 #   1. a Debian root (mmdebstrap, the host's apt sources, no other network): the cloud kernel,
@@ -25,7 +25,8 @@
 #      on the multipath map, that `multipath -ll` shows two active paths, prints the result
 #      and powers off. With --run-autopkgtest the "rs" boot also runs debian/tests/map-unmap
 #      there (udevd started), since the host kernel has no device-mapper.
-#   --rules-only adds a second boot of each implementation ("rs-rules", "ref-rules") whose
+#   --reps N boots each image N times (timings: medians).
+#   --rules-only adds a second root of each implementation ("rs-rules", "ref-rules") whose
 #   initramfs has multipath-tools-boot's local-top script without its `kpartx -a -p -part`
 #   call, so that only the udev rules copied into the initramfs can make the root's map.
 #
@@ -46,6 +47,7 @@ FRESH=0
 TIMEOUT=600
 AUTOPKGTEST=0
 RULES_ONLY=0
+REPS=1
 while [ $# -gt 0 ]; do
     case $1 in
         --deb) DEB=$2; shift 2 ;;
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
         --timeout) TIMEOUT=$2; shift 2 ;;
         --run-autopkgtest) AUTOPKGTEST=1; shift ;;
         --rules-only) RULES_ONLY=1; shift ;;
+        --reps) REPS=$2; shift 2 ;;
         *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
@@ -191,7 +194,7 @@ echo "SAN-BOOT: dmsetup table begin"
 dmsetup table 2>&1 | sed 's/^/SAN-BOOT: | /'
 echo "SAN-BOOT: dmsetup table end"
 echo "SAN-BOOT: kernel partitions of the paths: $(ls -d /sys/block/sd*/sd* 2>/dev/null | sed 's|.*/||' | tr '\n' ' ')"
-if [ -x /usr/local/share/san-boot/map-unmap ]; then
+if [ -x /usr/local/share/san-boot/map-unmap ] && grep -qw san.autopkgtest=1 /proc/cmdline; then
     /usr/lib/systemd/systemd-udevd >/tmp/udevd.log 2>&1 &
     sleep 2
     echo "SAN-BOOT: autopkgtest map-unmap begin"
@@ -340,46 +343,60 @@ EOF
     dd if="$PART" of="$DISK" bs=1M seek=9 conv=notrunc,sparse status=none
     rm -f "$PART"
 
-    # 5. Boot: the same image twice, same serial and WWN: two paths to one LUN.
-    BOOTLOG=$WORK/boot-$impl.log
-    log "[$impl] booting (QEMU TCG, -smp 2, two paths)"
-    t0=$(date +%s.%N)
-    timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -smp 2 -m 1024 -nographic -no-reboot \
-        -kernel "$KERNEL" -initrd "$INITRD" \
-        -append "root=/dev/mapper/mpatha-part2 ro console=ttyS0 init=/usr/local/sbin/san-init panic=-1" \
-        -device virtio-scsi-pci,id=scsi0 \
-        -drive "if=none,id=path0,file=$DISK,format=raw,file.locking=off" \
-        -device "scsi-hd,bus=scsi0.0,channel=0,scsi-id=0,lun=0,drive=path0,serial=$SERIAL,wwn=$WWN" \
-        -drive "if=none,id=path1,file=$DISK,format=raw,file.locking=off" \
-        -device "scsi-hd,bus=scsi0.0,channel=0,scsi-id=1,lun=0,drive=path1,serial=$SERIAL,wwn=$WWN" \
-        </dev/null >"$BOOTLOG" 2>&1 || :
-    T_BOOT[$impl]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-    tr -d '\r' <"$BOOTLOG" >"$BOOTLOG.tmp" && mv "$BOOTLOG.tmp" "$BOOTLOG"
-    T_UPTIME[$impl]=$(sed -n 's/^SAN-BOOT: init-start uptime=//p' "$BOOTLOG" | tail -n 1)
-    grep '^SAN-BOOT: ' "$BOOTLOG" | sed "s/^SAN-BOOT: /    [$impl] /"
-    if grep -q '^SAN-BOOT: RESULT pass' "$BOOTLOG"; then
-        RESULT[$impl]=pass
-        ok "[$impl] booted from /dev/mapper/mpatha-part2 on a two-path multipath map"
-    else
-        RESULT[$impl]=fail
-        bad "[$impl] boot from mpatha-part2 (log: $BOOTLOG)"
-        grep -v '^SAN-BOOT: ' "$BOOTLOG" | tail -n 25 | sed "s/^/    [$impl] console: /"
-    fi
-    if [ "$impl" = rs ] && [ "$AUTOPKGTEST" = 1 ]; then
-        if grep -q '^SAN-BOOT: | map-unmap: 0 failed' "$BOOTLOG"; then
-            ok "[rs] autopkgtest map-unmap passed in the VM"
+    # 5. Boot: the same image twice, same serial and WWN: two paths to one LUN. REPS times
+    # (the root is mounted read-only, so every boot sees the same disk).
+    RESULT[$impl]=pass
+    T_BOOT[$impl]=
+    T_UPTIME[$impl]=
+    for ((rep = 1; rep <= REPS; rep++)); do
+        BOOTLOG=$WORK/boot-$impl-$rep.log
+        extra=
+        if [ "$impl" = rs ] && [ "$AUTOPKGTEST" = 1 ] && [ "$rep" = 1 ]; then extra=" san.autopkgtest=1"; fi
+        log "[$impl] boot $rep/$REPS (QEMU TCG, -smp 2, two paths)"
+        t0=$(date +%s.%N)
+        timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -smp 2 -m 1024 -nographic -no-reboot \
+            -kernel "$KERNEL" -initrd "$INITRD" \
+            -append "root=/dev/mapper/mpatha-part2 ro console=ttyS0 init=/usr/local/sbin/san-init panic=-1$extra" \
+            -device virtio-scsi-pci,id=scsi0 \
+            -drive "if=none,id=path0,file=$DISK,format=raw,file.locking=off" \
+            -device "scsi-hd,bus=scsi0.0,channel=0,scsi-id=0,lun=0,drive=path0,serial=$SERIAL,wwn=$WWN" \
+            -drive "if=none,id=path1,file=$DISK,format=raw,file.locking=off" \
+            -device "scsi-hd,bus=scsi0.0,channel=0,scsi-id=1,lun=0,drive=path1,serial=$SERIAL,wwn=$WWN" \
+            </dev/null >"$BOOTLOG" 2>&1 || :
+        tb=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+        tr -d '\r' <"$BOOTLOG" >"$BOOTLOG.tmp" && mv "$BOOTLOG.tmp" "$BOOTLOG"
+        tu=$(sed -n 's/^SAN-BOOT: init-start uptime=//p' "$BOOTLOG" | tail -n 1)
+        T_BOOT[$impl]+="${T_BOOT[$impl]:+ }$tb"
+        T_UPTIME[$impl]+="${T_UPTIME[$impl]:+ }${tu:-none}"
+        if [ "$rep" = 1 ]; then grep '^SAN-BOOT: ' "$BOOTLOG" | sed "s/^SAN-BOOT: /    [$impl] /"; fi
+        if grep -q '^SAN-BOOT: RESULT pass' "$BOOTLOG"; then
+            ok "[$impl] boot $rep: / mounted from /dev/mapper/mpatha-part2 on a two-path multipath map (san-init at ${tu} s uptime, $tb s in all)"
         else
-            bad "[rs] autopkgtest map-unmap in the VM"
+            RESULT[$impl]=fail
+            bad "[$impl] boot $rep from mpatha-part2 (log: $BOOTLOG)"
+            grep -v '^SAN-BOOT: ' "$BOOTLOG" | tail -n 25 | sed "s/^/    [$impl] console: /"
         fi
-    fi
+        if [ -n "$extra" ]; then
+            if grep -q '^SAN-BOOT: | map-unmap: 0 failed' "$BOOTLOG"; then
+                ok "[$impl] autopkgtest map-unmap passed in the VM"
+            else
+                bad "[$impl] autopkgtest map-unmap in the VM"
+            fi
+        fi
+    done
     rm -f "$DISK"
 done
 
+median() { tr ' ' '\n' | grep -v none | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "none" }'; }
 echo
-printf '%-9s %-10s %-12s %-22s %s\n' impl initramfs "boot total" "uptime at san-init" result
+echo "Times in seconds; medians of $REPS boots, every boot's value in brackets. 'san-init' is the"
+echo "guest's uptime when the root's init started (kernel + initramfs + root map + mount);"
+echo "'boot' is QEMU's start to power-off on the host (the rs boot 1 also ran map-unmap if asked)."
+printf '%-9s %-10s %-28s %-28s %s\n' impl initramfs san-init boot result
 for impl in $IMPLS; do
-    printf '%-9s %-10s %-12s %-22s %s\n' "$impl" "${T_INITRD[$impl]} s" "${T_BOOT[$impl]} s" \
-        "${T_UPTIME[$impl]:-none} s" "${RESULT[$impl]}"
+    printf '%-9s %-10s %-28s %-28s %s\n' "$impl" "${T_INITRD[$impl]}" \
+        "$(median <<<"${T_UPTIME[$impl]}") [${T_UPTIME[$impl]}]" "$(median <<<"${T_BOOT[$impl]}") [${T_BOOT[$impl]}]" \
+        "${RESULT[$impl]}"
 done
 echo "san-boot: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
