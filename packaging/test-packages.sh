@@ -125,6 +125,12 @@ if [ -f "$DEB" ]; then
     check "deb: /usr/sbin/kpartx is -rwxr-xr-x" grep -Eq '^/usr/sbin/kpartx -rwxr-xr-x ' "$SCRATCH/deb.files"
     check "deb: /etc/kpartx/kpartx.toml is -rw-r--r--" \
         grep -Eq '^/etc/kpartx/kpartx\.toml -rw-r--r-- ' "$SCRATCH/deb.files"
+    check "deb: initramfs-tools hook /usr/share/initramfs-tools/hooks/kpartx is -rwxr-xr-x" \
+        grep -Eq '^/usr/share/initramfs-tools/hooks/kpartx -rwxr-xr-x ' "$SCRATCH/deb.files"
+    check "deb: dracut module 90kpartx-rs/module-setup.sh is -rwxr-xr-x" \
+        grep -Eq '^/usr/lib/dracut/modules.d/90kpartx-rs/module-setup.sh -rwxr-xr-x ' "$SCRATCH/deb.files"
+    check "deb triggers update-initramfs (dh_installinitramfs)" bash -c \
+        'dpkg-deb --info "$1" triggers | grep -qx "activate-noawait update-initramfs"' _ "$DEB"
     check "deb: every entry is owned by root/root" bash -c '! awk "\$3 != \"root/root\"" "$1" | grep -q .' _ "$SCRATCH/deb.files"
     check "deb: nothing under /sbin or /lib (merged-/usr aliasing)" \
         bash -c '! grep -Eq "^/(sbin|lib|bin)(/| )" "$1"' _ "$SCRATCH/deb.files"
@@ -344,6 +350,8 @@ if [ -f "$RPM" ]; then
     check "rpm contains man5/kpartx.toml.5*" has_rpm '/usr/share/man/man5/kpartx\.toml\.5(\.gz|\.xz|\.bz2|\.zst)?'
     check "rpm contains the bash completion" has_rpm /usr/share/bash-completion/completions/kpartx
     check "rpm contains the zsh completion" has_rpm /usr/share/zsh/site-functions/_kpartx
+    check "rpm contains the dracut module 90kpartx-rs" has_rpm /usr/lib/dracut/modules.d/90kpartx-rs/module-setup.sh
+    check "rpm has no initramfs-tools hook" bash -c '! grep -q initramfs-tools "$1"' _ "$SCRATCH/rpm.list"
     rpmq() { rpm -qp --nosignature "$@" "$RPM" 2>/dev/null; }
     check "rpm provides kpartx" bash -c 'grep -Eq "^kpartx( |$)" <<<"$1"' _ "$(rpmq --provides)"
     check "rpm obsoletes kpartx" bash -c 'grep -Eq "^kpartx( |$)" <<<"$1"' _ "$(rpmq --obsoletes)"
