@@ -280,6 +280,10 @@ mk() {
 printf '[[device]]\nname = "initramfs test"\nmatch = { kind = "dm", dm_name = "san-*" }\npartitions = "enabled"\n' \
     >"$R/etc/kpartx/kpartx.d/50-initramfs-test.toml"
 mk auto
+# The copies in the image pass the helper's own checks (syntax, owner root, modes).
+chroot "$R" unmkinitramfs /tmp/auto.img /tmp/auto-x
+if chroot "$R" sh -c 'kpartx --check-config /tmp/auto-x/etc/kpartx/kpartx.toml /tmp/auto-x/etc/kpartx/kpartx.d/*.toml' \
+    >"$O/auto-check.log" 2>&1; then echo ok >"$O/auto-check.rc"; else echo failed >"$O/auto-check.rc"; fi
 chroot "$R" dracut --no-hostonly --no-kernel --force /tmp/dracut.img "$kv" >"$O/dracut.log" 2>&1
 chroot "$R" lsinitrd /tmp/dracut.img >"$O/dracut.list"
 printf 'KPARTX_INITRAMFS=no\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
@@ -318,6 +322,8 @@ HOOK
         bash -c '! grep -q "60-kpartx\.rules" "$1"' _ "$IO/auto.list"
     check "initramfs (auto): the image's kpartx is kpartx-rs's (same size)" bash -c \
         '[ "$(awk "\$NF == \"usr/sbin/kpartx\" { print \$5 }" "$1")" = "$(cat "$2")" ]' _ "$IO/auto.list" "$IO/kpartx.size"
+    check "initramfs (auto): the image's policy files pass kpartx --check-config (syntax, owner, modes)" \
+        grep -qx ok "$IO/auto-check.rc"
     check "initramfs (KPARTX_INITRAMFS=no): no rule or policy of kpartx-rs" bash -c \
         '[ -s "$1" ] && ! grep -Eq "66-kpartx\.rules|56-kpartx-parts\.rules|etc/kpartx/" "$1"' _ "$IO/no.list"
     check "initramfs (KPARTX_INITRAMFS=yes, broken drop-in): mkinitramfs warns about the policy" \
