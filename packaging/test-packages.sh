@@ -256,8 +256,8 @@ if [ -f "$DEB" ]; then
     # Debian's kpartx, + dracut-core), this .deb installed over Debian's kpartx with dpkg -i,
     # then mkinitramfs and dracut for a stub kernel version (no modules: only the hooks
     # matter). Each image must list the binary, the three rules, kpartx_id and the policy (with
-    # its drop-in for mkinitramfs); with KPARTX_INITRAMFS=no the hook must add nothing; a
-    # broken policy must be reported.
+    # its drop-in for mkinitramfs); with KPARTX_INITRAMFS=no, or auto without multipath and
+    # drop-ins, the hook must add nothing; a broken policy must be reported.
     start=$SECONDS
     IR=$SCRATCH/initramfs-root
     IO=$SCRATCH/initramfs-out
@@ -291,6 +291,11 @@ mk no
 printf 'KPARTX_INITRAMFS=yes\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
 printf 'this is = = not toml\n' >"$R/etc/kpartx/kpartx.d/60-broken.toml"
 mk broken
+# auto without multipath and without drop-ins: nothing to do for the hook.
+rm -f "$R/etc/initramfs-tools/conf.d/kpartx" "$R"/etc/kpartx/kpartx.d/*.toml
+mv "$R/usr/sbin/multipath" "$R/usr/sbin/multipath.off"
+mk nompath
+mv "$R/usr/sbin/multipath.off" "$R/usr/sbin/multipath"
 stat -c %s "$R/usr/sbin/kpartx" >"$O/kpartx.size"
 HOOK
     sources=()
@@ -301,7 +306,7 @@ HOOK
         --include=initramfs-tools,multipath-tools-boot,dracut-core,procps,mount \
         --customize-hook="bash $IO/hook.sh \"\$1\" $IO" bookworm "$IR" "${sources[@]}" \
         >"$IO/mmdebstrap.log" 2>&1; then
-        ok "initramfs: throwaway root with multipath-tools-boot and dracut-core, kpartx-rs over kpartx, 3 mkinitramfs and 1 dracut run ($((SECONDS - start)) s)"
+        ok "initramfs: throwaway root with multipath-tools-boot and dracut-core, kpartx-rs over kpartx, 4 mkinitramfs and 1 dracut run ($((SECONDS - start)) s)"
     else
         bad "initramfs: mmdebstrap + mkinitramfs + dracut ($((SECONDS - start)) s)"
         tail -n 20 "$IO/mmdebstrap.log" "$IO"/*.log 2>/dev/null | sed 's/^/    /'
@@ -326,6 +331,8 @@ HOOK
         grep -qx ok "$IO/auto-check.rc"
     check "initramfs (KPARTX_INITRAMFS=no): no rule or policy of kpartx-rs" bash -c \
         '[ -s "$1" ] && ! grep -Eq "66-kpartx\.rules|56-kpartx-parts\.rules|etc/kpartx/" "$1"' _ "$IO/no.list"
+    check "initramfs (auto, no multipath, no drop-in): no rule or policy of kpartx-rs" bash -c \
+        '[ -s "$1" ] && ! grep -Eq "66-kpartx\.rules|56-kpartx-parts\.rules|etc/kpartx/" "$1"' _ "$IO/nompath.list"
     check "initramfs (KPARTX_INITRAMFS=yes, broken drop-in): mkinitramfs warns about the policy" \
         grep -q "W: kpartx: the policy in /etc/kpartx does not pass" "$IO/broken.log"
     check "initramfs (broken drop-in): the files are still there" inimg broken etc/kpartx/kpartx.d/60-broken.toml
