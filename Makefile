@@ -24,6 +24,10 @@ BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/vendor-completions
 SCHEMADIR    ?= $(PREFIX)/share/kpartx/schema
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# initramfs integration (booting from a partition of a multipath map); set either to empty
+# to leave that one out (the RPM has no initramfs-tools, Debian's dracut is optional).
+INITRAMFSTOOLSDIR ?= $(PREFIX)/share/initramfs-tools
+DRACUTMODULESDIR ?= $(PREFIX)/lib/dracut/modules.d
 DESTDIR      ?=
 
 CARGO        ?= cargo
@@ -41,9 +45,15 @@ ZSHCOMP      := packaging/completions/_kpartx
 KPARTX_ID    := packaging/udev/kpartx_id
 SCHEMAS      := packaging/schema/kpartx-action.schema.json packaging/schema/kpartx-status.schema.json
 IMAGES_UNIT  := packaging/systemd/kpartx-images.service
+INITRAMFS_HOOK := packaging/initramfs-tools/hooks/kpartx
+DRACUT_MODULE  := packaging/dracut/90kpartx-rs/module-setup.sh
 
 # The rules files name the helper as /usr/sbin/kpartx; install rewrites that to $(SBINDIR).
 SUBST_SBIN   := sed -e 's|/usr/sbin/kpartx|$(SBINDIR)/kpartx|g'
+# The initramfs hook and the dracut module name where the binary, the rules and the policy are.
+SUBST_BOOT   := sed -e 's|^KPARTX=.*|KPARTX=$(SBINDIR)/kpartx|' \
+	-e 's|^\(KPARTX_\)\{0,1\}UDEV=.*|\1UDEV=$(UDEVDIR)|' \
+	-e 's|^\(KPARTX_\)\{0,1\}POLICY\(_DIR\)\{0,1\}=.*|\1POLICY\2=$(SYSCONFDIR)/kpartx|'
 
 .PHONY: all build install uninstall orig deb rpm test-packages check-packaging clean-packages
 
@@ -88,6 +98,16 @@ install: $(BIN)
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
 	$(SUBST_SBIN) $(IMAGES_UNIT) > $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
+	if [ -n "$(INITRAMFSTOOLSDIR)" ]; then \
+		$(INSTALL) -d -m 0755 $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks && \
+		$(SUBST_BOOT) $(INITRAMFS_HOOK) > $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/kpartx && \
+		chmod 0755 $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/kpartx; \
+	fi
+	if [ -n "$(DRACUTMODULESDIR)" ]; then \
+		$(INSTALL) -d -m 0755 $(DESTDIR)$(DRACUTMODULESDIR)/90kpartx-rs && \
+		$(SUBST_BOOT) $(DRACUT_MODULE) > $(DESTDIR)$(DRACUTMODULESDIR)/90kpartx-rs/module-setup.sh && \
+		chmod 0755 $(DESTDIR)$(DRACUTMODULESDIR)/90kpartx-rs/module-setup.sh; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/kpartx
@@ -98,6 +118,9 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SCHEMADIR)/,$(notdir $(SCHEMAS)))
 	-rmdir $(DESTDIR)$(SCHEMADIR) $(DESTDIR)$(dir $(SCHEMADIR)) 2>/dev/null
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/kpartx-images.service
+	[ -z "$(INITRAMFSTOOLSDIR)" ] || rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/kpartx
+	[ -z "$(DRACUTMODULESDIR)" ] || { rm -f $(DESTDIR)$(DRACUTMODULESDIR)/90kpartx-rs/module-setup.sh; \
+		rmdir $(DESTDIR)$(DRACUTMODULESDIR)/90kpartx-rs 2>/dev/null || :; }
 	@# The policy goes only if it is unchanged; the directories only if empty.
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml ] && \
 	    cmp -s $(CONFIG) $(DESTDIR)$(SYSCONFDIR)/kpartx/kpartx.toml; then \
@@ -128,6 +151,8 @@ check-packaging:
 	[ ! -e $(MAN5) ] || groff -ww -man -Tutf8 -z $(MAN5)
 	bash -n $(BASHCOMP)
 	sh -n $(KPARTX_ID)
+	sh -n $(INITRAMFS_HOOK)
+	bash -n $(DRACUT_MODULE)
 	! command -v zsh >/dev/null || zsh -n $(ZSHCOMP)
 
 clean-packages:

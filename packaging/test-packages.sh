@@ -13,6 +13,11 @@
 #   * lintian --pedantic: no error or warning; rpmlint: no error;
 #   * the file layout, owners and modes, the control fields and RPM dependencies, that the
 #     packaged udev rules name the packaged binary, man pages render, the binary runs;
+#   * the initramfs: in a throwaway root (mmdebstrap) with multipath-tools-boot, the .deb
+#     installed over Debian's kpartx and mkinitramfs run: the image lists the binary, the three
+#     rules, kpartx_id and the policy; KPARTX_INITRAMFS=no leaves them out; a broken policy
+#     is reported; likewise a generic dracut image (lsinitrd) through the 90kpartx-rs module
+#     (about 1 minute, all of it);
 #   * the swap with Debian's real kpartx package (apt-get download kpartx) in a scratch
 #     merged-/usr dpkg root: kpartx, then kpartx-rs over it, then kpartx-rs removed and kpartx
 #     back, with `dpkg --verify` clean and every rule and helper in place after each step;
@@ -51,7 +56,7 @@ done
 # --- tools -------------------------------------------------------------------------------------
 need=()
 for pair in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian rpmbuild:rpm rpmlint:rpmlint \
-    make:make strip:binutils groff:groff xz:xz-utils python3:python3; do
+    make:make strip:binutils groff:groff xz:xz-utils python3:python3 mmdebstrap:mmdebstrap; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 for p in libclang-dev libdevmapper-dev libudev-dev pkgconf; do
@@ -120,6 +125,12 @@ if [ -f "$DEB" ]; then
     check "deb: /usr/sbin/kpartx is -rwxr-xr-x" grep -Eq '^/usr/sbin/kpartx -rwxr-xr-x ' "$SCRATCH/deb.files"
     check "deb: /etc/kpartx/kpartx.toml is -rw-r--r--" \
         grep -Eq '^/etc/kpartx/kpartx\.toml -rw-r--r-- ' "$SCRATCH/deb.files"
+    check "deb: initramfs-tools hook /usr/share/initramfs-tools/hooks/kpartx is -rwxr-xr-x" \
+        grep -Eq '^/usr/share/initramfs-tools/hooks/kpartx -rwxr-xr-x ' "$SCRATCH/deb.files"
+    check "deb: dracut module 90kpartx-rs/module-setup.sh is -rwxr-xr-x" \
+        grep -Eq '^/usr/lib/dracut/modules.d/90kpartx-rs/module-setup.sh -rwxr-xr-x ' "$SCRATCH/deb.files"
+    check "deb triggers update-initramfs (dh_installinitramfs)" bash -c \
+        'dpkg-deb --info "$1" triggers | grep -qx "activate-noawait update-initramfs"' _ "$DEB"
     check "deb: every entry is owned by root/root" bash -c '! awk "\$3 != \"root/root\"" "$1" | grep -q .' _ "$SCRATCH/deb.files"
     check "deb: nothing under /sbin or /lib (merged-/usr aliasing)" \
         bash -c '! grep -Eq "^/(sbin|lib|bin)(/| )" "$1"' _ "$SCRATCH/deb.files"
@@ -240,6 +251,97 @@ if [ -f "$DEB" ]; then
             bash -c '[ -z "$(dpkg --verify kpartx 2>&1)" ] && [ -x /sbin/kpartx ]'
     fi
 
+    # The initramfs: a throwaway Debian root (mmdebstrap from the host's apt sources, variant
+    # essential + initramfs-tools + multipath-tools-boot, which brings multipath-tools and
+    # Debian's kpartx, + dracut-core), this .deb installed over Debian's kpartx with dpkg -i,
+    # then mkinitramfs and dracut for a stub kernel version (no modules: only the hooks
+    # matter). Each image must list the binary, the three rules, kpartx_id and the policy (with
+    # its drop-in for mkinitramfs); with KPARTX_INITRAMFS=no, or auto without multipath and
+    # drop-ins, the hook must add nothing; a broken policy must be reported.
+    start=$SECONDS
+    IR=$SCRATCH/initramfs-root
+    IO=$SCRATCH/initramfs-out
+    mkdir -p "$IO"
+    cp "$DEB" "$IO/kpartx-rs.deb"
+    cat >"$IO/hook.sh" <<'HOOK'
+set -eu
+R=$1 O=$2
+cp "$O/kpartx-rs.deb" "$R/tmp/"
+chroot "$R" dpkg -i /tmp/kpartx-rs.deb >"$O/dpkg.log" 2>&1
+kv=0.0.0-kpartx-test
+mkdir -p "$R/lib/modules/$kv"
+touch "$R/lib/modules/$kv/modules.order" "$R/lib/modules/$kv/modules.builtin" "$R/lib/modules/$kv/modules.builtin.modinfo"
+printf 'CONFIG_RD_GZIP=y\n' >"$R/boot/config-$kv"
+chroot "$R" depmod "$kv"
+mk() {
+    chroot "$R" mkinitramfs -c gzip -o "/tmp/$1.img" "$kv" >"$O/$1.log" 2>&1
+    chroot "$R" lsinitramfs -l "/tmp/$1.img" >"$O/$1.list"
+}
+printf '[[device]]\nname = "initramfs test"\nmatch = { kind = "dm", dm_name = "san-*" }\npartitions = "enabled"\n' \
+    >"$R/etc/kpartx/kpartx.d/50-initramfs-test.toml"
+mk auto
+# The copies in the image pass the helper's own checks (syntax, owner root, modes).
+chroot "$R" unmkinitramfs /tmp/auto.img /tmp/auto-x
+if chroot "$R" sh -c 'kpartx --check-config /tmp/auto-x/etc/kpartx/kpartx.toml /tmp/auto-x/etc/kpartx/kpartx.d/*.toml' \
+    >"$O/auto-check.log" 2>&1; then echo ok >"$O/auto-check.rc"; else echo failed >"$O/auto-check.rc"; fi
+chroot "$R" dracut --no-hostonly --no-kernel --force /tmp/dracut.img "$kv" >"$O/dracut.log" 2>&1
+chroot "$R" lsinitrd /tmp/dracut.img >"$O/dracut.list"
+printf 'KPARTX_INITRAMFS=no\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
+mk no
+printf 'KPARTX_INITRAMFS=yes\n' >"$R/etc/initramfs-tools/conf.d/kpartx"
+printf 'this is = = not toml\n' >"$R/etc/kpartx/kpartx.d/60-broken.toml"
+mk broken
+# auto without multipath and without drop-ins: nothing to do for the hook.
+rm -f "$R/etc/initramfs-tools/conf.d/kpartx" "$R"/etc/kpartx/kpartx.d/*.toml
+mv "$R/usr/sbin/multipath" "$R/usr/sbin/multipath.off"
+mk nompath
+mv "$R/usr/sbin/multipath.off" "$R/usr/sbin/multipath"
+stat -c %s "$R/usr/sbin/kpartx" >"$O/kpartx.size"
+HOOK
+    sources=()
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -s "$f" ] && sources+=("$f")
+    done
+    if mmdebstrap --quiet --variant=essential \
+        --include=initramfs-tools,multipath-tools-boot,dracut-core,procps,mount \
+        --customize-hook="bash $IO/hook.sh \"\$1\" $IO" bookworm "$IR" "${sources[@]}" \
+        >"$IO/mmdebstrap.log" 2>&1; then
+        ok "initramfs: throwaway root with multipath-tools-boot and dracut-core, kpartx-rs over kpartx, 4 mkinitramfs and 1 dracut run ($((SECONDS - start)) s)"
+    else
+        bad "initramfs: mmdebstrap + mkinitramfs + dracut ($((SECONDS - start)) s)"
+        tail -n 20 "$IO/mmdebstrap.log" "$IO"/*.log 2>/dev/null | sed 's/^/    /'
+    fi
+    rm -rf "$IR"
+    inimg() { # inimg LIST PATH: the ls -l style LIST of an image has PATH (or usr/PATH)
+        awk -v p="$2" '$NF == p || $NF == "usr/" p { f = 1 } END { exit !f }' "$IO/$1.list" 2>/dev/null
+    }
+    check "initramfs: dpkg -i replaced kpartx (Provides satisfies multipath-tools)" \
+        grep -q 'will remove kpartx in favour of kpartx-rs' "$IO/dpkg.log"
+    check "initramfs: dpkg -i triggered update-initramfs" grep -q 'triggers for initramfs-tools' "$IO/dpkg.log"
+    BOOTFILES=(sbin/kpartx lib/udev/rules.d/66-kpartx.rules lib/udev/rules.d/56-kpartx-parts.rules
+        lib/udev/rules.d/68-del-part-nodes.rules lib/udev/kpartx_id etc/kpartx/kpartx.toml)
+    for f in "${BOOTFILES[@]}" etc/kpartx/kpartx.d/50-initramfs-test.toml sbin/multipath; do
+        check "initramfs (mkinitramfs, auto, multipath-tools-boot): image lists $f" inimg auto "$f"
+    done
+    check "initramfs (auto): no 60-kpartx.rules (the helper rule is in the image once)" \
+        bash -c '! grep -q "60-kpartx\.rules" "$1"' _ "$IO/auto.list"
+    check "initramfs (auto): the image's kpartx is kpartx-rs's (same size)" bash -c \
+        '[ "$(awk "\$NF == \"usr/sbin/kpartx\" { print \$5 }" "$1")" = "$(cat "$2")" ]' _ "$IO/auto.list" "$IO/kpartx.size"
+    check "initramfs (auto): the image's policy files pass kpartx --check-config (syntax, owner, modes)" \
+        grep -qx ok "$IO/auto-check.rc"
+    check "initramfs (KPARTX_INITRAMFS=no): no rule or policy of kpartx-rs" bash -c \
+        '[ -s "$1" ] && ! grep -Eq "66-kpartx\.rules|56-kpartx-parts\.rules|etc/kpartx/" "$1"' _ "$IO/no.list"
+    check "initramfs (auto, no multipath, no drop-in): no rule or policy of kpartx-rs" bash -c \
+        '[ -s "$1" ] && ! grep -Eq "66-kpartx\.rules|56-kpartx-parts\.rules|etc/kpartx/" "$1"' _ "$IO/nompath.list"
+    check "initramfs (KPARTX_INITRAMFS=yes, broken drop-in): mkinitramfs warns about the policy" \
+        grep -q "W: kpartx: the policy in /etc/kpartx does not pass" "$IO/broken.log"
+    check "initramfs (broken drop-in): the files are still there" inimg broken etc/kpartx/kpartx.d/60-broken.toml
+    check "dracut --no-hostonly: the 90kpartx-rs module is included (multipath installed)" \
+        grep -q 'Including module: kpartx-rs' "$IO/dracut.log"
+    for f in "${BOOTFILES[@]}"; do
+        check "dracut: lsinitrd lists $f" inimg dracut "$f"
+    done
+
     if [ "$REPRO" = 1 ]; then
         # A second build in another directory (a different path, later time) must give the
         # same bytes: SOURCE_DATE_EPOCH from debian/changelog, --remap-path-prefix.
@@ -261,6 +363,8 @@ if [ -f "$RPM" ]; then
     check "rpm contains man5/kpartx.toml.5*" has_rpm '/usr/share/man/man5/kpartx\.toml\.5(\.gz|\.xz|\.bz2|\.zst)?'
     check "rpm contains the bash completion" has_rpm /usr/share/bash-completion/completions/kpartx
     check "rpm contains the zsh completion" has_rpm /usr/share/zsh/site-functions/_kpartx
+    check "rpm contains the dracut module 90kpartx-rs" has_rpm /usr/lib/dracut/modules.d/90kpartx-rs/module-setup.sh
+    check "rpm has no initramfs-tools hook" bash -c '! grep -q initramfs-tools "$1"' _ "$SCRATCH/rpm.list"
     rpmq() { rpm -qp --nosignature "$@" "$RPM" 2>/dev/null; }
     check "rpm provides kpartx" bash -c 'grep -Eq "^kpartx( |$)" <<<"$1"' _ "$(rpmq --provides)"
     check "rpm obsoletes kpartx" bash -c 'grep -Eq "^kpartx( |$)" <<<"$1"' _ "$(rpmq --obsoletes)"

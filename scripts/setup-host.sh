@@ -5,14 +5,15 @@
 #   build:  pkg-config, libdevmapper-dev (and libudev-dev through it), libclang for bindgen
 #   tests:  the reference kpartx, sfdisk/sgdisk/parted to make images, util-linux (losetup)
 #   packages: debhelper, lintian, rpm, rpmlint, libclang-dev (debian/control's Build-Depends),
-#             file and cpio (packaging/test-packages.sh)
+#             file and cpio, mmdebstrap (packaging/test-packages.sh: the initramfs check builds
+#             a throwaway Debian root)
 #   VM:     tests/vm/prepare.sh installs QEMU and fetches the Debian cloud kernel
 set -euo pipefail
 
 PKGS=(pkg-config libdevmapper-dev libudev-dev libclang1-14 libclang-common-14-dev linux-libc-dev
       kpartx fdisk gdisk parted util-linux
       dpkg-dev debhelper lintian rpm rpmlint libclang-dev pkgconf xz-utils file cpio
-      python3-jsonschema)
+      python3-jsonschema mmdebstrap)
 
 missing=()
 for p in "${PKGS[@]}"; do
