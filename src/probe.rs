@@ -34,7 +34,7 @@ impl Found {
 }
 
 /// Probes `disk` (the opened parent) with every reader `filter` allows.
-pub fn read_table(
+pub fn probe_parent(
     disk: &dyn BlockSource,
     parent: &Parent,
     force_gpt: bool,

@@ -78,7 +78,7 @@ impl Devices for RealDevices {
             Source::Parent => BlockDevice::open(&resolved.parent.path)?,
             Source::Image { file, sector_size } => BlockDevice::open_image(file, *sector_size)?,
         };
-        Ok(probe::read_table(
+        Ok(probe::probe_parent(
             &disk,
             &resolved.parent,
             force_gpt,
