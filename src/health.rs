@@ -1,6 +1,6 @@
 //! `--status` and `--prune`: which partition maps this tool owns, whether each still matches
 //! its parent, and what pruning would do. Pure: the facts come from the engine
-//! ([`crate::engine::survey`]); the JSON forms follow `packaging/schema/kpartx-status.schema.json`.
+//! ([`crate::engine::survey`]); the text and JSON forms are [`crate::render::survey`]'s.
 //!
 //! A map is ours when its UUID is `part<N>-<parent uuid>` (the form the reference creates too).
 //! The parent uuid is either a device-mapper UUID (`part3-mpath-…` → the map whose UUID is
@@ -14,7 +14,6 @@ use serde::Serialize;
 use crate::device::DevNum;
 use crate::dm::model::ExistingMap;
 use crate::naming;
-use crate::report::SCHEMA_VERSION;
 use crate::table::Slice;
 
 /// Who a partition map's UUID says its parent is.
@@ -146,42 +145,6 @@ pub fn classify(map: &ExistingMap, number: usize, parent: Option<&ParentView>) -
     Health::Current
 }
 
-/// One partition map this tool owns, with its state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MapStatus {
-    /// Name as printed.
-    pub name: String,
-    /// Its UUID.
-    pub uuid: String,
-    /// Its device number.
-    pub dev: String,
-    /// Its partition number.
-    pub number: usize,
-    /// The parent.
-    pub parent: ParentStatus,
-    /// Its table's first line, `null` when it has none.
-    pub table: Option<String>,
-    /// How many openers it has.
-    pub open_count: i32,
-    /// Kernel names of the devices stacked on it (sysfs `holders/`).
-    pub holders: Vec<String>,
-    /// `current`, `stale`, `orphaned` or `unknown`.
-    pub state: &'static str,
-    /// Why it is not current, else `null`.
-    pub reason: Option<String>,
-}
-
-/// A map's parent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ParentStatus {
-    /// The parent's UUID as the map's UUID names it (after `part<N>-`).
-    pub uuid: String,
-    /// Its device number, when it exists (or, for a device named by number, the number).
-    pub device: Option<String>,
-    /// Its node, when it exists.
-    pub path: Option<String>,
-}
-
 /// Everything [`classify`] and the report need about one map.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -195,90 +158,6 @@ pub struct Observed {
     pub parent: Option<ParentView>,
     /// sysfs holders.
     pub holders: Vec<String>,
-}
-
-/// The status entry of an observed map.
-pub fn map_status(o: &Observed) -> MapStatus {
-    let health = classify(&o.map, o.number, o.parent.as_ref());
-    let uuid = o.map.uuid.clone().unwrap_or_default();
-    let parent_uuid = match naming::parse_uuid(&uuid) {
-        naming::UuidForm::Partition { parent, .. } => parent.to_string(),
-        _ => String::new(),
-    };
-    let device = match (&o.parent, &o.parent_ref) {
-        (Some(p), _) => Some(p.dev.to_string()),
-        (None, ParentRef::Devnode(dev)) => Some(dev.to_string()),
-        (None, ParentRef::Dm(_)) => None,
-    };
-    MapStatus {
-        name: naming::unmangle_dm_name(&o.map.name),
-        uuid,
-        dev: o.map.dev.to_string(),
-        number: o.number,
-        parent: ParentStatus {
-            uuid: parent_uuid,
-            device,
-            path: o.parent.as_ref().map(|p| p.path.display().to_string()),
-        },
-        table: o
-            .map
-            .targets
-            .first()
-            .map(|t| format!("{} {} {} {}", t.start, t.length, t.kind, t.params)),
-        open_count: o.map.open_count,
-        holders: o.holders.clone(),
-        state: health.keyword(),
-        reason: health.reason().map(str::to_string),
-    }
-}
-
-/// The `--status --json` document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusReport {
-    /// [`SCHEMA_VERSION`].
-    pub version: u32,
-    /// Every partition map of ours (of the devices asked about), in kernel list order.
-    pub maps: Vec<MapStatus>,
-}
-
-/// Builds the `--status` document.
-pub fn status_report(maps: Vec<MapStatus>) -> StatusReport {
-    StatusReport {
-        version: SCHEMA_VERSION,
-        maps,
-    }
-}
-
-/// The `--status` text: one line per map.
-pub fn status_text(maps: &[MapStatus]) -> String {
-    let mut out = String::new();
-    for m in maps {
-        let parent = m
-            .parent
-            .path
-            .clone()
-            .or_else(|| m.parent.device.clone())
-            .unwrap_or_else(|| m.parent.uuid.clone());
-        out.push_str(&format!(
-            "{} ({}): partition {} of {}, open {}{}: {}",
-            m.name,
-            m.dev,
-            m.number,
-            parent,
-            m.open_count,
-            if m.holders.is_empty() {
-                String::new()
-            } else {
-                format!(", held by {}", m.holders.join(", "))
-            },
-            m.state
-        ));
-        if let Some(reason) = &m.reason {
-            out.push_str(&format!(" ({reason})"));
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// A loop device this tool attached (from its record), as it is now.
@@ -403,53 +282,6 @@ pub fn plan_prune(observed: &[Observed], loops: &[LoopFacts]) -> Vec<PruneStep> 
         }
     }
     steps
-}
-
-/// The `--prune --json` document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PruneReport {
-    /// [`SCHEMA_VERSION`].
-    pub version: u32,
-    /// Whether nothing was changed.
-    pub dry_run: bool,
-    /// The steps in order.
-    pub steps: Vec<PruneStep>,
-    /// The process's exit status.
-    pub exit_status: u8,
-}
-
-/// The `--prune` text.
-pub fn prune_text(steps: &[PruneStep], dry_run: bool) -> String {
-    let mut out = String::new();
-    for s in steps {
-        let verb = match (&s.action, dry_run) {
-            (PruneAction::Remove, true) => "would remove",
-            (PruneAction::Remove, false) => "removed",
-            (PruneAction::Skip, _) => "left",
-            (PruneAction::Detach, true) => "would detach",
-            (PruneAction::Detach, false) => "detached",
-            (PruneAction::Forget, true) => "would forget",
-            (PruneAction::Forget, false) => "forgot",
-            (PruneAction::Keep, _) => "kept",
-        };
-        let verb = if s.result == "failed" {
-            "failed:"
-        } else {
-            verb
-        };
-        out.push_str(&format!("{verb} {}: {}", s.name, s.reason));
-        if !s.holders.is_empty() {
-            out.push_str(&format!(" (held by {})", s.holders.join(", ")));
-        }
-        if let Some(e) = &s.error {
-            out.push_str(&format!(": {e}"));
-        }
-        out.push('\n');
-    }
-    if steps.is_empty() {
-        out.push_str("nothing to prune\n");
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! device access ([`device`]: block devices, loop devices, sysfs), device-mapper ([`dm`]),
 //! map naming ([`naming`]), argument resolution ([`resolve`]) and probing ([`probe`]), the pure
 //! planner ([`plan`]), the use cases both front ends run ([`engine`]), and the two front ends:
-//! the command line ([`cli`], with [`listing`] and [`out`]) and the udev helper ([`hotplug`],
-//! with the [`policy`]). [`lock`] and [`logging`] serve the engine and the front ends.
+//! the command line ([`cli`], with [`out`]) and the udev helper ([`hotplug`], with the
+//! [`policy`]); everything they print is rendered in [`render`]. [`lock`] and [`logging`]
+//! serve the engine and the front ends; [`exit`] is the exit status.
 
 #![warn(missing_docs)]
 
@@ -16,7 +17,6 @@ pub mod engine;
 pub mod exit;
 pub mod health;
 pub mod hotplug;
-pub mod listing;
 pub mod lock;
 pub mod logging;
 pub mod naming;
@@ -24,7 +24,7 @@ pub mod out;
 pub mod plan;
 pub mod policy;
 pub mod probe;
-pub mod report;
+pub mod render;
 pub mod resolve;
 pub mod table;
 #[cfg(any(test, feature = "testkit"))]

@@ -6,10 +6,10 @@ use std::path::Path;
 use super::args::Options;
 use crate::engine::{self, Devices, EngineError, ListRequest, LoopRelease};
 use crate::exit::Exit;
-use crate::listing;
 use crate::naming::Naming;
 use crate::out::Printer;
 use crate::probe::{self, Found};
+use crate::render::listing;
 use crate::resolve::{Parent, ResolveError};
 
 /// Lists the partitions of `device`; returns the exit status.

@@ -13,7 +13,7 @@ use crate::exit::Exit;
 use crate::lock;
 use crate::out::Printer;
 use crate::plan::{SkipReason, Step, WhenBusy};
-use crate::report::{self, ActionKind};
+use crate::render::action::{self as report, ActionKind};
 use crate::resolve::ResolveError;
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).

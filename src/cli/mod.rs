@@ -81,7 +81,11 @@ pub(crate) fn usage_error(p: &mut dyn Printer) -> Exit {
 fn device_error(opts: &Options, what: &str, p: &mut dyn Printer) -> Exit {
     crate::perr!(p, "kpartx: {what}");
     if opts.json {
-        p.out(&crate::report::error_report("usage", what, Exit::Failed));
+        p.out(&crate::render::action::error_report(
+            "usage",
+            what,
+            Exit::Failed,
+        ));
         return Exit::Failed;
     }
     usage_error(p)
@@ -135,7 +139,7 @@ pub(super) fn open_kernel(opts: &Options, p: &mut dyn Printer) -> Option<Kernel>
             crate::perr!(p, "kpartx: {e}");
             crate::perr!(p, "device mapper prerequisites not met");
             if opts.json {
-                p.out(&crate::report::error_report(
+                p.out(&crate::render::action::error_report(
                     "device-mapper",
                     e.to_string(),
                     Exit::Failed,

@@ -6,9 +6,10 @@ use super::args::{Action, Options};
 use crate::engine::survey::{self as engine_survey, Only};
 use crate::engine::{EngineError, System};
 use crate::exit::Exit;
-use crate::health::{self, PruneAction, PruneReport};
+use crate::health::PruneAction;
 use crate::out::Printer;
-use crate::report;
+use crate::render::action as report;
+use crate::render::survey::{self, PruneReport};
 
 /// Runs `--status` or `--prune` (from `opts.action`); returns the exit status.
 pub fn run<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
@@ -36,14 +37,14 @@ fn show<S: System>(
     only: &Only,
     p: &mut dyn Printer,
 ) -> Result<Exit, EngineError> {
-    let maps: Vec<health::MapStatus> = engine_survey::observe(sys, only)?
+    let maps: Vec<survey::MapStatus> = engine_survey::observe(sys, only)?
         .iter()
-        .map(health::map_status)
+        .map(survey::map_status)
         .collect();
     if opts.json {
-        p.out(&report::to_json(&health::status_report(maps)));
+        p.out(&report::to_json(&survey::status_report(maps)));
     } else {
-        p.out(&health::status_text(&maps));
+        p.out(&survey::status_text(&maps));
     }
     Ok(Exit::Ok)
 }
@@ -80,7 +81,7 @@ fn prune<S: System>(
         };
         p.out(&report::to_json(&doc));
     } else {
-        p.out(&health::prune_text(&steps, opts.dry_run));
+        p.out(&survey::prune_text(&steps, opts.dry_run));
     }
     Ok(status)
 }

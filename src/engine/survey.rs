@@ -248,7 +248,7 @@ mod tests {
         let states: Vec<(String, &str)> = observe(&fake, &None)
             .unwrap()
             .iter()
-            .map(health::map_status)
+            .map(crate::render::survey::map_status)
             .map(|m| (m.name, m.state))
             .collect();
         assert_eq!(

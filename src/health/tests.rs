@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::dm::model::TargetLine;
+use crate::render::action::SCHEMA_VERSION;
+use crate::render::survey::{
+    MapStatus, PruneReport, map_status, prune_text, status_report, status_text,
+};
 
 fn map(name: &str, uuid: &str, params: Option<&str>, length: u64, open: i32) -> ExistingMap {
     ExistingMap {
@@ -206,9 +210,9 @@ fn status_documents_validate_against_the_schema() {
     assert!(
         text.contains("loop0p1 (253:7): partition 1 of /dev/loop0, open 1, held by dm-7: current")
     );
-    crate::report::tests::assert_valid(
+    crate::render::action::tests::assert_valid(
         "kpartx-status.schema.json",
-        &crate::report::to_json(&status_report(maps)),
+        &crate::render::action::to_json(&status_report(maps)),
     );
     let doc = PruneReport {
         version: SCHEMA_VERSION,
@@ -216,5 +220,8 @@ fn status_documents_validate_against_the_schema() {
         steps: plan_prune(&observed, &[]),
         exit_status: 0,
     };
-    crate::report::tests::assert_valid("kpartx-status.schema.json", &crate::report::to_json(&doc));
+    crate::render::action::tests::assert_valid(
+        "kpartx-status.schema.json",
+        &crate::render::action::to_json(&doc),
+    );
 }

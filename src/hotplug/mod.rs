@@ -31,7 +31,7 @@ use crate::logging;
 use crate::naming;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
-use crate::report::{self, ActionKind};
+use crate::render::action::{self as report, ActionKind};
 use crate::resolve::Parent;
 use crate::table::TypeFilter;
 use crate::table::sector_size::SectorSize;
