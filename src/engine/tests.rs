@@ -112,12 +112,7 @@ fn map_renames_a_partition_found_by_uuid() {
 #[test]
 fn update_removes_vanished_partitions_but_not_foreign_maps() {
     let sys = mpath(Some(vec![Slice::new(2048, 1000)]));
-    sys.add_map(
-        "mpatha-part2",
-        Some(&format!("part2-{MPATH_UUID}")),
-        Some("254:0 4096"),
-        0,
-    );
+    ours(&sys, 2, Some("254:0 4096"), 0);
     sys.add_map(
         "mpatha-part3",
         Some(&format!("part3-{MPATH_UUID}")),
@@ -280,12 +275,7 @@ fn helper_teardown_removes_what_it_can_and_reports_the_busy_map() {
 #[test]
 fn the_cli_leaves_maps_alone_when_the_table_is_gone() {
     let sys = mpath(None);
-    sys.add_map(
-        "mpatha-part1",
-        Some(&format!("part1-{MPATH_UUID}")),
-        Some("254:0 2048"),
-        0,
-    );
+    ours(&sys, 1, Some("254:0 2048"), 0);
     let out = map(&sys, &add_req("/dev/mapper/mpatha", true)).unwrap();
     assert!(out.records.is_empty());
     assert_eq!(sys.map_names(), ["mpatha-part1"]);
@@ -361,6 +351,13 @@ fn a_name_clash_refuses_everything_and_names_the_owner() {
     );
 }
 
+/// mpatha's partition map `n` (`mpatha-partN`, UUID `partN-mpath-…`) with table `params`
+/// and `open` openers.
+fn ours(sys: &FakeSystem, n: usize, params: Option<&str>, open: i32) {
+    let uuid = format!("part{n}-{MPATH_UUID}");
+    sys.add_map(&format!("mpatha-part{n}"), Some(&uuid), params, open);
+}
+
 /// A host with `n` unrelated maps, each over another device.
 fn crowd(sys: &FakeSystem, n: u32) {
     for i in 0..n {
@@ -389,12 +386,7 @@ fn map_looks_once_and_sees_only_the_parents_maps() {
 fn unmap_looks_once_and_sees_only_the_parents_maps() {
     let sys = mpath(None);
     crowd(&sys, 500);
-    sys.add_map(
-        "mpatha-part1",
-        Some(&format!("part1-{MPATH_UUID}")),
-        Some("254:0 2048"),
-        0,
-    );
+    ours(&sys, 1, Some("254:0 2048"), 0);
     let parent = sys.devices[0].parent.clone();
     let out = unmap_parent(&sys, parent, delete_req(WhenBusy::RemoveNone)).unwrap();
     assert_eq!(out.failures(), 0);
@@ -406,18 +398,8 @@ fn unmap_looks_once_and_sees_only_the_parents_maps() {
 #[test]
 fn delete_finds_a_map_left_without_a_table_by_its_uuid() {
     let sys = mpath(None);
-    sys.add_map(
-        "mpatha-part3",
-        Some(&format!("part3-{MPATH_UUID}")),
-        None,
-        0,
-    );
-    sys.add_map(
-        "mpatha-part2",
-        Some(&format!("part2-{MPATH_UUID}")),
-        Some("254:0 4096"),
-        0,
-    );
+    ours(&sys, 3, None, 0);
+    ours(&sys, 2, Some("254:0 4096"), 0);
     let parent = sys.devices[0].parent.clone();
     let out = unmap_parent(&sys, parent, delete_req(WhenBusy::RemoveNone)).unwrap();
     assert_eq!(out.failures(), 0);
@@ -507,18 +489,8 @@ fn a_read_only_parent_gets_read_only_maps() {
 
 /// mpatha's two partition maps, the second one open `open` times.
 fn held_partition(sys: &FakeSystem, open: i32) {
-    sys.add_map(
-        "mpatha-part1",
-        Some(&format!("part1-{MPATH_UUID}")),
-        Some("254:0 2048"),
-        0,
-    );
-    sys.add_map(
-        "mpatha-part2",
-        Some(&format!("part2-{MPATH_UUID}")),
-        Some("254:0 4096"),
-        open,
-    );
+    ours(sys, 1, Some("254:0 2048"), 0);
+    ours(sys, 2, Some("254:0 4096"), open);
 }
 
 #[test]

@@ -437,6 +437,19 @@ mod tests {
         }
     }
 
+    /// A change event for mpatha, acted on as a map decision with `policy`.
+    fn change_event(sys: &FakeSystem, policy: &EffectivePolicy) -> Exit {
+        let e = event("change", "/dev/dm-0");
+        act(
+            sys,
+            &e,
+            policy,
+            Decision::Map,
+            seen(Node::Block(e.dev)),
+            Preview::Off,
+        )
+    }
+
     fn system(slices: Option<Vec<Slice>>) -> FakeSystem {
         FakeSystem::new(vec![disk(
             "/dev/dm-0",
@@ -458,15 +471,7 @@ mod tests {
     #[test]
     fn a_change_event_maps_the_partitions_without_waiting_inside_the_worker() {
         let sys = system(Some(vec![Slice::new(2048, 100), Slice::new(4096, 100)]));
-        let e = event("change", "/dev/dm-0");
-        let status = act(
-            &sys,
-            &e,
-            &policy(),
-            Decision::Map,
-            seen(Node::Block(e.dev)),
-            Preview::Off,
-        );
+        let status = change_event(&sys, &policy());
         assert_eq!(status, Exit::Ok);
         assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
         let events = sys.events();
@@ -508,15 +513,7 @@ mod tests {
             Some("254:0 4096"),
             1,
         );
-        let e = event("change", "/dev/dm-0");
-        let status = act(
-            &sys,
-            &e,
-            &policy(),
-            Decision::Map,
-            seen(Node::Block(e.dev)),
-            Preview::Off,
-        );
+        let status = change_event(&sys, &policy());
         assert_eq!(status, Exit::Failed);
         assert_eq!(sys.map_names(), ["mpatha-part2"]);
     }
@@ -572,15 +569,7 @@ mod tests {
     fn a_held_lock_fails_the_event_and_changes_nothing() {
         let mut sys = system(Some(vec![Slice::new(2048, 100)]));
         sys.held = vec!["b-254:0".into()];
-        let e = event("change", "/dev/dm-0");
-        let status = act(
-            &sys,
-            &e,
-            &policy(),
-            Decision::Map,
-            seen(Node::Block(e.dev)),
-            Preview::Off,
-        );
+        let status = change_event(&sys, &policy());
         assert_eq!(status, Exit::Failed);
         assert!(sys.map_names().is_empty());
     }
@@ -591,15 +580,7 @@ mod tests {
         for _ in 0..300 {
             sys.add_map("unrelated", Some("LVM-x"), Some("8:0 0"), 0);
         }
-        let e = event("change", "/dev/dm-0");
-        let status = act(
-            &sys,
-            &e,
-            &policy(),
-            Decision::Map,
-            seen(Node::Block(e.dev)),
-            Preview::Off,
-        );
+        let status = change_event(&sys, &policy());
         assert_eq!(status, Exit::Ok);
         assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
@@ -617,15 +598,7 @@ mod tests {
             );
             let mut p = policy();
             p.remove_on_change = remove;
-            let e = event("change", "/dev/dm-0");
-            let status = act(
-                &sys,
-                &e,
-                &p,
-                Decision::Map,
-                seen(Node::Block(e.dev)),
-                Preview::Off,
-            );
+            let status = change_event(&sys, &p);
             assert_eq!(status, Exit::Ok);
             assert!(!sys.events().iter().any(|x| x.starts_with("read")));
             let left: &[&str] = if remove { &[] } else { &["mpatha-part1"] };
