@@ -244,8 +244,12 @@ fn the_image_list_maps_each_image_with_its_own_wait() {
     );
     assert_eq!(exit, Exit::Ok, "{}", p.stderr);
     assert_eq!(sys.map_names(), ["vm1p1", "vm2p1"]);
-    let settles = sys.events().iter().filter(|e| *e == "settle").count();
-    assert_eq!(settles, 2, "one udev wait per image: {:?}", sys.events());
+    assert_eq!(
+        *sys.transactions.lock().unwrap(),
+        [1, 1],
+        "one udev wait per image, for that image's map: {:?}",
+        sys.events()
+    );
     let exit = images::run_list(&Options::default(), &sys, list, Direction::Unmap, &mut p);
     assert_eq!(exit, Exit::Ok, "{}", p.stderr);
     assert!(sys.map_names().is_empty());

@@ -67,6 +67,10 @@ pub struct FakeSystem {
     pub present: Vec<DevNum>,
     /// How many looks at device-mapper were taken.
     pub looks: AtomicUsize,
+    /// Map operations since the last udev wait (what the real cookie counts).
+    in_transaction: Mutex<usize>,
+    /// For every udev wait, how many operations it waited for.
+    pub transactions: Mutex<Vec<usize>>,
     /// After this many looks, every open map is closed (a transient opener letting go).
     pub close_after_looks: Option<usize>,
     /// Multipath maps whose table has the legacy `no_partitions` feature.
@@ -149,6 +153,8 @@ impl FakeSystem {
             not_ready: Vec::new(),
             no_partitions: Vec::new(),
             close_after_looks: None,
+            in_transaction: Mutex::new(0),
+            transactions: Mutex::new(Vec::new()),
             next_minor: Mutex::new(0),
         }
     }
@@ -194,6 +200,12 @@ impl FakeSystem {
     }
 
     fn note(&self, what: String) {
+        let operation = ["create ", "reload ", "rename ", "remove "]
+            .iter()
+            .any(|op| what.starts_with(op));
+        if operation {
+            *self.in_transaction.lock().unwrap() += 1;
+        }
         self.log.lock().unwrap().push(what);
     }
 
@@ -568,7 +580,11 @@ impl MapOps for FakeSystem {
         Ok(())
     }
 
+    /// Ends the udev transaction: records how many operations it waited for (the real
+    /// cookie's count), so a test sees one wait per transaction and none waited twice.
     fn settle(&self) -> Result<(), OpError> {
+        let ops = std::mem::take(&mut *self.in_transaction.lock().unwrap());
+        self.transactions.lock().unwrap().push(ops);
         self.note("settle".into());
         self.settle_error.clone().map_or(Ok(()), Err)
     }
