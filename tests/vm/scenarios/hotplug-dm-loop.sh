@@ -55,7 +55,13 @@ partitions = \"enabled\""
     mdadm --create /dev/md9 --run --force --level=1 --raid-devices=1 --metadata=1.0 "$lp3" \
         >/dev/null 2>&1 || die "mdadm --create failed"
     mdadm --stop /dev/md9 >/dev/null 2>&1
+    # udev watches the loop: mdadm's close after writing queues a change event. Let it be
+    # handled now, under the default policy (no partitions for loops); handled after the
+    # rebind below, with the policy on, its properties (blkid of the old binding) would not
+    # say "RAID member" about the device the helper then reads.
+    udev_settle
     losetup -d "$lp3"
+    udev_settle
     hp_policy 71-raid "[[device]]
 match = { kind = \"loop\", backing_file = \"$VT_IMG/hpraid*\" }
 partitions = \"enabled\""
