@@ -21,6 +21,7 @@
 #   flush-one   `multipath -f MAP`: exit 0, the map, its partition maps, nodes and links gone
 #   flush-all   `multipath -F`: exit 0, no multipath or partition map, node or -partN link left
 #   recreate    `multipathd reconfigure`: everything of the storm again (new alias kept)
+#   udev-log    no kpartx program failed, timed out or was killed according to udevd's log
 # The scenario fails when a step fails with this project's rules; the reference's results are
 # printed beside them for comparison (a step the reference fails is reported, not counted).
 . "$HARNESS/hotplug-lib.sh"
@@ -284,6 +285,13 @@ run_impl() {
     check_all
     step_end
 
+    step udev-log
+    # udevd's log of this implementation's run (mp_rules restarted udevd): no kpartx program
+    # that failed, timed out or was killed.
+    assert_eq "$(grep -iE 'kpartx' "$VT/udevd.log" | grep -iE 'fail|timed out|timeout|kill' | head -n 5)" "" \
+        "udevd log lines about kpartx failures"
+    step_end
+
     # Teardown for the next implementation.
     /usr/sbin/multipath -F >/dev/null 2>&1
     udev_settle
@@ -314,7 +322,7 @@ scenario() {
 
     log "results (step impl result seconds):"
     printf '%-12s %-6s %-6s\n' step ref rs >&2
-    for f in storm path-fail all-down skip-kpartx rename third-path flush-one flush-all recreate; do
+    for f in storm path-fail all-down skip-kpartx rename third-path flush-one flush-all recreate udev-log; do
         printf '%-12s %-6s %-6s\n' "$f" \
             "$(awk -v s="$f" '$1 == s && $2 == "ref" { print $3 }' "$MP_RES")" \
             "$(awk -v s="$f" '$1 == s && $2 == "rs" { print $3 }' "$MP_RES")" >&2
