@@ -106,6 +106,8 @@ verify() {
 record() {
     log "$1 $2 $3: $(fmt_cs "$4") s, maps $5 nodes $6 links $7 (of $(($3 * 4))), udev log failures $8"
     echo "$*" >>"$RES"
+    # progress on the console (the host keeps it in the console log): partial figures of a long run
+    echo "bench-multipath: $*" >/dev/console 2>/dev/null
     if [ "$2" = flush ]; then
         [ "$5" -eq 0 ] || ERRORS=$((ERRORS + 1))
     else
