@@ -63,20 +63,28 @@ PROGRAMS=(
     /usr/sbin/losetup /usr/sbin/blockdev /usr/sbin/blkid /usr/bin/ipcs
     /usr/sbin/mkfs.ext4 /usr/sbin/mdadm
     /usr/bin/udevadm /lib/systemd/systemd-udevd
+    /lib/udev/scsi_id
 )
 # udev rules: the device-mapper ones (dmsetup package) and udev's basic block-device rules.
 RULES=(55-dm.rules 60-persistent-storage-dm.rules 95-dm-notify.rules
        50-udev-default.rules 60-block.rules 60-persistent-storage.rules)
 # The reference kpartx's own udev files, kept inactive under /opt/ref/udev (scenarios may enable).
 REF_UDEV=(rules.d/56-dm-parts.rules rules.d/60-kpartx.rules rules.d/68-del-part-nodes.rules kpartx_id)
+# Debian's multipath-tools, unpacked by prepare.sh (never installed on the host): its programs,
+# libraries, the checker/prioritizer plugins libmultipath dlopen()s from /lib/multipath (ldd does
+# not list them) and its udev rules, kept inactive under /opt/mpath/udev (the mpath-* scenarios
+# enable them). Their other libraries come from the host, found by ldd with LD_LIBRARY_PATH.
+MPDIR=$CACHE/multipath-tools
+MP_RULES=(56-dm-mpath.rules 60-multipath.rules)
 # Kernel modules, loaded by /init in dependency order (dm-mod first).
-MODULES=(dm-mod dm-multipath dm-round-robin loop md-mod raid1)
+# dm-service-time is multipath's default path selector (multipathd's maps need it).
+MODULES=(dm-mod dm-multipath dm-round-robin dm-service-time loop md-mod raid1)
 # Modules a scenario loads itself (scsi_debug makes an sd* disk), listed in dependency order in
 # /etc/vmtest/modules-scsi.
 MODULES_SCSI=(sd_mod scsi_debug)
 # Host packages the base layer is made from; their versions are part of the cache key.
 PACKAGES=(busybox-static dmsetup kpartx fdisk gdisk parted util-linux udev e2fsprogs mdadm
-          libc6 libdevmapper1.02.1)
+          libc6 libdevmapper1.02.1 liburcu8 libaio1)
 
 # Image path for a host path: bin, sbin, lib, lib64 live under usr/ (merged-/usr).
 image_path() {
@@ -97,14 +105,16 @@ copy_file() {
 
 is_elf() { [ "$(head -c4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
 
-# copy_libs ROOT FILE [SKIPROOT]: copy the shared libraries ldd lists for FILE into ROOT, except
-# those already present under SKIPROOT (the base layer, when building the top one).
+# copy_libs ROOT FILE [SKIPROOT [SKIPDIR]]: copy the shared libraries ldd lists for FILE into ROOT,
+# except those already present under SKIPROOT (the base layer, when building the top one) and
+# those ldd finds under SKIPDIR (an unpacked package whose files are copied on their own).
 copy_libs() {
-    local root=$1 file=$2 skip=${3:-} lib dst
+    local root=$1 file=$2 skip=${3:-} skipdir=${4:-} lib dst
     is_elf "$file" || return 0
     # "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x..)"
     while read -r lib; do
         [ -n "$lib" ] || continue
+        [ -n "$skipdir" ] && case $lib in "$skipdir"/*) continue ;; esac
         dst=$(image_path "$lib")
         [ -e "$root$dst" ] && continue
         [ -n "$skip" ] && [ -e "$skip$dst" ] && continue
@@ -167,6 +177,7 @@ BASE_CPIO=$CACHE/base.cpio.gz
 key=$( {
     sha256sum "$0"
     cat "$CACHE/kernel-package"
+    cat "$MPDIR/.unpacked" 2>/dev/null
     dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" 2>/dev/null
 } | sha256sum | cut -d' ' -f1)
 
@@ -200,6 +211,23 @@ else
         [ -e "$src" ] || die "$src is missing on the host (run prepare.sh)"
         copy_file "$BASE" "$src" "$dst"
         copy_libs "$BASE" "$src"
+    done
+    # multipath-tools (see MPDIR above).
+    [ -e "$MPDIR/.unpacked" ] || die "$MPDIR is missing (run prepare.sh)"
+    for f in "$MPDIR"/sbin/multipathd "$MPDIR"/sbin/multipath "$MPDIR"/lib/lib*.so.* \
+             "$MPDIR"/lib/multipath/*.so; do
+        dst=/usr${f#"$MPDIR"}
+        copy_file "$BASE" "$f" "$dst"
+    done
+    for f in "$MPDIR"/sbin/multipathd "$MPDIR"/sbin/multipath "$MPDIR"/lib/multipath/*.so; do
+        if LD_LIBRARY_PATH=$MPDIR/lib ldd "$f" | grep -q 'not found'; then
+            die "$f: a shared library is missing on the host (run prepare.sh)"
+        fi
+        LD_LIBRARY_PATH=$MPDIR/lib copy_libs "$BASE" "$f" "" "$MPDIR"
+    done
+    mkdir -p "$BASE/opt/mpath/udev/rules.d" "$BASE/etc/multipath"
+    for r in "${MP_RULES[@]}"; do
+        copy_file "$BASE" "$MPDIR/lib/udev/rules.d/$r" "/opt/mpath/udev/rules.d/$r"
     done
     # The GNU time-like reporting comes from busybox's `time -v` applet (bench.sh).
 
@@ -270,7 +298,9 @@ install -D -m 0755 "$HERE/init.sh" "$TOP/init"
 mkdir -p "$TOP/harness/scenarios"
 install -m 0644 "$HERE/lib.sh" "$TOP/harness/lib.sh"
 install -m 0644 "$HERE/hotplug-lib.sh" "$TOP/harness/hotplug-lib.sh"
-install -m 0755 "$HERE/run-scenario.sh" "$HERE/bench.sh" "$HERE/bench-hotplug.sh" "$TOP/harness/"
+install -m 0644 "$HERE/mpath-lib.sh" "$TOP/harness/mpath-lib.sh"
+install -m 0755 "$HERE/run-scenario.sh" "$HERE/bench.sh" "$HERE/bench-hotplug.sh" \
+    "$HERE/bench-multipath.sh" "$TOP/harness/"
 for f in "$HERE"/scenarios/*.sh; do
     [ -e "$f" ] && install -m 0644 "$f" "$TOP/harness/scenarios/"
 done

@@ -5,6 +5,10 @@
 #   reference kpartx and the tools copied into the VM image;
 # * downloads the Debian cloud kernel package (the one linux-image-cloud-amd64 depends on) into
 #   tests/vm/cache/ and unpacks it there with dpkg-deb -x.  The package is never installed.
+# * likewise downloads Debian's multipath-tools (multipathd, multipath, libmultipath, checker
+#   plugins, udev rules) and unpacks it into tests/vm/cache/multipath-tools/ for the VM image;
+#   installing it on the host would start services and add udev rules there.  Its shared-library
+#   dependencies that the host lacks (liburcu8, libaio1) are installed, so that ldd resolves them.
 #
 # Work that is already done is skipped, so this is cheap to call before every run.
 # Environment: VM_CACHE overrides the cache directory (default tests/vm/cache).
@@ -21,7 +25,7 @@ die() { log "error: $*"; exit 1; }
 # Host packages.  qemu-system-x86 is installed without its (large) recommends.
 PKGS_NORECOMMENDS=(qemu-system-x86)
 PKGS=(cpio busybox-static dmsetup kpartx fdisk gdisk parted util-linux udev e2fsprogs mdadm kmod
-      gzip xz-utils zstd binutils)
+      gzip xz-utils zstd binutils liburcu8 libaio1)
 
 # Succeeds when every named package is installed.
 all_installed() {
@@ -83,6 +87,25 @@ if [ ! -e "$KDIR/.unpacked" ]; then
     kver=$(basename "$(find "$KDIR/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)")
     depmod -b "$KDIR" "$kver"
     touch "$KDIR/.unpacked"
+fi
+
+# multipath-tools for the VM (tests/vm/scenarios/mpath-*.sh): unpacked, never installed.
+MPDIR=$CACHE/multipath-tools
+if [ ! -e "$MPDIR/.unpacked" ]; then
+    shopt -s nullglob
+    debs=("$CACHE/deb/multipath-tools_"*.deb)
+    if [ ${#debs[@]} -eq 0 ]; then
+        apt_update_once
+        log "downloading multipath-tools"
+        (cd "$CACHE/deb" && apt-get download -qq -o APT::Sandbox::User=root multipath-tools)
+        debs=("$CACHE/deb/multipath-tools_"*.deb)
+    fi
+    [ ${#debs[@]} -ge 1 ] || die "download of multipath-tools failed"
+    log "unpacking ${debs[-1]##*/}"
+    rm -rf "$MPDIR"
+    mkdir -p "$MPDIR"
+    dpkg-deb -x "${debs[-1]}" "$MPDIR"
+    printf '%s\n' "${debs[-1]##*/}" >"$MPDIR/.unpacked"
 fi
 
 # Stable names for the other scripts: cache/vmlinuz and cache/modules (the lib/modules/<ver> tree).
