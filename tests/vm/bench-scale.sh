@@ -120,6 +120,9 @@ COUNTS=$(echo "$COUNTS" | tr ',' ' ')
 [ -n "${EPOCHREALTIME:-}" ] || die "this shell has no \$EPOCHREALTIME"
 ERRORS=0
 error() { log "ERROR: $*"; ERRORS=$((ERRORS + 1)); }
+# progress MSG: a log line, also on the console, so that a long boot can be followed on the host
+# (the host side keeps the console in its temporary directory; only @@ lines are parsed).
+progress() { log "$*"; echo "bench-scale: $*" >/dev/console 2>/dev/null || true; }
 OURS="56-kpartx-parts.rules 66-kpartx.rules 68-del-part-nodes.rules"
 [ -e /usr/lib/udev/kpartx_id ] && cp /usr/lib/udev/kpartx_id "$VT/kpartx_id.ours"
 RES=$VT/bs.results
@@ -225,7 +228,7 @@ storm_setup() {
         i=$((i + 1))
     done
     udev_settle
-    log "storm setup: $n images and loops in $(fmt_cs "$(elapsed_cs "$t0")") s ($(bound_loops | wc -l) loops bound)"
+    progress "storm setup: $n images and loops in $(fmt_cs "$(elapsed_cs "$t0")") s ($(bound_loops | wc -l) loops bound)"
 }
 
 storm_cleanup() {
@@ -304,10 +307,15 @@ storm_teardown() {
 
 # storm_case IMPL N: one storm; appends "storm IMPL N us maps nodes links fails timeouts settle_rc".
 storm_case() {
-    local impl=$1 n=$2 i t0 us pids='' log0 src waited=0 res fails tmo
+    local impl=$1 n=$2 i t0 us pids='' log0 src waited=0 res fails tmo mon evs
     set_rules "$impl"
     log0=$(wc -l <"$VT/udevd.log")
-    log "storm $impl $n: start"
+    progress "storm $impl $n: start"
+    # what udev processed during the storm (events by action; partition maps' events with a
+    # DM_COOKIE, for which 55-dm.rules and 95-dm-notify.rules each run a dmsetup)
+    udevadm monitor --udev --property --subsystem-match=block >"$VT/sc.mon" 2>/dev/null &
+    mon=$!
+    sleep 1
     t0=$EPOCHREALTIME
     i=1
     while [ "$i" -le "$n" ]; do
@@ -332,15 +340,24 @@ storm_case() {
         waited=1
     fi
     us=$(us_since "$t0")
+    kill "$mon" 2>/dev/null
+    wait "$mon" 2>/dev/null
+    evs=$(awk '
+        /^UDEV / { if (a != "") tally(); a = $3; u = ""; c = 0; next }
+        /^DM_UUID=/ { u = substr($0, 9) }
+        /^DM_COOKIE=/ { c = 1 }
+        function tally() { n[a]++; if (u ~ /^part[0-9]/) { p[a]++; if (c) pc[a]++ } }
+        END { if (a != "") tally()
+              printf "%d/%d/%d %d/%d", n["add"], n["change"], n["remove"], pc["change"] + 0, p["change"] + 0 }' "$VT/sc.mon")
     res=$(storm_verify "$impl" "$n")
     tail -n +"$((log0 + 1))" "$VT/udevd.log" >"$VT/sc.udev"
     fails=$(grep -ci 'failed with exit code' "$VT/sc.udev")
     tmo=$(grep -ciE 'timed out|timeout|taking a long time|killing' "$VT/sc.udev")
     # shellcheck disable=SC2086 # res is three words
     set -- $res
-    log "storm $impl $n: $((us / 1000)) ms until settled (settle status $src$([ "$waited" = 1 ] && echo ", settle returned early")), partition maps $1 nodes $2 links $3 of $((n * 4)), udev log: $fails failed programs, $tmo timeouts"
+    progress "storm $impl $n: $((us / 1000)) ms until settled (settle status $src$([ "$waited" = 1 ] && echo ", settle returned early")), partition maps $1 nodes $2 links $3 of $((n * 4)), udev log: $fails failed programs, $tmo timeouts; udev events add/change/remove ${evs% *}, partition-map change events with DM_COOKIE ${evs#* }"
     [ "$fails$tmo" = 00 ] || grep -iE 'failed with exit code|timed out|timeout|taking a long time|killing' "$VT/sc.udev" | head -5 | sed 's/^/    udevd: /' >&2
-    echo "storm $impl $n $us $1 $2 $3 $fails $tmo $src" >>"$RES"
+    echo "storm $impl $n $us $1 $2 $3 $fails $tmo $src $evs" >>"$RES"
     [ "$1" -eq $((n * 4)) ] && [ "$2" -eq $((n * 4)) ] || error "storm $impl $n: maps or nodes missing"
     [ "$3" = - ] || [ "$3" -eq $((n * 4)) ] || error "storm $impl $n: by-id links missing"
     storm_teardown
@@ -472,7 +489,7 @@ event_section() {
             event_round "$count"
             rep=$((rep + 1))
         done
-        log "event round with $count unrelated dm devices done"
+        progress "event rounds with $count unrelated dm devices done"
     done
     # cleanup: every dm device (a single remove_all) with udevd stopped, then the loops
     udev_stop
@@ -515,13 +532,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
             echo "| $n | $(secs "$f") | $(secs "$r") | $(secs "$s") | $(ratio "$s" "$f") | $(ratio "$s" "$r") | $(ratio "$r" "$f") |"
         done
         echo
-        echo "| case | partition maps | /dev/mapper nodes | both by-id links | failed RUN programs | worker timeouts | settle status |"
-        echo "|---|---:|---:|---:|---:|---:|---|"
+        echo "| case | partition maps | /dev/mapper nodes | both by-id links | failed RUN programs | worker timeouts | settle status | udev events add/change/remove | partition-map change events with DM_COOKIE |"
+        echo "|---|---:|---:|---:|---:|---:|---|---:|---:|"
         for n in $STORMS; do
             for impl in $IMPLS; do
                 awk -v i="$impl" -v n="$n" '$1 == "storm" && $2 == i && $3 == n {
-                    printf "| %s %d | %d/%d | %d/%d | %s | %d | %d | %s |\n", i, n, $5, 4 * n, $6, 4 * n,
-                        ($7 == "-" ? "-" : $7 "/" 4 * n), $8, $9, $10 }' "$RES"
+                    printf "| %s %d | %d/%d | %d/%d | %s | %d | %d | %s | %s | %s |\n", i, n, $5, 4 * n, $6, 4 * n,
+                        ($7 == "-" ? "-" : $7 "/" 4 * n), $8, $9, $10, $11, $12 }' "$RES"
             done
         done
     fi
