@@ -7,11 +7,13 @@
 # On the host (needs the installed tree: make install DESTDIR=DIR):
 #   tests/vm/bench-scale.sh --overlay DIR [--storms 64,256] [--impls floor,ref,rs]
 #                           [--storm-reps 1] [--counts 0,1500,3000] [--reps 7]
-#                           [--children-max 10] [--smp 2] [--mem 3072] [--keep-log DIR]
+#                           [--children-max 10] [--same-guids] [--smp 2] [--mem 3072]
+#                           [--keep-log DIR]
 #   --storms none / --counts none skip that part. --children-max pins udev's worker limit
 #   (udev.children_max on the kernel command line; "default" leaves udev's own choice, which is
 #   min(2 x CPUs + 16, max(memory / 128 MiB, 10)): 10 at 1024 MiB as in bench-hotplug.sh, 20 at
-#   3072 MiB).
+#   3072 MiB). --same-guids gives every storm image the same GPT (disk and partition GUIDs), as
+#   bench-hotplug.sh's and hotplug-storm.sh's template copies do.
 #
 # Storms (one boot, N loops with a 4-partition GPT each, unique GUIDs, made once): N multipath
 # maps created at once (`dmsetup create … &`, each waiting for its own cookie), timed from the
@@ -52,6 +54,7 @@ if [ "${1:-}" != --in-vm ]; then
     COUNTS=0,1500,3000
     REPS=7
     CHILDREN=10
+    SAME_GUIDS=0
     KEEP=
     MEM=3072
     RUN_ARGS=
@@ -66,6 +69,7 @@ if [ "${1:-}" != --in-vm ]; then
             --reps) REPS=$2; shift 2 ;;
             --children-max) CHILDREN=$2; [ "$CHILDREN" != default ] || CHILDREN=; shift 2 ;;
             --keep-log) KEEP=$2; shift 2 ;;
+            --same-guids) SAME_GUIDS=1; shift ;;
             -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
             *) echo "bench-scale: unknown argument $1" >&2; exit 2 ;;
         esac
@@ -77,7 +81,7 @@ if [ "${1:-}" != --in-vm ]; then
     t0=$(date +%s)
     # shellcheck disable=SC2086 # RUN_ARGS is a list of options (paths without spaces)
     "$HERE/run.sh" $RUN_ARGS --mem "$MEM" --scenario-timeout 9000 --timeout 9600 --keep-log "$LOGS" \
-        --append "vmtest.bs_storms=$STORMS vmtest.bs_impls=$IMPLS vmtest.bs_storm_reps=$STORM_REPS vmtest.bs_counts=$COUNTS vmtest.bs_reps=$REPS${CHILDREN:+ udev.children_max=$CHILDREN}" \
+        --append "vmtest.bs_storms=$STORMS vmtest.bs_impls=$IMPLS vmtest.bs_storm_reps=$STORM_REPS vmtest.bs_counts=$COUNTS vmtest.bs_reps=$REPS vmtest.bs_same_guids=$SAME_GUIDS${CHILDREN:+ udev.children_max=$CHILDREN}" \
         bench-scale >"$LOGS/run.out" 2>&1 || status=$?
     if [ -s "$LOGS/bench-scale.log" ]; then
         sed -n '/^@@TABLE-BEGIN/,/^@@TABLE-END/{/^@@TABLE/d;p}' "$LOGS/bench-scale.log"
@@ -100,6 +104,7 @@ IMPLS=floor,ref,rs
 STORM_REPS=1
 COUNTS=0,1500,3000
 REPS=7
+SAME_GUIDS=0
 read -r CMDLINE </proc/cmdline
 for arg in $CMDLINE; do
     case $arg in
@@ -108,6 +113,7 @@ for arg in $CMDLINE; do
         vmtest.bs_storm_reps=*) STORM_REPS=${arg#*=} ;;
         vmtest.bs_counts=*) COUNTS=${arg#*=} ;;
         vmtest.bs_reps=*) REPS=${arg#*=} ;;
+        vmtest.bs_same_guids=*) SAME_GUIDS=${arg#*=} ;;
     esac
 done
 [ "$STORMS" = none ] && STORMS=
@@ -175,8 +181,14 @@ udev_resume() {
 # disk and partition GUIDs: copies of one template would give every partition map of the same
 # number the same by-partuuid link, and udev's cost for a link with hundreds of claimants is
 # not what is measured here).
+# With --same-guids (vmtest.bs_same_guids=1) every image gets the same GPT (mkgpt's template
+# copy, as bench-hotplug.sh and hotplug-storm.sh use), to see what the shared links cost.
 mk_disk() {
     local img=$VT_IMG/$1.img
+    if [ "$SAME_GUIDS" = 1 ]; then
+        mkgpt "$1" "$DISK_MIB" 4 4 >/dev/null
+        return
+    fi
     rm -f "$img"
     truncate -s "${DISK_MIB}M" "$img"
     sgdisk -o -a 2048 -n 1:0:+4M -n 2:0:+4M -n 3:0:+4M -n 4:0:+4M "$img" >/dev/null ||
@@ -210,6 +222,8 @@ kernel_info() {
 storm_setup() {
     local n=$1 i=1 j lp sz t0
     t0=$(now_cs)
+    # the template of --same-guids first, so that the parallel jobs below only copy it
+    [ "$SAME_GUIDS" = 1 ] && mk_disk sc1
     while [ "$i" -le "$n" ]; do
         # two sgdisk at a time (2 vCPUs)
         mk_disk "sc$i" &
@@ -502,7 +516,7 @@ event_section() {
 
 # -------------------------------------------------------------------------------------- main
 
-log "bench-scale: $(kernel_info); storms '$STORMS' (${IMPLS}) x $STORM_REPS; counts '$COUNTS' x $REPS"
+log "bench-scale: $(kernel_info); same GPT GUIDs on every image: $SAME_GUIDS; storms '$STORMS' (${IMPLS}) x $STORM_REPS; counts '$COUNTS' x $REPS"
 log "loop devices before: $(ls -d /sys/block/loop* | wc -l); max_loop=$(cat /sys/module/loop/parameters/max_loop 2>/dev/null)"
 udev_running || udev_start || exit 1
 [ -z "$STORMS" ] || storm_section
@@ -520,7 +534,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
 
 {
     echo "@@TABLE-BEGIN"
-    echo "bench-scale: $(kernel_info)"
+    echo "bench-scale: $(kernel_info)$([ "$SAME_GUIDS" = 1 ] && echo "; every storm image has the same GPT GUIDs (--same-guids)")"
     if [ -n "$STORMS" ]; then
         echo
         echo "Storms: N multipath maps x 4 GPT partitions created at once; seconds until udevadm settle returns (median of $STORM_REPS)"
