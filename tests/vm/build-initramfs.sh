@@ -299,8 +299,7 @@ mkdir -p "$TOP/harness/scenarios"
 install -m 0644 "$HERE/lib.sh" "$TOP/harness/lib.sh"
 install -m 0644 "$HERE/hotplug-lib.sh" "$TOP/harness/hotplug-lib.sh"
 install -m 0644 "$HERE/mpath-lib.sh" "$TOP/harness/mpath-lib.sh"
-install -m 0755 "$HERE/run-scenario.sh" "$HERE/bench.sh" "$HERE/bench-hotplug.sh" \
-    "$HERE/bench-multipath.sh" "$TOP/harness/"
+install -m 0755 "$HERE/run-scenario.sh" "$HERE"/bench.sh "$HERE"/bench-*.sh "$TOP/harness/"
 for f in "$HERE"/scenarios/*.sh; do
     [ -e "$f" ] && install -m 0644 "$f" "$TOP/harness/scenarios/"
 done

@@ -71,7 +71,9 @@ for s in "${SCENARIOS[@]}"; do
         for f in "$HERE"/scenarios/*.sh; do
             grep -q '^# vm:.*udev=off' "$f" || expanded+=("$(basename "$f" .sh)")
         done
-    elif [ "$s" = bench ] || [ "$s" = bench-hotplug ] || [ "$s" = bench-multipath ] || [ -e "$HERE/scenarios/$s.sh" ]; then
+    elif { [ "$s" = bench ] || [ "${s#bench-}" != "$s" ]; } && [ -e "$HERE/$s.sh" ]; then
+        expanded+=("$s")
+    elif [ -e "$HERE/scenarios/$s.sh" ]; then
         expanded+=("$s")
     else
         log "no such scenario: $s (see $HERE/scenarios)"
