@@ -369,5 +369,6 @@ pub fn plan_delete(
     plan
 }
 
+pub mod prune;
 #[cfg(test)]
 mod tests;

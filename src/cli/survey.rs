@@ -6,8 +6,8 @@ use super::args::{Action, Options};
 use crate::engine::survey::{self as engine_survey, Only};
 use crate::engine::{EngineError, System};
 use crate::exit::Exit;
-use crate::health::PruneAction;
 use crate::out::Printer;
+use crate::plan::prune::PruneAction;
 use crate::render::action as report;
 use crate::render::survey::{self, PruneReport};
 

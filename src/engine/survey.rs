@@ -9,9 +9,8 @@ use super::{EngineError, System};
 use crate::device::DevNum;
 use crate::dm::OpError;
 use crate::dm::model::ExistingMap;
-use crate::health::{
-    self, LoopFacts, Observed, ParentRef, ParentTable, ParentView, PruneAction, PruneStep,
-};
+use crate::health::{self, Observed, ParentRef, ParentTable, ParentView};
+use crate::plan::prune::{self, LoopFacts, PruneAction, PruneStep};
 use crate::resolve::{Purpose, ResolveError, Resolved, Source};
 use crate::table::TypeFilter;
 
@@ -140,7 +139,7 @@ pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, E
     let observed = observe(sys, only)?;
     if dry_run {
         return Ok(Pruned {
-            steps: health::plan_prune(&observed, &loops(sys, only)),
+            steps: prune::plan_prune(&observed, &loops(sys, only)),
             udev: None,
         });
     }
@@ -158,7 +157,7 @@ pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, E
         locks.push(lock);
     }
     let observed = observe(sys, only)?;
-    let mut steps = health::plan_prune(&observed, &loops(sys, only));
+    let mut steps = prune::plan_prune(&observed, &loops(sys, only));
     for s in &mut steps {
         let result = match (&s.action, &s.dm_name) {
             (PruneAction::Remove, Some(name)) => {

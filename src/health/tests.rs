@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::dm::model::TargetLine;
+use crate::plan::prune::{LoopFacts, PruneAction, plan_prune};
 use crate::render::action::SCHEMA_VERSION;
 use crate::render::survey::{
     MapStatus, PruneReport, map_status, prune_text, status_report, status_text,

@@ -5,8 +5,9 @@
 use serde::Serialize;
 
 use super::action::SCHEMA_VERSION;
-use crate::health::{Observed, ParentRef, PruneAction, PruneStep, classify};
+use crate::health::{Observed, ParentRef, classify};
 use crate::naming;
+use crate::plan::prune::{PruneAction, PruneStep};
 
 /// One partition map this tool owns, with its state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
