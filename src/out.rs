@@ -107,7 +107,7 @@ pub fn render_error(err: &dyn std::error::Error, verbose: bool) -> String {
 
 /// Where a front end writes its two streams. [`Stdio`] is the process's standard output and
 /// error, through this module's writers that never panic; tests capture what a run printed
-/// with [`Captured`]. The command-line front end writes only through one of these, so its
+/// with `Captured` (tests only). The command-line front end writes only through one of these, so its
 /// text, JSON and messages can be checked without running the binary.
 pub trait Printer {
     /// Writes `bytes` on standard output.

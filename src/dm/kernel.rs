@@ -356,7 +356,7 @@ impl MapOps for Kernel {
         Ok(())
     }
 
-    /// A removal refused with EBUSY is tried again every [`BUSY_RETRY_INTERVAL`] for up to
+    /// A removal refused with EBUSY is tried again every 200 ms for up to
     /// the busy timeout ([`Kernel::set_busy_timeout`]): udev's probes keep a map open for a
     /// moment, and a teardown must not stop half-way for that.
     fn remove(&self, name: &str, flush: bool) -> Result<(), OpError> {
