@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::device::DevNum;
 use crate::dm::kernel::ListError;
 use crate::dm::model::ExistingMap;
-use crate::dm::readiness::{MapState, Readiness};
+use crate::dm::readiness::MapState;
 use crate::dm::{MapOps, MapQuery};
 use crate::naming::Naming;
 use crate::plan::{self, AddInput, ParentInfo, SkipReason, Step, WhenBusy};
@@ -119,7 +119,8 @@ pub fn list<D: Devices>(
         sector_size: req.sector_size,
     };
     let mut resolved = sys.resolve(device, purpose)?;
-    if let Err(e) = check_ready(sys, &resolved.parent, req.read_anyway) {
+    let state = parent_state(sys, &resolved.parent);
+    if let Err(e) = check_ready(&resolved.parent, state, req.read_anyway) {
         release_created(sys, &mut resolved);
         return Err(e);
     }
@@ -265,11 +266,7 @@ fn plan_map<S: System>(
     req: &MapRequest<'_>,
 ) -> Result<MapPlanned, EngineError> {
     let parent = &resolved.parent;
-    let state = if parent.is_dm {
-        sys.map_state(parent)
-    } else {
-        MapState::PLAIN
-    };
+    let state = parent_state(sys, parent);
     let info = parent_info(parent, true);
     if let Some(no_table) = req.no_partitions_feature.filter(|_| state.no_partitions) {
         let (records, before) = without_table(sys, &info, no_table, req.dry_run);
@@ -280,9 +277,7 @@ fn plan_map<S: System>(
             no_partitions_feature: true,
         });
     }
-    if !req.read_anyway && !state.readiness.is_ready() {
-        return Err(EngineError::NotReady(parent.path.clone(), state.readiness));
-    }
+    check_ready(parent, state, req.read_anyway)?;
     let found = sys
         .read_table(resolved, req.force_gpt, req.filter)
         .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
@@ -337,13 +332,20 @@ fn without_table<S: System>(
 }
 
 /// Refuses to read a parent whose reads could block without bound (unless asked to).
-fn check_ready<D: Devices>(sys: &D, parent: &Parent, read_anyway: bool) -> Result<(), EngineError> {
-    if read_anyway || !parent.is_dm {
-        return Ok(());
+fn check_ready(parent: &Parent, state: MapState, read_anyway: bool) -> Result<(), EngineError> {
+    if read_anyway || state.readiness.is_ready() {
+        Ok(())
+    } else {
+        Err(EngineError::NotReady(parent.path.clone(), state.readiness))
     }
-    match sys.map_state(parent).readiness {
-        Readiness::Ready => Ok(()),
-        state => Err(EngineError::NotReady(parent.path.clone(), state)),
+}
+
+/// A device-mapper parent's own state; any other parent is [`MapState::PLAIN`].
+fn parent_state<D: Devices>(sys: &D, parent: &Parent) -> MapState {
+    if parent.is_dm {
+        sys.map_state(parent)
+    } else {
+        MapState::PLAIN
     }
 }
 
