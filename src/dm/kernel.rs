@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
 
+use super::by_id::IdStore;
 use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
 use super::model::{ExistingMap, MapSpec, TargetLine};
 use super::nodes::{self, NodeOwner};
@@ -32,6 +33,8 @@ pub struct Kernel {
     /// The udev transaction in progress: made by the first operation after the last wait.
     cookie: RefCell<Option<Cookie>>,
     touched: RefCell<Vec<Touched>>,
+    /// Where partition maps' by-id properties are published for the rules (udev running).
+    ids: Option<IdStore>,
 }
 
 /// The pause between two tries of a removal refused because the map is open.
@@ -124,6 +127,7 @@ impl Kernel {
             busy_timeout: Cell::new(super::DEFAULT_BUSY_TIMEOUT),
             cookie: RefCell::new(None),
             touched: RefCell::new(Vec::new()),
+            ids: (mode != UdevMode::NoUdev).then(IdStore::system),
         })
     }
 
@@ -285,6 +289,27 @@ impl Kernel {
         }
     }
 
+    /// With udev running: publishes the by-id properties of partition map `spec` for the
+    /// rules, before its resume sends the uevent they are read for. A failure only costs the
+    /// rules a program run, so it is logged, not returned.
+    fn publish_ids(&self, spec: &MapSpec) {
+        if let Some(ids) = &self.ids
+            && let Err(e) = ids.publish(spec.parent, &spec.uuid)
+        {
+            tracing::warn!("cannot publish the udev properties of {}: {e}", spec.name);
+        }
+    }
+
+    /// The DM UUID of map `name`, when its published properties must go with it.
+    fn uuid_to_withdraw(&self, name: &str) -> Option<String> {
+        self.ids.as_ref()?;
+        let info = self
+            .dm
+            .device_info(&DevId::Name(DmName::new(name).ok()?))
+            .ok()?;
+        info.uuid().map(|u| u.to_string())
+    }
+
     fn load(&self, spec: &MapSpec) -> Result<(), OpError> {
         let name = dm_name(&spec.name, Stage::Load)?;
         let table = [(0, spec.size, "linear".to_string(), spec.params())];
@@ -325,6 +350,7 @@ impl MapOps for Kernel {
             .device_create(name, Some(uuid), table_options(spec))
             .map_err(|e| OpError::dm(Stage::Load, e))?;
         let dev = DevNum::new(info.device().major, info.device().minor);
+        self.publish_ids(spec);
         if let Err(e) = self.load(spec).and_then(|()| self.resume(spec, false)) {
             let _ = self.remove(&spec.name, false);
             return Err(e);
@@ -334,6 +360,7 @@ impl MapOps for Kernel {
     }
 
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
+        self.publish_ids(spec);
         self.load(spec)?;
         self.resume(spec, true)?;
         let dev = self.device_of(&spec.name)?;
@@ -362,6 +389,7 @@ impl MapOps for Kernel {
     fn remove(&self, name: &str, flush: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let deadline = Instant::now() + self.busy_timeout.get();
+        let uuid = self.uuid_to_withdraw(name);
         self.with_udev(Stage::Remove, 0, |nr| {
             loop {
                 match raw::remove(fd, name, nr, flush) {
@@ -374,6 +402,11 @@ impl MapOps for Kernel {
                 }
             }
         })?;
+        if let (Some(ids), Some(uuid)) = (&self.ids, uuid)
+            && let Err(e) = ids.withdraw(&uuid)
+        {
+            tracing::warn!("cannot remove the udev properties of {name}: {e}");
+        }
         match self.mode {
             UdevMode::NoUdev => {
                 let _ = nodes::remove_node(name);

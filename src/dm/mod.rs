@@ -4,6 +4,7 @@
 //! that carry a udev cookie, which go through [`raw`] so that [`cookie`] can bound the wait,
 //! honour `-n` and `DM_DISABLE_UDEV`, and send multipath's reload flag.
 
+pub mod by_id;
 pub mod cookie;
 pub mod kernel;
 pub mod model;

@@ -88,6 +88,13 @@ check_lun() {
             assert_eq "$(devno "/dev/mapper/$a-part$k" 2>/dev/null)" "$pdev" "dev_t of /dev/mapper/$a-part$k"
             assert_eq "$(devno "/dev/disk/by-id/scsi-$w-part$k" 2>/dev/null)" "$pdev" "by-id scsi-$w-part$k"
             assert_eq "$(devno "/dev/disk/by-id/wwn-0x${w#?}-part$k" 2>/dev/null)" "$pdev" "by-id wwn-0x${w#?}-part$k"
+            # the properties behind the links, also DM_MPATH (the current alias, after a rename)
+            assert_eq "$(udevadm info -q property -n "/dev/mapper/$a-part$k" 2>/dev/null |
+                grep -E '^DM_(MPATH|PART|TYPE|WWN|SERIAL)=' | sort | tr '\n' ' ')" \
+                "DM_MPATH=$a DM_PART=$k DM_SERIAL=$w DM_TYPE=scsi DM_WWN=0x${w#?} " "by-id properties of $a-part$k"
+            # ours came from the file kpartx published, without a program
+            ! is_rs || [ -s "/run/kpartx/id/part$k-mpath-$w" ] ||
+                fail "no published properties for part$k-mpath-$w"
         fi
         k=$((k + 1))
     done

@@ -5,6 +5,8 @@
 # part<N>-mpath-<wwid> on the multipath map; -l lists them; -d removes them and leaves mpatha.
 # Also: maps made without -p (mpatha1, mpatha2) are found by UUID and renamed by a later
 # `-a -p -part`, and -d without -p still removes mpatha-partN (UUID-based ownership).
+# This project publishes the maps' by-id properties in /run/kpartx/id/<uuid> while udev runs,
+# and removes them with the maps.
 
 WWID=3600a0b800011223344556677889900aa
 
@@ -33,11 +35,21 @@ mp_body() {
     assert_map mpatha-part1 "0 32768 linear $mdev 2048" "part1-mpath-$WWID"
     assert_map mpatha-part2 "0 32768 linear $mdev 34816" "part2-mpath-$WWID"
     assert_node mpatha-part1
+    # this project publishes the by-id properties for 56-kpartx-parts.rules (udev runs)
+    if is_rs; then
+        assert_eq "$(tr '\n' ' ' <"/run/kpartx/id/part2-mpath-$WWID")" \
+            "DM_MPATH=mpatha DM_PART=2 DM_TYPE=scsi DM_WWN=0x${WWID#?} DM_SERIAL=$WWID " \
+            "published properties of mpatha-part2"
+    fi
     snap "after -a -p -part"
     kp -x 0 -l -p -part /dev/mapper/mpatha
     kp -x 0 -dv -p -part /dev/mapper/mpatha
     assert_no_map mpatha-part1
     assert_no_map mpatha-part2
+    # and withdraws them with the maps
+    for f in /run/kpartx/id/part*-mpath-"$WWID"; do
+        [ ! -e "$f" ] || fail "published properties left after -d: $f"
+    done
     assert_map mpatha
     snap "after -d -p -part"
     mp_teardown "$lp"
