@@ -15,6 +15,7 @@ use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
 use super::model::{ExistingMap, MapSpec, TargetLine};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
+use super::readiness::{self, MapState};
 use super::{MapOps, MapQuery, OpError, Stage};
 use crate::device::{DevNum, sysfs};
 use crate::resolve::strerror;
@@ -129,6 +130,12 @@ impl Kernel {
             touched: RefCell::new(Vec::new()),
             ids: (mode != UdevMode::NoUdev).then(IdStore::system),
         })
+    }
+
+    /// Whether map `dev` can be read now and whether its table asks for no partitions
+    /// ([`readiness::of_map`] through this handle).
+    pub fn map_state(&self, dev: DevNum) -> MapState {
+        readiness::of_map(Some(&self.dm), dev)
     }
 
     /// Retries a removal refused because the map is open for up to `timeout`.

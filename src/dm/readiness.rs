@@ -106,15 +106,16 @@ fn multipath_queueing(params: &str) -> bool {
     words.next() == Some("2") && words.next() == Some("1")
 }
 
-/// Asks the kernel about the device-mapper device `dev` (by its name in sysfs): its status
-/// and its table, one ioctl each, for this one map. Without a usable device-mapper control
-/// node, sysfs's `dm/suspended` is all there is to go on. A device that is not a DM device,
-/// or vanished, is [`MapState::PLAIN`]: reading it says the rest.
-pub fn of_map(dev: DevNum) -> MapState {
+/// Asks the kernel, through `dm`, about the device-mapper device `dev` (by its name in
+/// sysfs): its status and its table, one ioctl each, for this one map. Without a usable
+/// device-mapper control node (`dm` is `None`), sysfs's `dm/suspended` is all there is to go
+/// on. A device that is not a DM device, or vanished, is [`MapState::PLAIN`]: reading it says
+/// the rest.
+pub fn of_map(dm: Option<&DM>, dev: DevNum) -> MapState {
     let Some(name) = sysfs::dm_stored_name(dev) else {
         return MapState::PLAIN;
     };
-    let from_kernel = DM::new().ok().and_then(|dm| {
+    let from_kernel = dm.and_then(|dm| {
         let id = DevId::Name(DmName::new(&name).ok()?);
         let (info, status) = dm.table_status(&id, DmOptions::default()).ok()?;
         let table_opts = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);

@@ -95,7 +95,9 @@ impl Devices for RealDevices {
     }
 
     fn map_state(&self, parent: &Parent) -> MapState {
-        readiness::of_map(parent.dev)
+        // `-l` may run where device-mapper is not usable; the helper and the map use cases
+        // ask through their own handle (`RealSystem`).
+        readiness::of_map(devicemapper::DM::new().ok().as_ref(), parent.dev)
     }
 
     fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
@@ -181,7 +183,7 @@ impl Devices for RealSystem {
     }
 
     fn map_state(&self, parent: &Parent) -> MapState {
-        RealDevices.map_state(parent)
+        self.kernel.map_state(parent.dev)
     }
 
     fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
