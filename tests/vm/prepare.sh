@@ -45,6 +45,26 @@ apt_update_once() {
     fi
 }
 
+# unpack_deb PKG DIR: the newest PKG .deb in $CACHE/deb (downloaded first when there is none)
+# unpacked into an emptied DIR, without installing it; its path is left in UNPACKED_DEB.
+unpack_deb() {
+    local pkg=$1 dir=$2 debs
+    shopt -s nullglob
+    debs=("$CACHE/deb/${pkg}_"*.deb)
+    if [ ${#debs[@]} -eq 0 ]; then
+        apt_update_once
+        log "downloading $pkg"
+        (cd "$CACHE/deb" && apt-get download -qq -o APT::Sandbox::User=root "$pkg")
+        debs=("$CACHE/deb/${pkg}_"*.deb)
+    fi
+    [ ${#debs[@]} -ge 1 ] || die "download of $pkg failed"
+    UNPACKED_DEB=${debs[-1]}
+    log "unpacking ${UNPACKED_DEB##*/}"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    dpkg-deb -x "$UNPACKED_DEB" "$dir"
+}
+
 export DEBIAN_FRONTEND=noninteractive
 if ! all_installed "${PKGS_NORECOMMENDS[@]}"; then
     apt_update_once
@@ -70,19 +90,7 @@ fi
 kpkg=$(cat "$KPKG_FILE")
 KDIR=$CACHE/kernel/$kpkg
 if [ ! -e "$KDIR/.unpacked" ]; then
-    shopt -s nullglob
-    debs=("$CACHE/deb/${kpkg}_"*.deb)
-    if [ ${#debs[@]} -eq 0 ]; then
-        apt_update_once
-        log "downloading $kpkg"
-        (cd "$CACHE/deb" && apt-get download -qq -o APT::Sandbox::User=root "$kpkg")
-        debs=("$CACHE/deb/${kpkg}_"*.deb)
-    fi
-    [ ${#debs[@]} -ge 1 ] || die "download of $kpkg failed"
-    log "unpacking ${debs[-1]##*/}"
-    rm -rf "$KDIR"
-    mkdir -p "$KDIR"
-    dpkg-deb -x "${debs[-1]}" "$KDIR"
+    unpack_deb "$kpkg" "$KDIR"
     # The package's postinst would run depmod; do it here so that modules.dep exists.
     kver=$(basename "$(find "$KDIR/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)")
     depmod -b "$KDIR" "$kver"
@@ -92,20 +100,8 @@ fi
 # multipath-tools for the VM (tests/vm/scenarios/mpath-*.sh): unpacked, never installed.
 MPDIR=$CACHE/multipath-tools
 if [ ! -e "$MPDIR/.unpacked" ]; then
-    shopt -s nullglob
-    debs=("$CACHE/deb/multipath-tools_"*.deb)
-    if [ ${#debs[@]} -eq 0 ]; then
-        apt_update_once
-        log "downloading multipath-tools"
-        (cd "$CACHE/deb" && apt-get download -qq -o APT::Sandbox::User=root multipath-tools)
-        debs=("$CACHE/deb/multipath-tools_"*.deb)
-    fi
-    [ ${#debs[@]} -ge 1 ] || die "download of multipath-tools failed"
-    log "unpacking ${debs[-1]##*/}"
-    rm -rf "$MPDIR"
-    mkdir -p "$MPDIR"
-    dpkg-deb -x "${debs[-1]}" "$MPDIR"
-    printf '%s\n' "${debs[-1]##*/}" >"$MPDIR/.unpacked"
+    unpack_deb multipath-tools "$MPDIR"
+    printf '%s\n' "${UNPACKED_DEB##*/}" >"$MPDIR/.unpacked"
 fi
 
 # Stable names for the other scripts: cache/vmlinuz and cache/modules (the lib/modules/<ver> tree).
