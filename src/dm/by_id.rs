@@ -218,15 +218,11 @@ mod tests {
         }
     }
 
-    fn text(props: &[(String, String)]) -> String {
-        render(props)
-    }
-
     #[test]
     fn scsi_multipath_partition() {
         let p = properties(&facts("part2-mpath-3600a0b8", &[8, 65]));
         assert_eq!(
-            text(&p),
+            render(&p),
             "DM_MPATH=mpatha\nDM_PART=2\nDM_TYPE=scsi\nDM_WWN=0x600a0b8\nDM_SERIAL=3600a0b8\n"
         );
     }
@@ -244,7 +240,7 @@ mod tests {
     #[test]
     fn non_multipath_partition_is_raid_without_serial() {
         let p = properties(&facts("part1-devnode_7:0_Wh5pYvM", &[]));
-        assert_eq!(text(&p), "DM_MPATH=mpatha\nDM_PART=1\nDM_TYPE=raid\n");
+        assert_eq!(render(&p), "DM_MPATH=mpatha\nDM_PART=1\nDM_TYPE=raid\n");
     }
 
     #[test]
@@ -254,7 +250,7 @@ mod tests {
             parent_name: None,
             path_majors: vec![8],
         });
-        assert_eq!(text(&p), "DM_TYPE=scsi\nDM_WWN=0x600\nDM_SERIAL=3600\n");
+        assert_eq!(render(&p), "DM_TYPE=scsi\nDM_WWN=0x600\nDM_SERIAL=3600\n");
         assert!(properties(&facts("LVM-abc", &[8])).is_empty());
         assert!(properties(&facts("partx-mpath-1", &[8])).is_empty());
     }

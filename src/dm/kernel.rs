@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use devicemapper::{DM, DevId, DmFlags, DmName, DmOptions, DmUuid};
+use devicemapper::{DM, DevId, DeviceInfo, DmFlags, DmName, DmOptions, DmUuid};
 
 use super::by_id::IdStore;
 use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
@@ -310,10 +310,7 @@ impl Kernel {
     /// The DM UUID of map `name`, when its published properties must go with it.
     fn uuid_to_withdraw(&self, name: &str) -> Option<String> {
         self.ids.as_ref()?;
-        let info = self
-            .dm
-            .device_info(&DevId::Name(DmName::new(name).ok()?))
-            .ok()?;
+        let info = self.info(name, Stage::Remove).ok()?;
         info.uuid().map(|u| u.to_string())
     }
 
@@ -327,12 +324,20 @@ impl Kernel {
     }
 
     fn device_of(&self, name: &str) -> Result<DevNum, OpError> {
-        let info = self
-            .dm
-            .device_info(&DevId::Name(dm_name(name, Stage::Load)?))
-            .map_err(|e| OpError::dm(Stage::Load, e))?;
-        let dev = info.device();
+        let dev = self.info(name, Stage::Load)?.device();
         Ok(DevNum::new(dev.major, dev.minor))
+    }
+
+    /// Map `name`'s info (DM_DEV_STATUS); a failure is told as part of `stage`.
+    fn info(&self, name: &str, stage: Stage) -> Result<DeviceInfo, OpError> {
+        self.dm
+            .device_info(&DevId::Name(dm_name(name, stage)?))
+            .map_err(|e| OpError::dm(stage, e))
+    }
+
+    /// Whether map `name` exists (checked after a udev wait).
+    fn exists(&self, name: &str) -> bool {
+        self.info(name, Stage::Udev).is_ok()
     }
 }
 
@@ -452,11 +457,5 @@ impl MapOps for Kernel {
             }
             Err(WaitError::Io(e)) => Err(OpError::io_in(Stage::Udev, "waiting for udev failed", e)),
         }
-    }
-}
-
-impl Kernel {
-    fn exists(&self, name: &str) -> bool {
-        DmName::new(name).is_ok_and(|n| self.dm.device_info(&DevId::Name(n)).is_ok())
     }
 }
