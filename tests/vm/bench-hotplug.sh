@@ -20,40 +20,23 @@ if [ "${1:-}" != --in-vm ]; then
     # ------------------------------------------------------------------ host side
     set -eu
     HERE=$(cd "$(dirname "$0")" && pwd)
+    # shellcheck source=tests/vm/bench-host.sh
+    . "$HERE/bench-host.sh"
     STORMS=24,64
     SERIAL=16
     BIG=128
     REPS=1
-    KEEP=
-    RUN_ARGS=
     while [ $# -gt 0 ]; do
         case $1 in
-            --overlay|--kpartx|--smp|--mem) RUN_ARGS="$RUN_ARGS $1 $2"; shift 2 ;;
             --storms) STORMS=$2; shift 2 ;;
             --serial) SERIAL=$2; shift 2 ;;
             --big) BIG=$2; shift 2 ;;
             --reps) REPS=$2; shift 2 ;;
-            --keep-log) KEEP=$2; shift 2 ;;
-            -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-            *) echo "bench-hotplug: unknown argument $1" >&2; exit 2 ;;
+            *) bench_arg "$@"; shift "$BENCH_SHIFT" ;;
         esac
     done
-    LOGS=${KEEP:-$(mktemp -d "${TMPDIR:-/tmp}/vmbench.XXXXXX")}
-    mkdir -p "$LOGS"
-    status=0
-    # shellcheck disable=SC2086 # RUN_ARGS is a list of options (paths without spaces)
-    "$HERE/run.sh" $RUN_ARGS --scenario-timeout 5000 --timeout 5400 --keep-log "$LOGS" \
-        --append "vmtest.hp_storms=$STORMS vmtest.hp_serial=$SERIAL vmtest.hp_big=$BIG vmtest.hp_reps=$REPS" \
-        bench-hotplug >"$LOGS/run.out" 2>&1 || status=$?
-    if [ -s "$LOGS/bench-hotplug.log" ]; then
-        sed -n '/^@@TABLE-BEGIN/,/^@@TABLE-END/{/^@@TABLE/d;p}' "$LOGS/bench-hotplug.log"
-    fi
-    if [ "$status" -ne 0 ]; then
-        echo "bench-hotplug: the benchmark run failed; full output:" >&2
-        cat "$LOGS/run.out" >&2
-    fi
-    [ -n "$KEEP" ] || rm -rf "$LOGS"
-    exit "$status"
+    bench_run 5000 \
+        "vmtest.hp_storms=$STORMS vmtest.hp_serial=$SERIAL vmtest.hp_big=$BIG vmtest.hp_reps=$REPS"
 fi
 
 # ---------------------------------------------------------------------- VM side

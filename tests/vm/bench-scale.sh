@@ -48,6 +48,9 @@ if [ "${1:-}" != --in-vm ]; then
     # ------------------------------------------------------------------ host side
     set -eu
     HERE=$(cd "$(dirname "$0")" && pwd)
+    BENCH_MEM=3072
+    # shellcheck source=tests/vm/bench-host.sh
+    . "$HERE/bench-host.sh"
     STORMS=64,256
     IMPLS=floor,ref,rs
     STORM_REPS=1
@@ -55,44 +58,20 @@ if [ "${1:-}" != --in-vm ]; then
     REPS=7
     CHILDREN=10
     SAME_GUIDS=0
-    KEEP=
-    MEM=3072
-    RUN_ARGS=
     while [ $# -gt 0 ]; do
         case $1 in
-            --overlay|--kpartx|--smp) RUN_ARGS="$RUN_ARGS $1 $2"; shift 2 ;;
-            --mem) MEM=$2; shift 2 ;;
             --storms) STORMS=$2; shift 2 ;;
             --impls) IMPLS=$2; shift 2 ;;
             --storm-reps) STORM_REPS=$2; shift 2 ;;
             --counts) COUNTS=$2; shift 2 ;;
             --reps) REPS=$2; shift 2 ;;
             --children-max) CHILDREN=$2; [ "$CHILDREN" != default ] || CHILDREN=; shift 2 ;;
-            --keep-log) KEEP=$2; shift 2 ;;
             --same-guids) SAME_GUIDS=1; shift ;;
-            -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-            *) echo "bench-scale: unknown argument $1" >&2; exit 2 ;;
+            *) bench_arg "$@"; shift "$BENCH_SHIFT" ;;
         esac
     done
-    LOGS=${KEEP:-$(mktemp -d "${TMPDIR:-/tmp}/vmbench.XXXXXX")}
-    mkdir -p "$LOGS"
-    status=0
-    load0=$(cut -d' ' -f1-3 /proc/loadavg)
-    t0=$(date +%s)
-    # shellcheck disable=SC2086 # RUN_ARGS is a list of options (paths without spaces)
-    "$HERE/run.sh" $RUN_ARGS --mem "$MEM" --scenario-timeout 9000 --timeout 9600 --keep-log "$LOGS" \
-        --append "vmtest.bs_storms=$STORMS vmtest.bs_impls=$IMPLS vmtest.bs_storm_reps=$STORM_REPS vmtest.bs_counts=$COUNTS vmtest.bs_reps=$REPS vmtest.bs_same_guids=$SAME_GUIDS${CHILDREN:+ udev.children_max=$CHILDREN}" \
-        bench-scale >"$LOGS/run.out" 2>&1 || status=$?
-    if [ -s "$LOGS/bench-scale.log" ]; then
-        sed -n '/^@@TABLE-BEGIN/,/^@@TABLE-END/{/^@@TABLE/d;p}' "$LOGS/bench-scale.log"
-    fi
-    echo "host: $(nproc) cores, load average $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after; boot $(($(date +%s) - t0)) s"
-    if [ "$status" -ne 0 ]; then
-        echo "bench-scale: the benchmark run failed; full output:" >&2
-        cat "$LOGS/run.out" >&2
-    fi
-    [ -n "$KEEP" ] || rm -rf "$LOGS"
-    exit "$status"
+    bench_run 9000 \
+        "vmtest.bs_storms=$STORMS vmtest.bs_impls=$IMPLS vmtest.bs_storm_reps=$STORM_REPS vmtest.bs_counts=$COUNTS vmtest.bs_reps=$REPS vmtest.bs_same_guids=$SAME_GUIDS${CHILDREN:+ udev.children_max=$CHILDREN}"
 fi
 
 # ---------------------------------------------------------------------- VM side

@@ -23,36 +23,19 @@ if [ "${1:-}" != --in-vm ]; then
     # ------------------------------------------------------------------ host side
     set -eu
     HERE=$(cd "$(dirname "$0")" && pwd)
+    # shellcheck source=tests/vm/bench-host.sh
+    . "$HERE/bench-host.sh"
     PARTS=16,128
     REPS=3
-    KEEP=
-    RUN_ARGS=
     while [ $# -gt 0 ]; do
         case $1 in
-            --kpartx|--overlay|--smp|--mem) RUN_ARGS="$RUN_ARGS $1 $2"; shift 2 ;;
             --parts) PARTS=$2; shift 2 ;;
             --reps) REPS=$2; shift 2 ;;
-            --keep-log) KEEP=$2; shift 2 ;;
-            -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-            *) echo "bench: unknown argument $1" >&2; exit 2 ;;
+            *) bench_arg "$@"; shift "$BENCH_SHIFT" ;;
         esac
     done
-    LOGS=${KEEP:-$(mktemp -d "${TMPDIR:-/tmp}/vmbench.XXXXXX")}
-    mkdir -p "$LOGS"
-    status=0
-    # shellcheck disable=SC2086 # RUN_ARGS is a list of options (paths without spaces)
-    "$HERE/run.sh" $RUN_ARGS --scenario-timeout 3000 --timeout 3300 --keep-log "$LOGS" \
-        --append "vmtest.bench_parts=$PARTS vmtest.bench_reps=$REPS" bench >"$LOGS/run.out" 2>&1 ||
-        status=$?
-    if [ -s "$LOGS/bench.log" ]; then
-        sed -n '/^@@TABLE-BEGIN/,/^@@TABLE-END/{/^@@TABLE/d;p}' "$LOGS/bench.log"
-    fi
-    if [ "$status" -ne 0 ]; then
-        echo "bench: the benchmark run failed; full output:" >&2
-        cat "$LOGS/run.out" >&2
-    fi
-    [ -n "$KEEP" ] || rm -rf "$LOGS"
-    exit "$status"
+    bench_run 3000 \
+        "vmtest.bench_parts=$PARTS vmtest.bench_reps=$REPS"
 fi
 
 # ---------------------------------------------------------------------- VM side
