@@ -11,7 +11,7 @@ use crate::dm::readiness::Readiness;
 use crate::dm::{OpError, Stage};
 use crate::plan::SkipReason;
 use crate::table::Slice;
-use crate::testkit::fake::{FakeSystem, disk, image};
+use crate::testkit::fake::{FakeSystem, disk, image, map_request, unmap_request};
 
 const MPATH_UUID: &str = "mpath-3600a0b8";
 
@@ -30,32 +30,16 @@ fn two() -> Option<Vec<Slice>> {
 
 fn add_req(device: &str, update: bool) -> MapRequest<'_> {
     MapRequest {
-        device: Path::new(device),
-        expect: None,
         delimiter: Some(OsStr::new("-part")),
-        read_only: false,
-        force_gpt: false,
-        filter: &TypeFilter::All,
         update,
-        no_table: NoTable::Leave,
-        lock_timeout: Duration::from_secs(1),
-        dry_run: false,
-        sector_size: SectorSize::Auto,
-        name: None,
-        read_anyway: false,
-        refuse_clashes: false,
-        no_partitions_feature: None,
+        ..map_request(Path::new(device))
     }
 }
 
 fn delete_req(when_busy: WhenBusy) -> UnmapRequest {
     UnmapRequest {
-        force: false,
         when_busy,
-        flush: true,
-        lock_timeout: Duration::from_secs(1),
-        busy_timeout: Duration::ZERO,
-        dry_run: false,
+        ..unmap_request()
     }
 }
 

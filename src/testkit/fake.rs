@@ -589,3 +589,38 @@ impl MapOps for FakeSystem {
         self.settle_error.clone().map_or(Ok(()), Err)
     }
 }
+
+/// An `-a` request for `device` as the engine's tests start from: no delimiter, no update,
+/// not a dry run, a 1 s lock wait; tests change fields with struct update syntax.
+pub fn map_request(device: &Path) -> crate::engine::MapRequest<'_> {
+    crate::engine::MapRequest {
+        device,
+        expect: None,
+        delimiter: None,
+        read_only: false,
+        force_gpt: false,
+        filter: &TypeFilter::All,
+        update: false,
+        no_table: crate::engine::NoTable::Leave,
+        lock_timeout: Duration::from_secs(1),
+        dry_run: false,
+        sector_size: crate::table::sector_size::SectorSize::Auto,
+        name: None,
+        read_anyway: false,
+        refuse_clashes: false,
+        no_partitions_feature: None,
+    }
+}
+
+/// A `-d` request as the engine's tests start from: flush, remove none of a busy parent's
+/// maps, no busy retries, not a dry run.
+pub fn unmap_request() -> crate::engine::UnmapRequest {
+    crate::engine::UnmapRequest {
+        force: false,
+        when_busy: crate::plan::WhenBusy::RemoveNone,
+        flush: true,
+        lock_timeout: Duration::from_secs(1),
+        busy_timeout: Duration::ZERO,
+        dry_run: false,
+    }
+}

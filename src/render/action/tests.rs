@@ -1,19 +1,15 @@
 //! Reports built from the engine's outcomes on the fake machine, validated against the
 //! committed JSON Schemas; dry runs report the same steps as the real runs.
 
-use std::ffi::OsStr;
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::*;
-use crate::engine::{self, MapRequest, NoTable, UnmapRequest};
+use crate::engine::{self, MapRequest, UnmapRequest};
 use crate::exit::Exit;
-use crate::plan::WhenBusy;
-use crate::table::sector_size::SectorSize;
-use crate::table::{Slice, TypeFilter};
-use crate::testkit::fake::{FakeSystem, image};
+use crate::table::Slice;
+use crate::testkit::fake::{FakeSystem, image, map_request, unmap_request};
 
 /// Validates `doc` (one JSON text) against `packaging/schema/<schema>` with Python's
 /// `jsonschema` (Debian's python3-jsonschema; scripts/setup-host.sh installs it), the validator
@@ -56,32 +52,16 @@ pub(crate) fn assert_valid(schema: &str, doc: &str) {
 
 fn add_req(update: bool, dry_run: bool) -> MapRequest<'static> {
     MapRequest {
-        device: Path::new("/img/disk.img"),
-        expect: None,
-        delimiter: None::<&OsStr>,
-        read_only: false,
-        force_gpt: false,
-        filter: &TypeFilter::All,
         update,
-        no_table: NoTable::Leave,
-        lock_timeout: Duration::from_secs(1),
         dry_run,
-        sector_size: SectorSize::Auto,
-        name: None,
-        read_anyway: false,
-        refuse_clashes: false,
-        no_partitions_feature: None,
+        ..map_request(Path::new("/img/disk.img"))
     }
 }
 
 fn delete_req(dry_run: bool) -> UnmapRequest {
     UnmapRequest {
-        force: false,
-        when_busy: WhenBusy::RemoveNone,
-        flush: true,
-        lock_timeout: Duration::from_secs(1),
-        busy_timeout: Duration::ZERO,
         dry_run,
+        ..unmap_request()
     }
 }
 
