@@ -160,37 +160,38 @@ impl Kernel {
     }
 
     /// The maps `query` asks for, each once, sorted by name (the order in which the kernel
-    /// lists its maps). One ioctl per map asked for and none for the rest of the host: the
-    /// holders come from sysfs, names and UUIDs are looked up directly. Maps that do not
+    /// lists its maps). At most one ioctl per map asked for and none for the rest of the
+    /// host: the holders come from sysfs, names and UUIDs are looked up directly, and a map
+    /// already found is not asked for again under another of them. Maps that do not
     /// exist, or vanish while being looked at, are left out.
     pub fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
         let mut found: BTreeMap<String, ExistingMap> = BTreeMap::new();
-        let mut keep = |map: ExistingMap| {
-            found.entry(map.name.clone()).or_insert(map);
-        };
         let stacked = query.stacked_on.map(sysfs::dm_holder_names);
-        for name in stacked.iter().flatten() {
-            if let Some(map) = DmName::new(name)
-                .ok()
-                .and_then(|n| self.fetch(&DevId::Name(n)))
-            {
-                keep(map);
+        // The predicted names are usually the holders already fetched: each map is asked
+        // for once.
+        for name in stacked.iter().flatten().chain(&query.names) {
+            if found.contains_key(name) {
+                continue;
             }
-        }
-        for name in &query.names {
             if let Some(map) = DmName::new(name)
                 .ok()
                 .and_then(|n| self.fetch(&DevId::Name(n)))
             {
-                keep(map);
+                found.entry(map.name.clone()).or_insert(map);
             }
         }
         for uuid in &query.uuids {
+            if found
+                .values()
+                .any(|m| m.uuid.as_deref() == Some(uuid.as_str()))
+            {
+                continue;
+            }
             if let Some(map) = DmUuid::new(uuid)
                 .ok()
                 .and_then(|u| self.fetch(&DevId::Uuid(u)))
             {
-                keep(map);
+                found.entry(map.name.clone()).or_insert(map);
             }
         }
         found.into_values().collect()
