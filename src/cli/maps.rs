@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::args::Options;
 use super::list::{print_diagnostics, report_engine_error, report_release};
-use crate::dm::{DEFAULT_BUSY_TIMEOUT, OpError, Stage};
+use crate::dm::{DEFAULT_BUSY_TIMEOUT, OpError, Settled, Stage};
 use crate::engine::outcome::StepResult;
 use crate::engine::{
     self, EngineError, MapRequest, NoTable, Outcome, Record, System, UnmapRequest,
@@ -158,8 +158,10 @@ pub fn delete<S: System>(opts: &Options, sys: &S, device: &Path, p: &mut dyn Pri
 }
 
 fn report_udev(outcome: &Outcome, p: &mut dyn Printer) {
-    if let Some(e) = &outcome.udev {
-        crate::perr!(p, "kpartx: {e}");
+    match &outcome.udev {
+        Err(e) => crate::perr!(p, "kpartx: {e}"),
+        Ok(Settled::Unanswered(u)) => crate::perr!(p, "kpartx: warning: {u}"),
+        Ok(_) => {}
     }
 }
 

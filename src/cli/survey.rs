@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::args::{Action, Options};
+use crate::dm::Settled;
 use crate::engine::survey::{self as engine_survey, Only};
 use crate::engine::{EngineError, System};
 use crate::exit::Exit;
@@ -56,8 +57,10 @@ fn prune<S: System>(
     p: &mut dyn Printer,
 ) -> Result<Exit, EngineError> {
     let pruned = engine_survey::prune(sys, only, opts.dry_run)?;
-    if let Some(e) = &pruned.udev {
-        crate::perr!(p, "kpartx: {e}");
+    match &pruned.udev {
+        Err(e) => crate::perr!(p, "kpartx: {e}"),
+        Ok(Settled::Unanswered(u)) => crate::perr!(p, "kpartx: warning: {u}"),
+        Ok(_) => {}
     }
     let steps = pruned.steps;
     let left = steps

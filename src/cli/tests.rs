@@ -281,3 +281,60 @@ fn show_policy_of_something_that_is_not_a_block_device_fails() {
     assert_eq!(exit, Exit::Failed);
     assert!(p.stderr.contains("is not a block device"), "{}", p.stderr);
 }
+
+fn unanswered() -> crate::dm::Unanswered {
+    crate::dm::Unanswered {
+        events: 2,
+        cookie: 0x0d4d_1234,
+        reach: crate::dm::unanswered::Reach::ForeignIpc { pid: 127 },
+    }
+}
+
+#[test]
+fn an_unanswered_cookie_is_one_warning_line_and_success() {
+    let mut sys = mpath();
+    sys.settle_unanswered = Some(unanswered());
+    for args in [
+        &["-a", "-p", "-part", "/dev/mapper/mpatha"][..],
+        &["-d", "-p", "-part", "/dev/mapper/mpatha"][..],
+    ] {
+        let (p, exit) = run(&sys, args);
+        assert_eq!(exit, Exit::Ok, "{args:?}: {}", p.stderr);
+        assert_eq!(p.stderr.lines().count(), 1, "{}", p.stderr);
+        assert!(
+            p.stderr
+                .starts_with("kpartx: warning: udev processed the 2 device-mapper event(s)")
+                && p.stderr.contains("another IPC namespace")
+                && p.stderr.contains("--ipc=host")
+                && p.stderr.contains("DM_DISABLE_UDEV=1"),
+            "{}",
+            p.stderr
+        );
+    }
+}
+
+#[test]
+fn json_tells_how_the_udev_wait_ended() {
+    let sys = mpath();
+    let (p, _) = run(&sys, &["-a", "--json", "/dev/mapper/mpatha"]);
+    let doc = json(&p.stdout());
+    assert_eq!(doc["udev"]["wait"], "completed");
+    assert!(doc["udev"]["warning"].is_null());
+    let (p, _) = run(&sys, &["-a", "--json", "--dry-run", "/dev/mapper/mpatha"]);
+    assert_eq!(json(&p.stdout())["udev"]["wait"], "none");
+
+    let mut sys = mpath();
+    sys.settle_unanswered = Some(unanswered());
+    let (p, exit) = run(&sys, &["-a", "--json", "/dev/mapper/mpatha"]);
+    assert_eq!(exit, Exit::Ok);
+    let doc = json(&p.stdout());
+    assert_eq!(doc["udev"]["ok"], true);
+    assert_eq!(doc["udev"]["wait"], "unanswered");
+    assert!(
+        doc["udev"]["warning"]
+            .as_str()
+            .is_some_and(|w| w.contains("cookie 0xd4d1234")),
+        "{doc}"
+    );
+    assert_eq!(doc["exit_status"], 0);
+}

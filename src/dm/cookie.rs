@@ -5,10 +5,16 @@
 //! and udev's `95-dm-notify.rules` runs `dmsetup udevcomplete`, which decrements the
 //! semaphore. The waiter waits for zero. Unlike libdevmapper the wait here has a deadline, and
 //! the semaphore is always removed (on success, error, timeout and unwinding alike).
+//!
+//! When udev cannot complete the cookie (it runs in another IPC namespace, or has no rule that
+//! does), the wait also watches what udev visibly did ([`Witness`]) and ends once that shows
+//! every event processed ([`super::unanswered`]), instead of running into its deadline.
 
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use super::unanswered::{Judge, Reach};
 
 /// Upper 16 bits of a cookie's key (`DM_COOKIE_MAGIC`).
 pub const COOKIE_MAGIC: u32 = 0x0D4D;
@@ -84,6 +90,40 @@ const POLL_SLICE: Duration = Duration::from_millis(200);
 pub struct Cookie {
     semid: libc::c_int,
     base: u16,
+}
+
+/// What a waiter can see of udev besides the semaphore.
+pub trait Witness {
+    /// Whether udev visibly processed every event of the transaction (its database).
+    fn processed(&self) -> bool;
+    /// What is known about udevd's ability to complete the cookie (asked once, lazily).
+    fn reach(&self) -> Reach;
+}
+
+/// A witness that sees nothing: the wait ends only when the cookie is completed or runs out.
+pub struct Blind;
+
+impl Witness for Blind {
+    fn processed(&self) -> bool {
+        false
+    }
+    fn reach(&self) -> Reach {
+        Reach::Expected
+    }
+}
+
+/// How a wait that did not fail ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    /// udev completed the cookie.
+    Completed,
+    /// udev processed every event (so the witness says) but did not complete the cookie.
+    Unanswered {
+        /// Events whose completion never came.
+        pending: u32,
+        /// Why it will not come.
+        reach: Reach,
+    },
 }
 
 /// Why a wait for udev failed.
@@ -175,15 +215,18 @@ impl Cookie {
     /// Waits until udev has completed every operation of the run. The wait ends with
     /// [`WaitError::TimedOut`] once udev has completed none of the outstanding events for
     /// `timeout`: a long but moving udev queue (hundreds of maps) is waited for, a stuck one
-    /// is not. The total wait is bounded by `timeout` times the number of operations.
+    /// is not. The total wait is bounded by `timeout` times the number of operations. It ends
+    /// early, with [`Waited::Unanswered`], when `witness` shows every event processed and the
+    /// semaphore does not move ([`Judge`]).
     ///
     /// The wait consumes the cookie (its semaphore is removed when it returns): taking the
     /// waiter's count away twice would take an operation's count instead, so a transaction is
     /// waited for exactly once, and the next operations start a new one.
-    pub fn wait(self, timeout: Duration) -> Result<(), WaitError> {
+    pub fn wait(self, timeout: Duration, witness: &dyn Witness) -> Result<Waited, WaitError> {
         self.adjust(-1, true).map_err(WaitError::Io)?;
         let mut pending = self.value().map_err(WaitError::Io)?;
         let mut last_progress = Instant::now();
+        let mut judge = Judge::default();
         loop {
             let deadline = last_progress + timeout;
             let now = Instant::now();
@@ -194,16 +237,25 @@ impl Cookie {
                 });
             }
             match self.wait_zero((deadline - now).min(POLL_SLICE)) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EIDRM) => return Ok(()),
+                Ok(()) => return Ok(Waited::Completed),
+                Err(e) if e.raw_os_error() == Some(libc::EIDRM) => return Ok(Waited::Completed),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) => {}
                 Err(e) => return Err(WaitError::Io(e)),
             }
             let now_pending = self.value().map_err(WaitError::Io)?;
+            if now_pending == 0 {
+                return Ok(Waited::Completed);
+            }
             if now_pending < pending {
                 last_progress = Instant::now();
+                judge.saw_progress();
             }
             pending = now_pending;
+            if let Some(reach) = judge.observe(Instant::now(), pending, witness.processed(), || {
+                witness.reach()
+            }) {
+                return Ok(Waited::Unanswered { pending, reach });
+            }
         }
     }
 
@@ -308,7 +360,7 @@ mod tests {
         for _ in 0..100 {
             cookie.complete_without_event();
         }
-        cookie.wait(Duration::from_secs(5)).unwrap();
+        cookie.wait(Duration::from_secs(5), &Blind).unwrap();
     }
 
     #[test]
@@ -316,7 +368,7 @@ mod tests {
         let cookie = Cookie::create().unwrap();
         cookie.begin_operation().unwrap();
         let start = Instant::now();
-        let result = cookie.wait(Duration::from_millis(300));
+        let result = cookie.wait(Duration::from_millis(300), &Blind);
         assert!(matches!(
             result,
             Err(WaitError::TimedOut { pending: 1, .. })
@@ -339,7 +391,7 @@ mod tests {
                     udevcomplete(key);
                 }
             });
-            let result = cookie.wait(Duration::from_millis(300));
+            let result = cookie.wait(Duration::from_millis(300), &Blind);
             assert!(matches!(
                 result,
                 Err(WaitError::TimedOut { pending: 1, .. })
@@ -371,13 +423,61 @@ mod tests {
         first.begin_operation().unwrap();
         let key = first.key();
         udevcomplete(key);
-        first.wait(Duration::from_secs(5)).unwrap();
+        first.wait(Duration::from_secs(5), &Blind).unwrap();
         // SAFETY: plain lookup without IPC_CREAT.
         assert!(unsafe { libc::semget(key as libc::key_t, 1, 0) } < 0);
         let second = Cookie::create().unwrap();
         second.begin_operation().unwrap();
         udevcomplete(second.key());
-        second.wait(Duration::from_secs(5)).unwrap();
+        second.wait(Duration::from_secs(5), &Blind).unwrap();
+    }
+
+    /// A witness that sees every event processed, with udevd's reach as given.
+    struct SeesAll(Reach);
+
+    impl Witness for SeesAll {
+        fn processed(&self) -> bool {
+            true
+        }
+        fn reach(&self) -> Reach {
+            self.0.clone()
+        }
+    }
+
+    #[test]
+    fn a_cookie_udev_cannot_reach_ends_the_wait_once_everything_is_processed() {
+        let cookie = Cookie::create().unwrap();
+        for _ in 0..4 {
+            cookie.begin_operation().unwrap();
+        }
+        let key = cookie.key() as libc::key_t;
+        let start = Instant::now();
+        let witness = SeesAll(Reach::ForeignIpc { pid: 1 });
+        let got = cookie.wait(Duration::from_secs(30), &witness).unwrap();
+        assert_eq!(
+            got,
+            Waited::Unanswered {
+                pending: 4,
+                reach: Reach::ForeignIpc { pid: 1 }
+            }
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        // SAFETY: plain lookup without IPC_CREAT.
+        assert!(unsafe { libc::semget(key, 1, 0) } < 0, "semaphore left");
+    }
+
+    #[test]
+    fn a_completed_cookie_is_not_unanswered_even_when_the_evidence_is_there() {
+        let cookie = Cookie::create().unwrap();
+        cookie.begin_operation().unwrap();
+        udevcomplete(cookie.key());
+        let witness = SeesAll(Reach::ForeignIpc { pid: 1 });
+        let got = cookie.wait(Duration::from_secs(5), &witness).unwrap();
+        assert_eq!(got, Waited::Completed);
     }
 
     #[test]

@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use devicemapper::{DM, DevId, DeviceInfo, DmFlags, DmName, DmOptions, DmUuid};
 
 use super::by_id::IdStore;
-use super::cookie::{self, Cookie, UdevMode, WaitError, flags};
+use super::cookie::{self, Cookie, UdevMode, WaitError, Waited, Witness, flags};
 use super::model::{ExistingMap, MapSpec, TargetLine};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::readiness::{self, MapState};
-use super::{MapOps, MapQuery, OpError, Stage};
+use super::udev_db::{Awaited, Expect, UdevDb};
+use super::unanswered::Reach;
+use super::{MapOps, MapQuery, OpError, Settled, Stage, Unanswered, udevd_probe};
 use crate::device::{DevNum, sysfs};
 use crate::resolve::strerror;
 
@@ -34,6 +36,9 @@ pub struct Kernel {
     /// The udev transaction in progress: made by the first operation after the last wait.
     cookie: RefCell<Option<Cookie>>,
     touched: RefCell<Vec<Touched>>,
+    /// The events of the transaction, as udev's database should show them once processed.
+    awaited: RefCell<Vec<Awaited>>,
+    db: UdevDb,
     /// Where partition maps' by-id properties are published for the rules (udev running).
     ids: Option<IdStore>,
 }
@@ -128,6 +133,8 @@ impl Kernel {
             busy_timeout: Cell::new(super::DEFAULT_BUSY_TIMEOUT),
             cookie: RefCell::new(None),
             touched: RefCell::new(Vec::new()),
+            awaited: RefCell::new(Vec::new()),
+            db: UdevDb::system(),
             ids: (mode != UdevMode::NoUdev).then(IdStore::system),
         })
     }
@@ -221,11 +228,22 @@ impl Kernel {
         })
     }
 
-    /// Runs one cookie-carrying ioctl the way the udev mode requires; never waits.
+    /// What udev's database should show once it processed the event of `expect` on map
+    /// `name` (device `dev`), when this run waits for udev; taken just before the ioctl.
+    fn awaiting(&self, expect: Expect, name: &str, dev: Option<DevNum>) -> Option<Awaited> {
+        match (self.mode, dev) {
+            (UdevMode::Wait(_), Some(dev)) => Some(self.db.before(expect, name, dev)),
+            _ => None,
+        }
+    }
+
+    /// Runs one cookie-carrying ioctl the way the udev mode requires; never waits. `awaited`
+    /// is what udev's database will show once it processed the event.
     fn with_udev(
         &self,
         stage: Stage,
         udev_flags: u16,
+        awaited: Option<Awaited>,
         op: impl FnOnce(u32) -> io::Result<Reply>,
     ) -> Result<(), OpError> {
         let failed = |e: io::Error| OpError::io(stage, e);
@@ -257,6 +275,8 @@ impl Kernel {
                     Ok(reply) => {
                         if !reply.uevent {
                             cookie.complete_without_event();
+                        } else if let Some(awaited) = awaited {
+                            self.awaited.borrow_mut().push(awaited);
                         }
                         Ok(())
                     }
@@ -269,10 +289,11 @@ impl Kernel {
         }
     }
 
-    fn resume(&self, spec: &MapSpec, reload: bool) -> Result<(), OpError> {
+    fn resume(&self, spec: &MapSpec, dev: DevNum, reload: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let udev_flags = if reload { flags::SUBSYSTEM_FLAG0 } else { 0 };
-        self.with_udev(Stage::Resume, udev_flags, |nr| {
+        let awaited = self.awaiting(Expect::Resumed, &spec.name, Some(dev));
+        self.with_udev(Stage::Resume, udev_flags, awaited, |nr| {
             raw::resume(fd, &spec.name, nr, reload)
         })
     }
@@ -308,11 +329,13 @@ impl Kernel {
         }
     }
 
-    /// The DM UUID of map `name`, when its published properties must go with it.
-    fn uuid_to_withdraw(&self, name: &str) -> Option<String> {
-        self.ids.as_ref()?;
-        let info = self.info(name, Stage::Remove).ok()?;
-        info.uuid().map(|u| u.to_string())
+    /// Map `name`'s info when udev takes part: its UUID tells which published properties
+    /// go with it, its device where udev records its events.
+    fn info_for_udev(&self, name: &str, stage: Stage) -> Option<DeviceInfo> {
+        if self.mode == UdevMode::NoUdev {
+            return None;
+        }
+        self.info(name, stage).ok()
     }
 
     fn load(&self, spec: &MapSpec) -> Result<(), OpError> {
@@ -325,8 +348,7 @@ impl Kernel {
     }
 
     fn device_of(&self, name: &str) -> Result<DevNum, OpError> {
-        let dev = self.info(name, Stage::Load)?.device();
-        Ok(DevNum::new(dev.major, dev.minor))
+        Ok(device(&self.info(name, Stage::Load)?))
     }
 
     /// Map `name`'s info (DM_DEV_STATUS); a failure is told as part of `stage`.
@@ -339,6 +361,26 @@ impl Kernel {
     /// Whether map `name` exists (checked after a udev wait).
     fn exists(&self, name: &str) -> bool {
         self.info(name, Stage::Udev).is_ok()
+    }
+}
+
+fn device(info: &DeviceInfo) -> DevNum {
+    DevNum::new(info.device().major, info.device().minor)
+}
+
+/// udev's database, checked against the events of one transaction.
+struct DbWitness<'a> {
+    db: &'a UdevDb,
+    awaited: &'a [Awaited],
+}
+
+impl Witness for DbWitness<'_> {
+    fn processed(&self) -> bool {
+        !self.awaited.is_empty() && self.awaited.iter().all(|op| self.db.processed(op))
+    }
+
+    fn reach(&self) -> Reach {
+        udevd_probe::probe()
     }
 }
 
@@ -364,7 +406,7 @@ impl MapOps for Kernel {
             .map_err(|e| OpError::dm(Stage::Load, e))?;
         let dev = DevNum::new(info.device().major, info.device().minor);
         self.publish_ids(spec);
-        if let Err(e) = self.load(spec).and_then(|()| self.resume(spec, false)) {
+        if let Err(e) = self.load(spec).and_then(|()| self.resume(spec, dev, false)) {
             let _ = self.remove(&spec.name, false);
             return Err(e);
         }
@@ -374,18 +416,23 @@ impl MapOps for Kernel {
 
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
         self.publish_ids(spec);
-        self.load(spec)?;
-        self.resume(spec, true)?;
         let dev = self.device_of(&spec.name)?;
+        self.load(spec)?;
+        self.resume(spec, dev, true)?;
         self.mapped(&spec.name, dev);
         Ok(dev)
     }
 
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
-        self.with_udev(Stage::Rename, flags::DISABLE_LIBRARY_FALLBACK, |nr| {
-            raw::rename(fd, from, to, nr)
-        })?;
+        let dev = self.info_for_udev(from, Stage::Rename).map(|i| device(&i));
+        let awaited = self.awaiting(Expect::Renamed, to, dev);
+        self.with_udev(
+            Stage::Rename,
+            flags::DISABLE_LIBRARY_FALLBACK,
+            awaited,
+            |nr| raw::rename(fd, from, to, nr),
+        )?;
         match self.mode {
             UdevMode::NoUdev => {
                 let _ = nodes::rename_node(from, to);
@@ -402,8 +449,10 @@ impl MapOps for Kernel {
     fn remove(&self, name: &str, flush: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let deadline = Instant::now() + self.busy_timeout.get();
-        let uuid = self.uuid_to_withdraw(name);
-        self.with_udev(Stage::Remove, 0, |nr| {
+        let info = self.info_for_udev(name, Stage::Remove);
+        let uuid = info.as_ref().and_then(|i| i.uuid().map(|u| u.to_string()));
+        let awaited = self.awaiting(Expect::Removed, name, info.as_ref().map(device));
+        self.with_udev(Stage::Remove, 0, awaited, |nr| {
             loop {
                 match raw::remove(fd, name, nr, flush) {
                     Err(e)
@@ -430,29 +479,58 @@ impl MapOps for Kernel {
         Ok(())
     }
 
-    fn settle(&self) -> Result<(), OpError> {
+    fn settle(&self) -> Result<Settled, OpError> {
         let UdevMode::Wait(timeout) = self.mode else {
-            return Ok(());
+            return Ok(Settled::NotWaited);
         };
         let Some(cookie) = self.cookie.borrow_mut().take() else {
-            return Ok(());
+            return Ok(Settled::NotWaited);
         };
         let key = cookie.key();
-        let result = cookie.wait(timeout);
+        let awaited = std::mem::take(&mut *self.awaited.borrow_mut());
+        let witness = DbWitness {
+            db: &self.db,
+            awaited: &awaited,
+        };
+        let result = cookie.wait(timeout, &witness);
         // Whether udev finished or not, leave the nodes as the maps are (libdevmapper's
         // node check after a wait).
         let touched = std::mem::take(&mut *self.touched.borrow_mut());
+        let mut wrong_node = None;
         for what in touched {
             match what {
-                Touched::Mapped(name, dev) if self.exists(&name) => self.make_node(&name, dev),
+                Touched::Mapped(name, dev) if self.exists(&name) => {
+                    self.make_node(&name, dev);
+                    if !nodes::node_path(&name).exists() {
+                        wrong_node = Some(name);
+                    }
+                }
                 Touched::Removed(name) if !self.exists(&name) => {
                     let _ = nodes::remove_node(&name);
+                    if nodes::node_path(&name).symlink_metadata().is_ok() {
+                        wrong_node = Some(name);
+                    }
                 }
                 _ => {}
             }
         }
         match result {
-            Ok(()) => Ok(()),
+            Ok(Waited::Completed) => Ok(Settled::Completed),
+            Ok(Waited::Unanswered { pending, reach }) => match wrong_node {
+                None => Ok(Settled::Unanswered(Unanswered {
+                    events: pending,
+                    cookie: key,
+                    reach,
+                })),
+                Some(name) => Err(OpError::new(
+                    Stage::Udev,
+                    format!(
+                        "udev processed the device-mapper events of cookie 0x{key:x} but never \
+                         completed it ({reach}), and {} is not as its map is",
+                        nodes::node_path(&name).display()
+                    ),
+                )),
+            },
             Err(WaitError::TimedOut { waited, pending }) => {
                 Err(OpError::udev_timeout(pending, waited, key))
             }

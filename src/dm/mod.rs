@@ -11,6 +11,9 @@ pub mod model;
 pub mod nodes;
 pub mod raw;
 pub mod readiness;
+pub mod udev_db;
+pub mod udevd_probe;
+pub mod unanswered;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 use crate::device::DevNum;
 use model::MapSpec;
+use unanswered::Reach;
 
 /// How long, by default, a removal waits for a partition map that is open: udev's probes
 /// (blkid after a reload, a close after write) keep a map open for a moment, and a teardown
@@ -139,6 +143,44 @@ impl fmt::Display for OpError {
     }
 }
 
+/// How a run's udev transaction ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Settled {
+    /// Nothing was waited for: no operation, udev not running, `-n`, or `DM_DISABLE_UDEV`.
+    #[default]
+    NotWaited,
+    /// udev completed the cookie.
+    Completed,
+    /// udev processed every event (its database and the nodes were checked), but never
+    /// completed the cookie.
+    Unanswered(Unanswered),
+}
+
+/// A transaction udev processed without completing its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unanswered {
+    /// Events whose completion never came.
+    pub events: u32,
+    /// The cookie, as `dmsetup udevcookies` would show it.
+    pub cookie: u32,
+    /// Why the completion did not come.
+    pub reach: Reach,
+}
+
+impl fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "udev processed the {} device-mapper event(s) of cookie 0x{:x} but never completed \
+             it: {}; the maps' nodes and udev's database were checked instead. To avoid this, {}",
+            self.events,
+            self.cookie,
+            self.reach,
+            self.reach.advice()
+        )
+    }
+}
+
 /// Which maps a use case needs to see: those of one parent, never the whole host.
 ///
 /// A SAN host has thousands of device-mapper devices; one event's work must depend on the
@@ -168,7 +210,7 @@ pub trait MapOps {
     /// Waits (bounded) until udev has processed the events of every operation so far, where
     /// the caller asked for that; makes or removes nodes udev did not. Callers release their
     /// locks first, so that nobody waits for them while udev works.
-    fn settle(&self) -> Result<(), OpError>;
+    fn settle(&self) -> Result<Settled, OpError>;
 }
 
 #[cfg(test)]

@@ -242,7 +242,7 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
         outcome.image = resolved.image;
         return Ok(outcome);
     }
-    outcome.udev = sys.ops().settle().err();
+    outcome.udev = sys.ops().settle();
     if outcome.mapped() == 0 {
         outcome.release = release_created(sys, &mut resolved);
     }
@@ -451,7 +451,7 @@ pub fn unmap_parent<S: System>(
     outcome.before = existing;
     outcome.dry_run = req.dry_run;
     if !req.dry_run {
-        outcome.udev = sys.ops().settle().err();
+        outcome.udev = sys.ops().settle();
     }
     Ok(outcome)
 }

@@ -6,8 +6,8 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::device::DevNum;
-use crate::dm::OpError;
 use crate::dm::model::ExistingMap;
+use crate::dm::{OpError, Settled};
 use crate::plan::{SkipReason, Step};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent};
@@ -78,8 +78,9 @@ pub struct Outcome {
     /// The device-mapper maps the plan was made against (for reports: UUID, device and table
     /// of the maps a step removes or leaves).
     pub before: Vec<ExistingMap>,
-    /// The udev wait, when it failed.
-    pub udev: Option<OpError>,
+    /// How the wait for udev ended: not waited for, completed, unanswered but checked, or
+    /// failed.
+    pub udev: Result<Settled, OpError>,
     /// The release of a loop this run attached, or of the image's loop after `-d`.
     pub release: Option<LoopRelease>,
     /// Whether this was a dry run (every record is planned, nothing was changed).
@@ -100,7 +101,7 @@ impl Outcome {
             found: None,
             records: Vec::new(),
             before: Vec::new(),
-            udev: None,
+            udev: Ok(Settled::NotWaited),
             release: None,
             dry_run: false,
             detach_planned: false,
@@ -131,7 +132,7 @@ impl Outcome {
             .iter()
             .filter(|r| r.counted && r.failed())
             .count();
-        steps + usize::from(self.udev.is_some())
+        steps + usize::from(self.udev.is_err())
     }
 
     /// Whether a loop that had to be released is still bound.

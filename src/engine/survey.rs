@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::{EngineError, System};
 use crate::device::DevNum;
-use crate::dm::OpError;
 use crate::dm::model::ExistingMap;
+use crate::dm::{OpError, Settled};
 use crate::health::{self, Observed, ParentRef, ParentTable, ParentView};
 use crate::plan::prune::{self, LoopFacts, PruneAction, PruneStep};
 use crate::resolve::{Purpose, ResolveError, Resolved, Source};
@@ -129,8 +129,8 @@ pub fn loops<S: System>(sys: &S, only: &Only) -> Vec<LoopFacts> {
 pub struct Pruned {
     /// The steps, planned or carried out.
     pub steps: Vec<PruneStep>,
-    /// The wait for udev after the removals, when it failed.
-    pub udev: Option<OpError>,
+    /// How the wait for udev after the removals ended.
+    pub udev: Result<Settled, OpError>,
 }
 
 /// `--prune`: plans, and unless `dry_run` carries out, the removal of unused stale and
@@ -140,7 +140,7 @@ pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, E
     if dry_run {
         return Ok(Pruned {
             steps: prune::plan_prune(&observed, &loops(sys, only)),
-            udev: None,
+            udev: Ok(Settled::NotWaited),
         });
     }
     // Lock every parent that still exists (in device-number order, as one run locks one
@@ -186,7 +186,7 @@ pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, E
     // Removals carry the udev flags: wait for them (bounded) like every other run.
     Ok(Pruned {
         steps,
-        udev: sys.ops().settle().err(),
+        udev: sys.ops().settle(),
     })
 }
 

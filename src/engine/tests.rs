@@ -151,7 +151,7 @@ fn a_udev_timeout_is_one_failure_and_the_maps_stay() {
     let out = map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
     assert_eq!(out.failures(), 1);
     assert_eq!(out.mapped(), 2);
-    assert_eq!(out.udev.as_ref().map(|e| e.stage), Some(Stage::Udev));
+    assert_eq!(out.udev.as_ref().err().map(|e| e.stage), Some(Stage::Udev));
     assert_eq!(sys.map_names().len(), 2);
 }
 

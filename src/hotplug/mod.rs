@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::device::DevNum;
 use crate::device::sysfs;
+use crate::dm::Settled;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::dm::model::ExistingMap;
@@ -319,8 +320,10 @@ fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> Exit {
     for record in &outcome.records {
         log_record(record, &outcome.before);
     }
-    if let Some(e) = &outcome.udev {
-        error!(dev = %event.dev, "{e}");
+    match &outcome.udev {
+        Err(e) => error!(dev = %event.dev, "{e}"),
+        Ok(Settled::Unanswered(u)) => warn!(dev = %event.dev, "{u}"),
+        Ok(_) => {}
     }
     Exit::of_outcome(outcome.failures(), false)
 }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::dm::model::ExistingMap;
-use crate::dm::{OpError, Stage};
+use crate::dm::{OpError, Settled, Stage};
 use crate::engine::Outcome;
 use crate::engine::outcome::{Record, StepResult};
 use crate::exit::Exit;
@@ -146,6 +146,41 @@ pub struct UdevReport {
     pub ok: bool,
     /// Why not, else `null`.
     pub error: Option<ErrorDetail>,
+    /// How the wait ended.
+    pub wait: UdevWait,
+    /// For [`UdevWait::Unanswered`]: what was found and how to avoid it, else `null`.
+    pub warning: Option<String>,
+}
+
+/// How the wait for udev ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UdevWait {
+    /// Nothing was waited for: nothing changed, `-n`, no udevd, `DM_DISABLE_UDEV=1`, or a dry run.
+    None,
+    /// udev completed the cookie.
+    Completed,
+    /// udev processed every event (its database and the nodes checked), but never completed
+    /// the cookie (udevd in another IPC namespace, or without the rule that completes it).
+    Unanswered,
+    /// udev did not finish in time, or the wait failed.
+    Failed,
+}
+
+/// The report of a udev wait.
+pub fn udev_report(udev: &Result<Settled, OpError>) -> UdevReport {
+    let (wait, warning) = match udev {
+        Ok(Settled::NotWaited) => (UdevWait::None, None),
+        Ok(Settled::Completed) => (UdevWait::Completed, None),
+        Ok(Settled::Unanswered(u)) => (UdevWait::Unanswered, Some(u.to_string())),
+        Err(_) => (UdevWait::Failed, None),
+    };
+    UdevReport {
+        ok: udev.is_ok(),
+        error: udev.as_ref().err().map(detail),
+        wait,
+        warning,
+    }
 }
 
 /// The document printed instead of a report when a run could not start or stopped early.
@@ -264,10 +299,7 @@ pub fn action_report(action: ActionKind, outcome: &Outcome, exit: Exit) -> Actio
             .iter()
             .map(|r| map_report(r, &outcome.before))
             .collect(),
-        udev: UdevReport {
-            ok: outcome.udev.is_none(),
-            error: outcome.udev.as_ref().map(detail),
-        },
+        udev: udev_report(&outcome.udev),
         exit_status: exit.code(),
     }
 }

@@ -14,7 +14,7 @@ use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::ListError;
 use crate::dm::model::{ExistingMap, MapSpec, TargetLine};
 use crate::dm::readiness::{MapState, Readiness};
-use crate::dm::{MapOps, MapQuery, OpError, Stage};
+use crate::dm::{MapOps, MapQuery, OpError, Settled, Stage};
 use crate::engine::{Devices, System};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
@@ -51,6 +51,8 @@ pub struct FakeSystem {
     pub failing: Vec<String>,
     /// What the udev wait returns.
     pub settle_error: Option<OpError>,
+    /// When set, the udev wait ends as one whose cookie udev never completed.
+    pub settle_unanswered: Option<crate::dm::Unanswered>,
     /// Lock keys someone else holds for good: taking one fails as a timed-out wait would,
     /// without spending the time.
     pub held: Vec<String>,
@@ -143,6 +145,7 @@ impl FakeSystem {
             log: Arc::new(Mutex::new(Vec::new())),
             failing: Vec::new(),
             settle_error: None,
+            settle_unanswered: None,
             held: Vec::new(),
             locked: Arc::new(Mutex::new(Vec::new())),
             attach_errno: None,
@@ -582,11 +585,17 @@ impl MapOps for FakeSystem {
 
     /// Ends the udev transaction: records how many operations it waited for (the real
     /// cookie's count), so a test sees one wait per transaction and none waited twice.
-    fn settle(&self) -> Result<(), OpError> {
+    fn settle(&self) -> Result<Settled, OpError> {
         let ops = std::mem::take(&mut *self.in_transaction.lock().unwrap());
         self.transactions.lock().unwrap().push(ops);
         self.note("settle".into());
-        self.settle_error.clone().map_or(Ok(()), Err)
+        if let Some(e) = &self.settle_error {
+            return Err(e.clone());
+        }
+        Ok(match &self.settle_unanswered {
+            Some(unanswered) => Settled::Unanswered(unanswered.clone()),
+            None => Settled::Completed,
+        })
     }
 }
 

@@ -224,3 +224,20 @@ fn error_and_nothing_documents_validate() {
         &to_json(&NothingReport::new("the device is gone")),
     );
 }
+
+#[test]
+fn an_unanswered_wait_validates_and_is_not_a_failure() {
+    let mut sys = system(true, vec![Slice::new(2048, 100)]);
+    sys.settle_unanswered = Some(crate::dm::Unanswered {
+        events: 1,
+        cookie: 0x0d4d_0001,
+        reach: crate::dm::unanswered::Reach::NoCompletingRule,
+    });
+    for done in [add(&sys, false, false), delete(&sys, false)] {
+        assert!(done.udev.ok);
+        assert_eq!(done.udev.wait, UdevWait::Unanswered);
+        let warning = done.udev.warning.clone().unwrap();
+        assert!(warning.contains("95-dm-notify.rules"), "{warning}");
+        assert_eq!(done.exit_status, 0);
+    }
+}
