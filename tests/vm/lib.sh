@@ -432,17 +432,21 @@ udev_settle() {
     udevadm settle -t 60 || log "udevadm settle timed out" >&2
 }
 
-# udev_start [--no-notify] [--hotplug]: start systemd-udevd in the background (own session, log in
-# /tmp/vmtest/udevd.log), replay "add" for block devices so /dev/block links exist, settle.
-#   --no-notify  mask 95-dm-notify.rules: cookies are never completed ("broken udev")
+# udev_start [--no-notify|--no-dm-rules] [--hotplug]: start systemd-udevd in the background (own
+# session, log in /tmp/vmtest/udevd.log), replay "add" for block devices so /dev/block links
+# exist, settle.
+#   --no-notify    mask 95-dm-notify.rules: cookies are never completed ("broken udev")
+#   --no-dm-rules  mask every device-mapper rule (*dm*.rules): udev neither completes cookies nor
+#                  makes /dev/mapper links nor records maps by name
 #   --hotplug    keep kpartx's udev rules active (by default every *kpartx*.rules file is masked
 #                so that no kpartx runs behind a scenario's back)
 # shellcheck disable=SC2120 # the options are optional
 udev_start() {
-    local notify=1 hotplug=0 r mode
+    local notify=1 hotplug=0 dmrules=1 r mode
     while [ $# -gt 0 ]; do
         case $1 in
             --no-notify) notify=0 ;;
+            --no-dm-rules) notify=0; dmrules=0 ;;
             --hotplug) hotplug=1 ;;
             *) die "udev_start: unknown option $1" ;;
         esac
@@ -455,6 +459,12 @@ udev_start() {
     if [ "$notify" -eq 0 ]; then
         ln -s /dev/null /etc/udev/rules.d/95-dm-notify.rules
         mode=no-notify
+    fi
+    if [ "$dmrules" -eq 0 ]; then
+        for r in /usr/lib/udev/rules.d/*dm*.rules; do
+            [ -e "$r" ] && ln -sf /dev/null "/etc/udev/rules.d/${r##*/}"
+        done
+        mode=no-dm-rules
     fi
     if [ "$hotplug" -eq 0 ]; then
         for r in /usr/lib/udev/rules.d/*kpartx*.rules; do
