@@ -116,7 +116,7 @@ fn engine_error(opts: &Options, err: &EngineError, p: &mut dyn Printer) -> Exit 
         EngineError::Resolve(_) => "device",
         EngineError::Lock(..) => "lock",
         EngineError::Read(..) => "read",
-        EngineError::List(_) => "device-mapper",
+        EngineError::Look(_) => "device-mapper",
         EngineError::Changed(_) => "changed",
         EngineError::NameClash(_) => "name-clash",
         EngineError::NotReady(..) => "not-ready",

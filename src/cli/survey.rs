@@ -23,7 +23,7 @@ pub fn run<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
         crate::perr!(p, "kpartx: {e}");
         if opts.json {
             let kind = match e {
-                EngineError::List(_) => "device-mapper",
+                EngineError::Look(_) => "device-mapper",
                 _ => "device",
             };
             p.out(&report::error_report(kind, e.to_string(), Exit::Failed));

@@ -338,3 +338,20 @@ fn json_tells_how_the_udev_wait_ended() {
     );
     assert_eq!(doc["exit_status"], 0);
 }
+
+#[test]
+fn a_failed_look_up_names_the_map_and_fails_the_run() {
+    let mut sys = mpath();
+    sys.look_errors = vec![("mpatha-part1".to_string(), libc::EPERM)];
+    let (p, exit) = run(&sys, &["-a", "-p", "-part", "/dev/mapper/mpatha"]);
+    assert_eq!(exit, Exit::Failed);
+    assert_eq!(
+        p.stderr,
+        "kpartx: cannot look up device-mapper map mpatha-part1: Operation not permitted\n"
+    );
+    assert_eq!(p.stdout(), "");
+    let (p, exit) = run(&sys, &["-a", "--json", "-p", "-part", "/dev/mapper/mpatha"]);
+    assert_eq!(exit, Exit::Failed);
+    let doc = json(&p.stdout());
+    assert_eq!(doc["error"]["kind"], "device-mapper", "{doc}");
+}

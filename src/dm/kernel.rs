@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use devicemapper::{DM, DevId, DeviceInfo, DmFlags, DmName, DmOptions, DmUuid};
@@ -46,19 +47,68 @@ pub struct Kernel {
 /// The pause between two tries of a removal refused because the map is open.
 const BUSY_RETRY_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The maps could not be listed.
-#[derive(Debug)]
-pub struct ListError(pub devicemapper::DmError);
+/// What a look at device-mapper was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Looked {
+    /// Every map (the list).
+    Every,
+    /// The map with this name.
+    Name(String),
+    /// The map with this DM UUID.
+    Uuid(String),
+}
 
-impl fmt::Display for ListError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot list device-mapper devices: {}", self.0)
+/// The kernel would not say whether a map exists (or which maps exist): anything but "no
+/// such device", which is the only answer that means absent.
+#[derive(Debug, Clone)]
+pub struct LookError {
+    /// What was looked for.
+    pub looked: Looked,
+    /// What the kernel said, in plain words.
+    pub detail: String,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl LookError {
+    /// A look for `looked` that failed with `cause`, told as `detail`.
+    pub fn new(
+        looked: Looked,
+        detail: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> LookError {
+        LookError {
+            looked,
+            detail: detail.into(),
+            cause: Arc::new(cause),
+        }
+    }
+
+    fn dm(looked: Looked, err: devicemapper::DmError) -> LookError {
+        LookError::new(looked, super::plain_cause(&err), err)
     }
 }
 
-impl std::error::Error for ListError {
+impl fmt::Display for LookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.looked {
+            Looked::Every => write!(f, "cannot list device-mapper devices: {}", self.detail),
+            Looked::Name(name) => write!(
+                f,
+                "cannot look up device-mapper map {name}: {}",
+                self.detail
+            ),
+            Looked::Uuid(uuid) => write!(
+                f,
+                "cannot look up the device-mapper map with UUID {uuid}: {}",
+                self.detail
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LookError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        Some(&*self.cause as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -156,22 +206,30 @@ impl Kernel {
     }
 
     /// Every map with its UUID, open count, read-only flag and table, in kernel list order.
-    /// Maps that vanish while being looked at are left out. Costs two ioctls per map on the
-    /// host: only for commands that are about every map (`--status`, `--prune`).
-    pub fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
-        let list = self.dm.list_devices().map_err(ListError)?;
-        Ok(list
-            .iter()
-            .filter_map(|(name, ..)| self.fetch(&DevId::Name(name)))
-            .collect())
+    /// Maps that vanish while being looked at are left out; any other error stops the look.
+    /// Costs two ioctls per map on the host: only for commands that are about every map
+    /// (`--status`, `--prune`).
+    pub fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError> {
+        let list = self
+            .dm
+            .list_devices()
+            .map_err(|e| LookError::dm(Looked::Every, e))?;
+        let mut maps = Vec::with_capacity(list.len());
+        for (name, ..) in &list {
+            let looked = || Looked::Name(name.to_string());
+            maps.extend(self.fetch(&DevId::Name(name), looked)?);
+        }
+        Ok(maps)
     }
 
     /// The maps `query` asks for, each once, sorted by name (the order in which the kernel
     /// lists its maps). At most one ioctl per map asked for and none for the rest of the
     /// host: the holders come from sysfs, names and UUIDs are looked up directly, and a map
     /// already found is not asked for again under another of them. Maps that do not
-    /// exist, or vanish while being looked at, are left out.
-    pub fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
+    /// exist, or vanish while being looked at, are left out; any other answer from the kernel
+    /// stops the look with an error that names the map. A name or UUID device-mapper cannot
+    /// hold (too long, not ASCII) cannot be a map's, so it is not asked for.
+    pub fn look(&self, query: &MapQuery) -> Result<Vec<ExistingMap>, LookError> {
         let mut found: BTreeMap<String, ExistingMap> = BTreeMap::new();
         let stacked = query.stacked_on.map(sysfs::dm_holder_names);
         // The predicted names are usually the holders already fetched: each map is asked
@@ -180,10 +238,11 @@ impl Kernel {
             if found.contains_key(name) {
                 continue;
             }
-            if let Some(map) = DmName::new(name)
-                .ok()
-                .and_then(|n| self.fetch(&DevId::Name(n)))
-            {
+            let Ok(dm_name) = DmName::new(name) else {
+                continue;
+            };
+            let looked = || Looked::Name(name.clone());
+            if let Some(map) = self.fetch(&DevId::Name(dm_name), looked)? {
                 found.entry(map.name.clone()).or_insert(map);
             }
         }
@@ -194,24 +253,37 @@ impl Kernel {
             {
                 continue;
             }
-            if let Some(map) = DmUuid::new(uuid)
-                .ok()
-                .and_then(|u| self.fetch(&DevId::Uuid(u)))
-            {
+            let Ok(dm_uuid) = DmUuid::new(uuid) else {
+                continue;
+            };
+            let looked = || Looked::Uuid(uuid.clone());
+            if let Some(map) = self.fetch(&DevId::Uuid(dm_uuid), looked)? {
                 found.entry(map.name.clone()).or_insert(map);
             }
         }
-        found.into_values().collect()
+        Ok(found.into_values().collect())
     }
 
     /// One map's info and live table in one ioctl (`DM_TABLE_STATUS` returns both), `None`
-    /// when there is no such map.
-    fn fetch(&self, id: &DevId<'_>) -> Option<ExistingMap> {
+    /// when there is no such map (the kernel's ENXIO); any other error is `looked`'s.
+    fn fetch(
+        &self,
+        id: &DevId<'_>,
+        looked: impl Fn() -> Looked,
+    ) -> Result<Option<ExistingMap>, LookError> {
         let table_opts = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
-        let (info, table) = self.dm.table_status(id, table_opts).ok()?;
+        let (info, table) = match self.dm.table_status(id, table_opts) {
+            Ok(found) => found,
+            Err(e) if super::errno(&e) == Some(libc::ENXIO) => return Ok(None),
+            Err(e) => return Err(LookError::dm(looked(), e)),
+        };
         let dev = info.device();
-        Some(ExistingMap {
-            name: info.name()?.to_string(),
+        let Some(name) = info.name() else {
+            let unnamed = io::Error::other("the kernel returned no name");
+            return Err(LookError::new(looked(), unnamed.to_string(), unnamed));
+        };
+        Ok(Some(ExistingMap {
+            name: name.to_string(),
             uuid: info.uuid().map(|u| u.to_string()).filter(|u| !u.is_empty()),
             dev: DevNum::new(dev.major, dev.minor),
             open_count: info.open_count(),
@@ -225,7 +297,7 @@ impl Kernel {
                     params,
                 })
                 .collect(),
-        })
+        }))
     }
 
     /// What udev's database should show once it processed the event of `expect` on map
@@ -358,9 +430,17 @@ impl Kernel {
             .map_err(|e| OpError::dm(stage, e))
     }
 
-    /// Whether map `name` exists (checked after a udev wait).
-    fn exists(&self, name: &str) -> bool {
-        self.info(name, Stage::Udev).is_ok()
+    /// Whether map `name` exists (checked after a udev wait); `None` when the kernel would
+    /// not say.
+    fn exists(&self, name: &str) -> Option<bool> {
+        let Ok(dm_name) = DmName::new(name) else {
+            return Some(false);
+        };
+        match self.dm.device_info(&DevId::Name(dm_name)) {
+            Ok(_) => Some(true),
+            Err(e) if super::errno(&e) == Some(libc::ENXIO) => Some(false),
+            Err(_) => None,
+        }
     }
 }
 
@@ -499,13 +579,13 @@ impl MapOps for Kernel {
         let mut wrong_node = None;
         for what in touched {
             match what {
-                Touched::Mapped(name, dev) if self.exists(&name) => {
+                Touched::Mapped(name, dev) if self.exists(&name) == Some(true) => {
                     self.make_node(&name, dev);
                     if !nodes::node_path(&name).exists() {
                         wrong_node = Some(name);
                     }
                 }
-                Touched::Removed(name) if !self.exists(&name) => {
+                Touched::Removed(name) if self.exists(&name) == Some(false) => {
                     let _ = nodes::remove_node(&name);
                     if nodes::node_path(&name).symlink_metadata().is_ok() {
                         wrong_node = Some(name);

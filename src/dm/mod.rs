@@ -137,6 +137,15 @@ pub fn plain_cause(err: &devicemapper::DmError) -> String {
     }
 }
 
+/// The errno of a failed device-mapper ioctl, `None` for the crate's other errors.
+pub fn errno(err: &devicemapper::DmError) -> Option<i32> {
+    use devicemapper::{DmError, errors::Error};
+    match err {
+        DmError::Core(Error::Ioctl(.., errno)) => Some(**errno as i32),
+        _ => None,
+    }
+}
+
 impl fmt::Display for OpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.detail)

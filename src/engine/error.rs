@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::dm::kernel::ListError;
+use crate::dm::kernel::LookError;
 use crate::dm::readiness::Readiness;
 use crate::resolve::{self, ResolveError};
 
@@ -17,8 +17,8 @@ pub enum EngineError {
     Lock(String, io::Error),
     /// The device could not be read.
     Read(PathBuf, io::Error),
-    /// The device-mapper maps could not be listed.
-    List(ListError),
+    /// The kernel would not say which device-mapper maps exist (or whether one does).
+    Look(LookError),
     /// The node no longer is the device the caller verified (helper mode).
     Changed(PathBuf),
     /// A device-mapper parent that a read could block on for an unknown time; not read.
@@ -57,7 +57,7 @@ impl fmt::Display for EngineError {
             EngineError::Read(path, e) => {
                 write!(f, "{}: {}", path.display(), resolve::strerror(e))
             }
-            EngineError::List(e) => write!(f, "{e}"),
+            EngineError::Look(e) => write!(f, "{e}"),
             EngineError::Changed(path) => {
                 write!(f, "{} is no longer the event's device", path.display())
             }
@@ -84,7 +84,7 @@ impl std::error::Error for EngineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             EngineError::Lock(_, e) | EngineError::Read(_, e) => Some(e),
-            EngineError::List(e) => Some(e),
+            EngineError::Look(e) => Some(e),
             EngineError::Resolve(e) => Some(e),
             EngineError::Changed(_) | EngineError::NotReady(..) | EngineError::NameClash(_) => None,
         }
@@ -97,8 +97,8 @@ impl From<ResolveError> for EngineError {
     }
 }
 
-impl From<ListError> for EngineError {
-    fn from(e: ListError) -> Self {
-        EngineError::List(e)
+impl From<LookError> for EngineError {
+    fn from(e: LookError) -> Self {
+        EngineError::Look(e)
     }
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::device::DevNum;
-use crate::dm::kernel::ListError;
+use crate::dm::kernel::LookError;
 use crate::dm::model::ExistingMap;
 use crate::dm::readiness::MapState;
 use crate::dm::{MapOps, MapQuery};
@@ -75,10 +75,11 @@ pub trait Devices {
 /// Everything the map and unmap use cases need: the devices plus device-mapper.
 pub trait System: Devices {
     /// Every device-mapper map as it exists now (for commands about every map).
-    fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError>;
+    fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError>;
     /// The maps `query` asks for, each once, sorted by name (the kernel's list order); the
-    /// work depends on the query, never on how many maps the host has.
-    fn look(&self, query: &MapQuery) -> Vec<ExistingMap>;
+    /// work depends on the query, never on how many maps the host has. Only the kernel's "no
+    /// such device" makes a map absent: any other error is returned, naming the map.
+    fn look(&self, query: &MapQuery) -> Result<Vec<ExistingMap>, LookError>;
     /// Makes the maps' nodes (where this run makes them at all) look like the parent's node.
     fn own_nodes_like(&self, parent: &Path);
     /// The map operations.
@@ -269,7 +270,7 @@ fn plan_map<S: System>(
     let state = parent_state(sys, parent);
     let info = parent_info(parent, true);
     if let Some(no_table) = req.no_partitions_feature.filter(|_| state.no_partitions) {
-        let (records, before) = without_table(sys, &info, no_table, req.dry_run);
+        let (records, before) = without_table(sys, &info, no_table, req.dry_run)?;
         return Ok(MapPlanned {
             found: None,
             records,
@@ -282,11 +283,11 @@ fn plan_map<S: System>(
         .read_table(resolved, req.force_gpt, req.filter)
         .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
     let (records, existing) = match (&found.table, req.no_table) {
-        (None, no_table) => without_table(sys, &info, no_table, req.dry_run),
+        (None, no_table) => without_table(sys, &info, no_table, req.dry_run)?,
         (Some(table), _) => {
             let naming = Naming::from_os(req.name.unwrap_or(&parent.name), req.delimiter);
             let query = partition_query(&info, Some(&naming), table.slices.len());
-            let existing = sys.look(&query);
+            let existing = sys.look(&query)?;
             let image_ro = resolved.image.as_ref().is_some_and(|i| i.device.read_only);
             let parent_ro = parent.read_only;
             let input = AddInput {
@@ -320,15 +321,15 @@ fn without_table<S: System>(
     info: &ParentInfo,
     no_table: NoTable,
     dry_run: bool,
-) -> (Vec<Record>, Vec<ExistingMap>) {
-    match no_table {
+) -> Result<(Vec<Record>, Vec<ExistingMap>), LookError> {
+    Ok(match no_table {
         NoTable::Leave => (Vec::new(), Vec::new()),
         NoTable::Unmap => {
-            let existing = sys.look(&partition_query(info, None, 0));
+            let existing = sys.look(&partition_query(info, None, 0))?;
             let plan = plan::plan_delete(info, &existing, WhenBusy::RemoveUnused, true);
             (apply::run(&plan, sys.ops(), dry_run), existing)
         }
-    }
+    })
 }
 
 /// Refuses to read a parent whose reads could block without bound (unless asked to).
@@ -437,7 +438,7 @@ pub fn unmap_parent<S: System>(
     let query = partition_query(&info, None, 0);
     let deadline = Instant::now() + req.busy_timeout;
     let (existing, plan) = loop {
-        let existing = sys.look(&query);
+        let existing = sys.look(&query)?;
         let plan = plan::plan_delete(&info, &existing, req.when_busy, req.flush);
         if req.dry_run || !plan.has_busy() || Instant::now() >= deadline {
             break (existing, plan);

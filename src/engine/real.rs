@@ -12,7 +12,7 @@ use super::{Devices, System};
 use crate::device::DevNum;
 use crate::device::blockdev::BlockDevice;
 use crate::device::{loop_records, loopdev, sysfs};
-use crate::dm::kernel::{Kernel, ListError};
+use crate::dm::kernel::{Kernel, LookError};
 use crate::dm::model::ExistingMap;
 use crate::dm::nodes::NodeOwner;
 use crate::dm::readiness::{self, MapState};
@@ -212,11 +212,11 @@ impl Devices for RealSystem {
 }
 
 impl System for RealSystem {
-    fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
+    fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError> {
         self.kernel.snapshot()
     }
 
-    fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
+    fn look(&self, query: &MapQuery) -> Result<Vec<ExistingMap>, LookError> {
         self.kernel.look(query)
     }
 

@@ -636,3 +636,58 @@ fn filters_and_force_gpt_decide_what_the_fake_finds() {
     req.filter = &TypeFilter::All;
     assert_eq!(map(&sys, &req).unwrap().mapped(), 2);
 }
+
+/// Every errno but ENXIO ("no such device") that a look-up could meet.
+const LOOK_ERRNOS: [i32; 4] = [libc::EPERM, libc::ENOMEM, libc::EIO, libc::EACCES];
+
+#[test]
+fn a_failed_look_up_stops_a_map_run_before_anything_is_made() {
+    for errno in LOOK_ERRNOS {
+        for (key, update) in [("mpatha-part2", false), ("part1-mpath-3600a0b8", true)] {
+            let mut sys = mpath(two());
+            sys.look_errors = vec![(key.to_string(), errno)];
+            let err = map(&sys, &add_req("/dev/mapper/mpatha", update)).unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, EngineError::Look(_)), "{text}");
+            assert!(text.contains(key), "{text}");
+            let cause = std::io::Error::from_raw_os_error(errno);
+            assert!(text.contains(&crate::resolve::strerror(&cause)), "{text}");
+            assert!(sys.map_names().is_empty(), "{errno}: {:?}", sys.map_names());
+            assert!(
+                sys.events().iter().all(|e| !e.starts_with("create")),
+                "{:?}",
+                sys.events()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_failed_look_up_stops_an_unmap_run_before_anything_is_removed() {
+    for errno in LOOK_ERRNOS {
+        let mut sys = mpath(two());
+        map(&sys, &add_req("/dev/mapper/mpatha", false)).unwrap();
+        sys.look_errors = vec![("part2-mpath-3600a0b8".to_string(), errno)];
+        let err = unmap(
+            &sys,
+            Path::new("/dev/mapper/mpatha"),
+            delete_req(WhenBusy::RemoveNone),
+        )
+        .unwrap_err();
+        assert!(matches!(err, EngineError::Look(_)), "{err}");
+        assert!(err.to_string().contains("part2-mpath-3600a0b8"), "{err}");
+        assert_eq!(sys.map_names().len(), 2);
+    }
+}
+
+#[test]
+fn no_such_map_is_the_only_absence() {
+    // The fake answers ENXIO for every map it does not have: the run goes on as usual.
+    let sys = mpath(two());
+    assert_eq!(
+        map(&sys, &add_req("/dev/mapper/mpatha", false))
+            .unwrap()
+            .mapped(),
+        2
+    );
+}

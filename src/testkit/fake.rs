@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
-use crate::dm::kernel::ListError;
+use crate::dm::kernel::{LookError, Looked};
 use crate::dm::model::{ExistingMap, MapSpec, TargetLine};
 use crate::dm::readiness::{MapState, Readiness};
 use crate::dm::{MapOps, MapQuery, OpError, Settled, Stage};
@@ -53,6 +53,8 @@ pub struct FakeSystem {
     pub settle_error: Option<OpError>,
     /// When set, the udev wait ends as one whose cookie udev never completed.
     pub settle_unanswered: Option<crate::dm::Unanswered>,
+    /// Look-ups the kernel answers with an error: the map's name or UUID, and the errno.
+    pub look_errors: Vec<(String, i32)>,
     /// Lock keys someone else holds for good: taking one fails as a timed-out wait would,
     /// without spending the time.
     pub held: Vec<String>,
@@ -146,6 +148,7 @@ impl FakeSystem {
             failing: Vec::new(),
             settle_error: None,
             settle_unanswered: None,
+            look_errors: Vec::new(),
             held: Vec::new(),
             locked: Arc::new(Mutex::new(Vec::new())),
             attach_errno: None,
@@ -454,14 +457,37 @@ impl Devices for FakeSystem {
     }
 }
 
+impl FakeSystem {
+    /// The error injected for looking up `key` (a name or UUID), if any.
+    fn look_error(&self, looked: Looked, key: &str) -> Result<(), LookError> {
+        match self.look_errors.iter().find(|(k, _)| k == key) {
+            Some(&(_, errno)) => {
+                let err = io::Error::from_raw_os_error(errno);
+                Err(LookError::new(looked, crate::resolve::strerror(&err), err))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 impl System for FakeSystem {
-    fn snapshot(&self) -> Result<Vec<ExistingMap>, ListError> {
-        Ok(self.maps.lock().unwrap().clone())
+    fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError> {
+        let maps = self.maps.lock().unwrap().clone();
+        for map in &maps {
+            self.look_error(Looked::Name(map.name.clone()), &map.name)?;
+        }
+        Ok(maps)
     }
 
     /// Like the kernel: a map is stacked on a device when one of its targets names the
     /// device; the result is sorted by name. Every look is logged.
-    fn look(&self, query: &MapQuery) -> Vec<ExistingMap> {
+    fn look(&self, query: &MapQuery) -> Result<Vec<ExistingMap>, LookError> {
+        for name in &query.names {
+            self.look_error(Looked::Name(name.clone()), name)?;
+        }
+        for uuid in &query.uuids {
+            self.look_error(Looked::Uuid(uuid.clone()), uuid)?;
+        }
         let looks = self.looks.fetch_add(1, Ordering::Relaxed) + 1;
         if self.close_after_looks.is_some_and(|n| looks > n) {
             for map in self.maps.lock().unwrap().iter_mut() {
@@ -490,7 +516,7 @@ impl System for FakeSystem {
             .cloned()
             .collect();
         found.sort_by(|a, b| a.name.cmp(&b.name));
-        found
+        Ok(found)
     }
 
     fn own_nodes_like(&self, _parent: &Path) {}
