@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod deadline;
 pub mod device;
 pub mod dm;
 pub mod engine;

@@ -34,6 +34,7 @@ pub fn add<S: System>(
         update,
         no_table: NoTable::Leave,
         lock_timeout: lock::LOCK_TIMEOUT,
+        busy_timeout: opts.busy_timeout.unwrap_or(DEFAULT_BUSY_TIMEOUT),
         dry_run: opts.dry_run,
         sector_size: opts.sector_size,
         name: opts.name.as_deref(),

@@ -13,7 +13,6 @@ use std::ffi::OsString;
 
 use tracing::level_filters::LevelFilter;
 
-use crate::dm::DEFAULT_BUSY_TIMEOUT;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::engine::System;
@@ -131,10 +130,7 @@ pub fn run_on<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
 pub(super) fn open_kernel(opts: &Options, p: &mut dyn Printer) -> Option<Kernel> {
     let timeout = opts.udev_timeout.unwrap_or(DEFAULT_UDEV_TIMEOUT);
     match Kernel::open(UdevMode::detect(opts.sync, timeout)) {
-        Ok(kernel) => {
-            kernel.set_busy_timeout(opts.busy_timeout.unwrap_or(DEFAULT_BUSY_TIMEOUT));
-            Some(kernel)
-        }
+        Ok(kernel) => Some(kernel),
         Err(e) => {
             crate::perr!(p, "kpartx: {e}");
             crate::perr!(p, "device mapper prerequisites not met");

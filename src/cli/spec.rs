@@ -634,15 +634,20 @@ See
         suggestions: &["0", "5", "10", "30"],
         help: "longest wait for open partition maps to be closed (default 5)",
         man: r#"The longest time
-.B \-d
-waits for partition maps that are open to be closed, and a removal the kernel
-refuses because the map is busy is retried (default 5; fractions are allowed;
-0 to 86400).
+.BR \-d ,
+.B \-u
+and
+.B \-\-prune
+wait, in all, for partition maps they must remove to be closed: an open map is
+looked at again, and a removal the kernel refuses because the map is busy is tried
+again, every 0.2 seconds until then (default 5; fractions are allowed; 0 to 86400).
 udev's probes keep a new or reloaded map open for a moment; so does a file system
 being unmounted.
 When a map is still open after that time,
 .B \-d
-removes none of them, names the open ones and exits with status 1."#,
+removes none of them,
+.B \-u
+leaves that one, and both name the open ones and exit with status 1."#,
         ..NONE
     },
     OptSpec {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::args::{Action, Options};
-use crate::dm::Settled;
+use crate::dm::{DEFAULT_BUSY_TIMEOUT, Settled};
 use crate::engine::survey::{self as engine_survey, Only};
 use crate::engine::{EngineError, System};
 use crate::exit::Exit;
@@ -56,7 +56,8 @@ fn prune<S: System>(
     only: &Only,
     p: &mut dyn Printer,
 ) -> Result<Exit, EngineError> {
-    let pruned = engine_survey::prune(sys, only, opts.dry_run)?;
+    let busy_timeout = opts.busy_timeout.unwrap_or(DEFAULT_BUSY_TIMEOUT);
+    let pruned = engine_survey::prune(sys, only, opts.dry_run, busy_timeout)?;
     match &pruned.udev {
         Err(e) => crate::perr!(p, "kpartx: {e}"),
         Ok(Settled::Unanswered(u)) => crate::perr!(p, "kpartx: warning: {u}"),

@@ -7,7 +7,6 @@ use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use devicemapper::{DM, DevId, DeviceInfo, DmFlags, DmName, DmOptions, DmUuid};
 
@@ -20,6 +19,7 @@ use super::readiness::{self, MapState};
 use super::udev_db::{Awaited, Expect, UdevDb};
 use super::unanswered::Reach;
 use super::{MapOps, MapQuery, OpError, Settled, Stage, Unanswered, udevd_probe};
+use crate::deadline::{Attempt, Deadline, ride_out};
 use crate::device::{DevNum, sysfs};
 use crate::resolve::strerror;
 
@@ -33,7 +33,6 @@ pub struct Kernel {
     dm: DM,
     mode: UdevMode,
     owner: Cell<NodeOwner>,
-    busy_timeout: Cell<Duration>,
     /// The udev transaction in progress: made by the first operation after the last wait.
     cookie: RefCell<Option<Cookie>>,
     touched: RefCell<Vec<Touched>>,
@@ -43,9 +42,6 @@ pub struct Kernel {
     /// Where partition maps' by-id properties are published for the rules (udev running).
     ids: Option<IdStore>,
 }
-
-/// The pause between two tries of a removal refused because the map is open.
-const BUSY_RETRY_INTERVAL: Duration = Duration::from_millis(200);
 
 /// What a look at device-mapper was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +176,6 @@ impl Kernel {
             dm,
             mode,
             owner: Cell::new(NodeOwner::default()),
-            busy_timeout: Cell::new(super::DEFAULT_BUSY_TIMEOUT),
             cookie: RefCell::new(None),
             touched: RefCell::new(Vec::new()),
             awaited: RefCell::new(Vec::new()),
@@ -193,11 +188,6 @@ impl Kernel {
     /// ([`readiness::of_map`] through this handle).
     pub fn map_state(&self, dev: DevNum) -> MapState {
         readiness::of_map(Some(&self.dm), dev)
-    }
-
-    /// Retries a removal refused because the map is open for up to `timeout`.
-    pub fn set_busy_timeout(&self, timeout: Duration) {
-        self.busy_timeout.set(timeout);
     }
 
     /// Uses `owner` for nodes this run creates itself.
@@ -487,7 +477,9 @@ impl MapOps for Kernel {
         let dev = DevNum::new(info.device().major, info.device().minor);
         self.publish_ids(spec);
         if let Err(e) = self.load(spec).and_then(|()| self.resume(spec, dev, false)) {
-            let _ = self.remove(&spec.name, false);
+            // A map without a live table has no opener: one try (a leftover has no table
+            // and is found by its UUID by the next -d).
+            let _ = self.remove(&spec.name, false, Deadline::now());
             return Err(e);
         }
         self.mapped(&spec.name, dev);
@@ -523,26 +515,18 @@ impl MapOps for Kernel {
         Ok(())
     }
 
-    /// A removal refused with EBUSY is tried again every 200 ms for up to
-    /// the busy timeout ([`Kernel::set_busy_timeout`]): udev's probes keep a map open for a
-    /// moment, and a teardown must not stop half-way for that.
-    fn remove(&self, name: &str, flush: bool) -> Result<(), OpError> {
+    /// A removal refused with EBUSY is tried again until `deadline` ([`ride_out`]): udev's
+    /// probes keep a map open for a moment, and a teardown must not stop half-way for that.
+    fn remove(&self, name: &str, flush: bool, deadline: Deadline) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
-        let deadline = Instant::now() + self.busy_timeout.get();
         let info = self.info_for_udev(name, Stage::Remove);
         let uuid = info.as_ref().and_then(|i| i.uuid().map(|u| u.to_string()));
         let awaited = self.awaiting(Expect::Removed, name, info.as_ref().map(device));
         self.with_udev(Stage::Remove, 0, awaited, |nr| {
-            loop {
-                match raw::remove(fd, name, nr, flush) {
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(BUSY_RETRY_INTERVAL);
-                    }
-                    result => return result,
-                }
-            }
+            ride_out(deadline, || match raw::remove(fd, name, nr, flush) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Attempt::Busy(Err(e)),
+                result => Attempt::Done(result),
+            })
         })?;
         if let (Some(ids), Some(uuid)) = (&self.ids, uuid)
             && let Err(e) = ids.withdraw(&uuid)

@@ -19,13 +19,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::deadline::Deadline;
 use crate::device::DevNum;
 use model::MapSpec;
 use unanswered::Reach;
 
-/// How long, by default, a removal waits for a partition map that is open: udev's probes
-/// (blkid after a reload, a close after write) keep a map open for a moment, and a teardown
-/// must not stop half-way for that (libdevmapper retries 25 × 200 ms).
+/// How long, by default, a run waits for partition maps it must remove to be closed: udev's
+/// probes (blkid after a reload, a close after write) keep a map open for a moment, and a
+/// teardown must not stop half-way for that (libdevmapper retries 25 × 200 ms). The run's
+/// [`Deadline`] is set from it.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which part of an operation failed.
@@ -214,8 +216,8 @@ pub trait MapOps {
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError>;
     /// Renames a map (stored names).
     fn rename(&self, from: &str, to: &str) -> Result<(), OpError>;
-    /// Removes a map (stored name).
-    fn remove(&self, name: &str, flush: bool) -> Result<(), OpError>;
+    /// Removes a map (stored name); while it is open (EBUSY), tries again until `deadline`.
+    fn remove(&self, name: &str, flush: bool, deadline: Deadline) -> Result<(), OpError>;
     /// Waits (bounded) until udev has processed the events of every operation so far, where
     /// the caller asked for that; makes or removes nodes udev did not. Callers release their
     /// locks first, so that nobody waits for them while udev works.

@@ -5,14 +5,15 @@
 //! overlap without a thread per map.
 
 use super::outcome::{Record, StepResult};
+use crate::deadline::Deadline;
 use crate::dm::MapOps;
 use crate::plan::{Plan, Step};
 
-/// Runs every step of `plan` against `ops`, in order; with `dry_run`, runs none and records
-/// each step as [`StepResult::Planned`].
-pub fn run(plan: &Plan, ops: &dyn MapOps, dry_run: bool) -> Vec<Record> {
+/// Runs every step of `plan` against `ops`, in order, removals riding out openers until
+/// `deadline`; with `dry_run`, runs none and records each step as [`StepResult::Planned`].
+pub fn run(plan: &Plan, ops: &dyn MapOps, dry_run: bool, deadline: Deadline) -> Vec<Record> {
     if !dry_run {
-        return execute(plan, ops);
+        return execute(plan, ops, deadline);
     }
     plan.entries
         .iter()
@@ -25,18 +26,18 @@ pub fn run(plan: &Plan, ops: &dyn MapOps, dry_run: bool) -> Vec<Record> {
 }
 
 /// Runs every step of `plan` against `ops`, in order.
-pub fn execute(plan: &Plan, ops: &dyn MapOps) -> Vec<Record> {
+pub fn execute(plan: &Plan, ops: &dyn MapOps, deadline: Deadline) -> Vec<Record> {
     plan.entries
         .iter()
         .map(|e| Record {
             step: e.step.clone(),
             counted: e.counted,
-            result: run_step(&e.step, ops),
+            result: run_step(&e.step, ops, deadline),
         })
         .collect()
 }
 
-fn run_step(step: &Step, ops: &dyn MapOps) -> StepResult {
+fn run_step(step: &Step, ops: &dyn MapOps, deadline: Deadline) -> StepResult {
     let result = match step {
         Step::Create(spec) => ops.create(spec).map(StepResult::Mapped),
         Step::Reload(spec) => ops.reload(spec).map(StepResult::Mapped),
@@ -44,7 +45,9 @@ fn run_step(step: &Step, ops: &dyn MapOps) -> StepResult {
             .rename(from, &spec.name)
             .and_then(|()| ops.reload(spec))
             .map(StepResult::Mapped),
-        Step::Remove { name, flush, .. } => ops.remove(name, *flush).map(|()| StepResult::Removed),
+        Step::Remove { name, flush, .. } => ops
+            .remove(name, *flush, deadline)
+            .map(|()| StepResult::Removed),
         Step::Skip { .. } => Ok(StepResult::Skipped),
     };
     result.unwrap_or_else(StepResult::Failed)
@@ -108,6 +111,7 @@ mod tests {
                 },
             ]),
             &fake,
+            Deadline::now(),
         );
         assert!(matches!(records[0].result, StepResult::Mapped(_)));
         assert!(matches!(records[1].result, StepResult::Failed(_)));
@@ -141,6 +145,7 @@ mod tests {
             ]),
             &fake,
             true,
+            Deadline::now(),
         );
         assert!(records.iter().all(|r| r.result == StepResult::Planned));
         assert!(fake.events().is_empty());
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn empty_plan_is_fine() {
         let fake = FakeSystem::new(Vec::new());
-        assert!(execute(&Plan::default(), &fake).is_empty());
+        assert!(execute(&Plan::default(), &fake, Deadline::now()).is_empty());
         assert!(fake.events().is_empty());
     }
 }

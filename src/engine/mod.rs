@@ -17,15 +17,16 @@ mod tests;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::deadline::{Attempt, Deadline, ride_out};
 use crate::device::DevNum;
 use crate::dm::kernel::LookError;
 use crate::dm::model::ExistingMap;
 use crate::dm::readiness::MapState;
 use crate::dm::{MapOps, MapQuery};
 use crate::naming::Naming;
-use crate::plan::{self, AddInput, ParentInfo, SkipReason, Step, WhenBusy};
+use crate::plan::{self, AddInput, ParentInfo, Plan, SkipReason, Step, WhenBusy};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
 use crate::table::TypeFilter;
@@ -156,6 +157,9 @@ pub struct MapRequest<'a> {
     pub no_table: NoTable,
     /// Longest wait for another kpartx working on the same device.
     pub lock_timeout: Duration,
+    /// Longest wait for partition maps this run must remove (`-u`, the helper) to be closed
+    /// (udev's probes keep a map open for a moment): the run's [`Deadline`].
+    pub busy_timeout: Duration,
     /// `--dry-run`: plan, change nothing (no map, no loop attached, no udev wait).
     pub dry_run: bool,
     /// The logical block size of a loop attached for an image file.
@@ -267,10 +271,11 @@ fn plan_map<S: System>(
     req: &MapRequest<'_>,
 ) -> Result<MapPlanned, EngineError> {
     let parent = &resolved.parent;
+    let deadline = Deadline::after(req.busy_timeout);
     let state = parent_state(sys, parent);
     let info = parent_info(parent, true);
     if let Some(no_table) = req.no_partitions_feature.filter(|_| state.no_partitions) {
-        let (records, before) = without_table(sys, &info, no_table, req.dry_run)?;
+        let (records, before) = without_table(sys, &info, no_table, req.dry_run, deadline)?;
         return Ok(MapPlanned {
             found: None,
             records,
@@ -283,27 +288,31 @@ fn plan_map<S: System>(
         .read_table(resolved, req.force_gpt, req.filter)
         .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
     let (records, existing) = match (&found.table, req.no_table) {
-        (None, no_table) => without_table(sys, &info, no_table, req.dry_run)?,
+        (None, no_table) => without_table(sys, &info, no_table, req.dry_run, deadline)?,
         (Some(table), _) => {
             let naming = Naming::from_os(req.name.unwrap_or(&parent.name), req.delimiter);
             let query = partition_query(&info, Some(&naming), table.slices.len());
-            let existing = sys.look(&query)?;
             let image_ro = resolved.image.as_ref().is_some_and(|i| i.device.read_only);
-            let parent_ro = parent.read_only;
-            let input = AddInput {
-                parent: &info,
-                naming: &naming,
-                slices: &table.slices,
-                device_sectors: found.size_sectors,
-                existing: &existing,
-                read_only: req.read_only || image_ro || parent_ro,
-            };
-            let plan = plan::plan_add(&input, req.update);
+            let read_only = req.read_only || image_ro || parent.read_only;
+            let (existing, plan) = look_and_plan(sys, &query, req.dry_run, deadline, |existing| {
+                let input = AddInput {
+                    parent: &info,
+                    naming: &naming,
+                    slices: &table.slices,
+                    device_sectors: found.size_sectors,
+                    existing,
+                    read_only,
+                };
+                plan::plan_add(&input, req.update)
+            })?;
             if req.refuse_clashes {
                 refuse_clashes(&plan, &existing)?;
             }
             tracing::debug!(parent = %parent.path.display(), steps = plan.entries.len(), "planned partition maps");
-            (apply::run(&plan, sys.ops(), req.dry_run), existing)
+            (
+                apply::run(&plan, sys.ops(), req.dry_run, deadline),
+                existing,
+            )
         }
     };
     Ok(MapPlanned {
@@ -321,13 +330,42 @@ fn without_table<S: System>(
     info: &ParentInfo,
     no_table: NoTable,
     dry_run: bool,
+    deadline: Deadline,
 ) -> Result<(Vec<Record>, Vec<ExistingMap>), LookError> {
     Ok(match no_table {
         NoTable::Leave => (Vec::new(), Vec::new()),
         NoTable::Unmap => {
-            let existing = sys.look(&partition_query(info, None, 0))?;
-            let plan = plan::plan_delete(info, &existing, WhenBusy::RemoveUnused, true);
-            (apply::run(&plan, sys.ops(), dry_run), existing)
+            let query = partition_query(info, None, 0);
+            let (existing, plan) = look_and_plan(sys, &query, dry_run, deadline, |existing| {
+                plan::plan_delete(info, existing, WhenBusy::RemoveUnused, true)
+            })?;
+            (apply::run(&plan, sys.ops(), dry_run, deadline), existing)
+        }
+    })
+}
+
+/// Looks at the maps `query` names and plans with `plan`; while the plan finds maps it would
+/// remove open, looks and plans again until `deadline` ([`ride_out`]; not in a dry run), so
+/// that a transient opener (udev's blkid) is ridden out, and a map held open for longer is
+/// left to the plan's verdict on it.
+fn look_and_plan<S: System>(
+    sys: &S,
+    query: &MapQuery,
+    dry_run: bool,
+    deadline: Deadline,
+    plan: impl Fn(&[ExistingMap]) -> Plan,
+) -> Result<(Vec<ExistingMap>, Plan), LookError> {
+    ride_out(deadline, || match sys.look(query) {
+        Err(e) => Attempt::Done(Err(e)),
+        Ok(existing) => {
+            let planned = plan(&existing);
+            let busy = !dry_run && planned.has_busy();
+            let result = Ok((existing, planned));
+            if busy {
+                Attempt::Busy(result)
+            } else {
+                Attempt::Done(result)
+            }
         }
     })
 }
@@ -396,9 +434,6 @@ pub struct UnmapRequest {
     pub dry_run: bool,
 }
 
-/// How often an open map is looked at again while waiting for it to be closed.
-const BUSY_POLL: Duration = Duration::from_millis(200);
-
 /// `-d`: removes the partition maps of a device argument, then detaches an image's loop
 /// when every map could go.
 pub fn unmap<S: System>(sys: &S, device: &Path, req: UnmapRequest) -> Result<Outcome, EngineError> {
@@ -436,16 +471,11 @@ pub fn unmap_parent<S: System>(
         .map_err(|e| EngineError::Lock(parent.path.display().to_string(), e))?;
     let info = parent_info(&parent, !req.force);
     let query = partition_query(&info, None, 0);
-    let deadline = Instant::now() + req.busy_timeout;
-    let (existing, plan) = loop {
-        let existing = sys.look(&query)?;
-        let plan = plan::plan_delete(&info, &existing, req.when_busy, req.flush);
-        if req.dry_run || !plan.has_busy() || Instant::now() >= deadline {
-            break (existing, plan);
-        }
-        std::thread::sleep(BUSY_POLL);
-    };
-    let records = apply::run(&plan, sys.ops(), req.dry_run);
+    let deadline = Deadline::after(req.busy_timeout);
+    let (existing, plan) = look_and_plan(sys, &query, req.dry_run, deadline, |existing| {
+        plan::plan_delete(&info, existing, req.when_busy, req.flush)
+    })?;
+    let records = apply::run(&plan, sys.ops(), req.dry_run, deadline);
     drop(lock);
     let mut outcome = Outcome::new(parent);
     outcome.records = records;

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use super::{EngineError, System};
+use crate::deadline::Deadline;
 use crate::device::DevNum;
 use crate::dm::model::ExistingMap;
 use crate::dm::{OpError, Settled};
@@ -134,8 +136,14 @@ pub struct Pruned {
 }
 
 /// `--prune`: plans, and unless `dry_run` carries out, the removal of unused stale and
-/// orphaned maps and the detaching of empty loops this tool attached.
-pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, EngineError> {
+/// orphaned maps and the detaching of empty loops this tool attached; a removal rides out a
+/// transient opener for at most `busy_timeout` in all.
+pub fn prune<S: System>(
+    sys: &S,
+    only: &Only,
+    dry_run: bool,
+    busy_timeout: Duration,
+) -> Result<Pruned, EngineError> {
     let observed = observe(sys, only)?;
     if dry_run {
         return Ok(Pruned {
@@ -158,11 +166,13 @@ pub fn prune<S: System>(sys: &S, only: &Only, dry_run: bool) -> Result<Pruned, E
     }
     let observed = observe(sys, only)?;
     let mut steps = prune::plan_prune(&observed, &loops(sys, only));
+    let deadline = Deadline::after(busy_timeout);
     for s in &mut steps {
         let result = match (&s.action, &s.dm_name) {
-            (PruneAction::Remove, Some(name)) => {
-                sys.ops().remove(name, false).map_err(|e| e.detail)
-            }
+            (PruneAction::Remove, Some(name)) => sys
+                .ops()
+                .remove(name, false, deadline)
+                .map_err(|e| e.detail),
             (PruneAction::Detach, _) => {
                 let name = s.name.trim_start_matches("/dev/");
                 sys.detach_recorded(name)
@@ -275,9 +285,9 @@ mod tests {
                 Some("/img/other".into()),
             ),
         ]);
-        let planned = prune(&fake, &None, true).unwrap().steps;
+        let planned = prune(&fake, &None, true, Duration::ZERO).unwrap().steps;
         assert!(fake.events().iter().all(|e| e.starts_with("read")));
-        let steps = prune(&fake, &None, false).unwrap().steps;
+        let steps = prune(&fake, &None, false, Duration::ZERO).unwrap().steps;
         let actions = |steps: &[PruneStep]| -> Vec<(PruneAction, String)> {
             steps
                 .iter()
@@ -317,7 +327,7 @@ mod tests {
         let mut fake = system();
         fake.held = vec!["b-7:0".into()];
         assert!(matches!(
-            prune(&fake, &None, false),
+            prune(&fake, &None, false, Duration::ZERO),
             Err(EngineError::Lock(..))
         ));
         assert_eq!(fake.map_names().len(), 5);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::outcome::StepResult;
 use super::*;
+use crate::deadline::Deadline;
 use crate::dm::readiness::Readiness;
 use crate::dm::{OpError, Stage};
 use crate::plan::SkipReason;
@@ -590,7 +591,10 @@ fn delete_by_loop_device_leaves_a_loop_someone_else_attached_or_rebound() {
 fn the_fake_refuses_to_remove_an_open_map() {
     let sys = mpath(None);
     held_partition(&sys, 1);
-    let err = sys.ops().remove("mpatha-part2", true).unwrap_err();
+    let err = sys
+        .ops()
+        .remove("mpatha-part2", true, Deadline::now())
+        .unwrap_err();
     assert_eq!(err.stage, Stage::Remove);
     assert!(err.detail.contains("busy"), "{err}");
     assert!(std::error::Error::source(&err).is_some());
@@ -690,4 +694,44 @@ fn no_such_map_is_the_only_absence() {
             .mapped(),
         2
     );
+}
+
+#[test]
+fn update_rides_out_a_transient_opener_of_a_map_it_removes() {
+    let mut sys = mpath(two());
+    sys.close_after_looks = Some(2);
+    held_partition(&sys, 0);
+    ours(&sys, 3, Some("254:0 6144"), 1);
+    let mut req = add_req("/dev/mapper/mpatha", true);
+    req.busy_timeout = Duration::from_secs(5);
+    let out = map(&sys, &req).unwrap();
+    assert_eq!(out.failures(), 0, "{:?}", out.records);
+    assert_eq!(sys.map_names(), ["mpatha-part1", "mpatha-part2"]);
+    assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[test]
+fn update_refuses_a_map_held_past_the_bound_as_before() {
+    let sys = mpath(two());
+    held_partition(&sys, 0);
+    ours(&sys, 3, Some("254:0 6144"), 1);
+    let mut req = add_req("/dev/mapper/mpatha", true);
+    req.busy_timeout = Duration::from_millis(500);
+    let start = std::time::Instant::now();
+    let out = map(&sys, &req).unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(500));
+    assert_eq!(out.failures(), 1);
+    assert!(sys.map_names().contains(&"mpatha-part3".to_string()));
+    assert!(sys.looks.load(std::sync::atomic::Ordering::Relaxed) >= 2);
+}
+
+#[test]
+fn a_dry_run_never_waits_for_an_opener() {
+    let sys = mpath(two());
+    ours(&sys, 3, Some("254:0 6144"), 1);
+    let mut req = add_req("/dev/mapper/mpatha", true);
+    req.busy_timeout = Duration::from_secs(60);
+    req.dry_run = true;
+    map(&sys, &req).unwrap();
+    assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

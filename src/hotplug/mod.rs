@@ -90,8 +90,10 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) 
 /// removed) before this returns, each ioctl carrying the udev flags (udev, not kpartx, owns
 /// the nodes), and their uevents are queued by then, so `udevadm settle` after the parent's
 /// event also waits for theirs. Waiting inside a udev worker for other devices' events would
-/// starve udev's bounded worker pool under an event storm. The only wait left, for another
-/// kpartx working on the same device, is bounded by the policy's `udev_timeout`.
+/// starve udev's bounded worker pool under an event storm. Two waits are left, each bounded:
+/// for another kpartx working on the same device (the policy's `udev_timeout`), and for a
+/// stale partition map that udev's blkid holds open for a moment (the policy's
+/// `busy_timeout`, the run's [`crate::deadline::Deadline`]).
 pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> Exit {
     let decision = decide::decide(event, verdict(policy));
     if let Decision::Ignore(why) = &decision {
@@ -99,17 +101,14 @@ pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> 
         return ignored(event, why, preview);
     }
     match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
-        Ok(kernel) => {
-            kernel.set_busy_timeout(policy.busy_timeout);
-            act(
-                &RealSystem::new(kernel),
-                event,
-                policy,
-                decision,
-                identity::observe,
-                preview,
-            )
-        }
+        Ok(kernel) => act(
+            &RealSystem::new(kernel),
+            event,
+            policy,
+            decision,
+            identity::observe,
+            preview,
+        ),
         Err(e) if decision == Decision::Map => {
             error!(dev = %event.dev, "device-mapper is not available: {e}");
             if preview == Preview::Json {
@@ -159,6 +158,7 @@ pub fn act<S: System>(
                 update: true,
                 no_table: NoTable::Unmap,
                 lock_timeout: policy.udev_timeout,
+                busy_timeout: policy.busy_timeout,
                 dry_run,
                 sector_size: SectorSize::Auto,
                 name: None,
@@ -180,10 +180,9 @@ pub fn act<S: System>(
                 when_busy: WhenBusy::RemoveUnused,
                 flush,
                 lock_timeout: policy.udev_timeout,
-                // A map that is open now is reported, not waited for: a udev worker must
-                // not wait on a mount. (A transient EBUSY during the removal itself is
-                // retried for the policy's busy_timeout.)
-                busy_timeout: std::time::Duration::ZERO,
+                // A map that udev's blkid holds for a moment is ridden out, within the
+                // policy's busy_timeout; one held for longer (a mount) is reported.
+                busy_timeout: policy.busy_timeout,
                 dry_run,
             };
             engine::unmap_parent(sys, event_parent(event), req)

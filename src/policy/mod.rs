@@ -50,7 +50,8 @@ pub const DROP_IN_DIR: &str = "kpartx.d";
 pub const DEFAULT_UDEV_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest `udev_timeout` a policy may set, in seconds.
 pub const MAX_UDEV_TIMEOUT_SECS: f64 = 600.0;
-/// Largest `busy_timeout` a policy may set, in seconds (a udev worker waits that long at most).
+/// Largest `busy_timeout` a policy may set, in seconds: a udev worker waits at most that long
+/// (plus one [`crate::deadline::BUSY_POLL`]) for stale partition maps to be closed.
 pub const MAX_BUSY_TIMEOUT_SECS: f64 = 60.0;
 /// Delimiter the built-in rule gives multipath maps (as the upstream udev rules pass `-p`).
 pub const MULTIPATH_DELIMITER: &str = "-part";

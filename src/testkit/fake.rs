@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::deadline::Deadline;
 use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::{LookError, Looked};
@@ -595,7 +596,9 @@ impl MapOps for FakeSystem {
     }
 
     /// Refuses an open map with EBUSY, like device-mapper.
-    fn remove(&self, name: &str, _flush: bool) -> Result<(), OpError> {
+    /// One try: the fake's maps are not closed by anyone while a removal waits (a transient
+    /// opener is [`FakeSystem::close_after_looks`], which the engine's look loop meets).
+    fn remove(&self, name: &str, _flush: bool, _deadline: Deadline) -> Result<(), OpError> {
         self.check(name, Stage::Remove)?;
         let mut maps = self.maps.lock().unwrap();
         if maps.iter().any(|m| m.name == name && m.open_count > 0) {
@@ -638,6 +641,7 @@ pub fn map_request(device: &Path) -> crate::engine::MapRequest<'_> {
         update: false,
         no_table: crate::engine::NoTable::Leave,
         lock_timeout: Duration::from_secs(1),
+        busy_timeout: Duration::ZERO,
         dry_run: false,
         sector_size: crate::table::sector_size::SectorSize::Auto,
         name: None,
