@@ -18,7 +18,7 @@ use crate::dm::{MapOps, MapQuery, OpError, Stage};
 use crate::engine::{Devices, System};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
-use crate::table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
+use kpartx_table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
 
 /// A device the fake knows: a block device, or an image file that gets a loop. Its table is a
 /// DOS table; with `gpt_needs_force` it is a GPT behind an invalid protective MBR, found only
@@ -604,7 +604,7 @@ pub fn map_request(device: &Path) -> crate::engine::MapRequest<'_> {
         no_table: crate::engine::NoTable::Leave,
         lock_timeout: Duration::from_secs(1),
         dry_run: false,
-        sector_size: crate::table::sector_size::SectorSize::Auto,
+        sector_size: kpartx_table::sector_size::SectorSize::Auto,
         name: None,
         read_anyway: false,
         refuse_clashes: false,
