@@ -7,7 +7,8 @@
 Reads `cargo metadata --format-version 1 --locked` (offline from vendor/ when that directory
 exists) and writes:
 
-  packaging/licenses/crates.tsv   every crate in Cargo.lock: name, version, SPDX licence and
+  packaging/licenses/crates.tsv   every crate in Cargo.lock but the workspace's own (kpartx,
+                                  crates/kpartx-table): name, version, SPDX licence and
                                   whether it is statically linked into /usr/sbin/kpartx
                                   (a normal, non-proc-macro dependency on the build host's
                                   target) or only used to build or test it;
@@ -174,7 +175,9 @@ def generate():
     linked = linked_ids(host, root)
     project = next(p for p in meta["packages"] if p["id"] == root)
 
-    crates = sorted((p for p in meta["packages"] if p["id"] != root),
+    # The workspace's own crates (kpartx and crates/*) are the project, not vendored crates.
+    members = set(meta["workspace_members"])
+    crates = sorted((p for p in meta["packages"] if p["id"] not in members),
                     key=lambda p: (p["name"], [int(x) if x.isdigit() else x
                                                for x in re.split(r"[.+-]", p["version"])]))
     tsv = ["# name\tversion\tlicense (SPDX)\tlinked into kpartx\n"]

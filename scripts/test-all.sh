@@ -1,10 +1,11 @@
 #!/bin/bash
 # scripts/test-all.sh — sets up a fresh machine and runs every test:
 #   1. host packages (scripts/setup-host.sh) and the VM kernel (tests/vm/prepare.sh)
-#   2. cargo fmt --check and cargo clippy -D warnings
-#   3. cargo test: unit tests, property tests, and `kpartx -l` compared byte for byte with the
-#      reference binary on images made with sfdisk/sgdisk/parted; every test binary runs even
-#      when an earlier one fails (--no-fail-fast)
+#   2. cargo fmt --check and cargo clippy -D warnings, over the workspace
+#   3. cargo test --workspace: unit tests, property tests, doctests, and `kpartx -l` compared byte
+#      for byte with the reference binary on images made with sfdisk/sgdisk/parted; every test
+#      binary runs even when an earlier one fails (--no-fail-fast); then the kpartx-table
+#      library's docs (no warnings) and `cargo package` of it
 #   4. the `kpartx -l` comparison again while another thread attaches and detaches loop devices
 #      in a tight loop (KPARTX_TEST_LOOP_CHURN=1, fewer random images)
 #   5. the packages: Debian and RPM layout (packaging/test-packages.sh)
@@ -42,9 +43,13 @@ echo "=== setup: $SECONDS s"
 # for lack of them fails instead (testkit::host::skip).
 export KPARTX_TEST_REQUIRE_ALL=1
 
-stage "format" cargo fmt --check
-stage "clippy" cargo clippy --all-targets --locked -- -D warnings
-stage "cargo test" cargo test --locked --no-fail-fast
+stage "format" cargo fmt --all --check
+stage "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+stage "cargo test" cargo test --workspace --locked --no-fail-fast
+# The readers' library (crates/kpartx-table): its documentation builds without a warning
+# (missing docs, broken links), and it packages as crates.io would take it.
+stage "library docs" env RUSTDOCFLAGS="-D warnings" cargo doc -p kpartx-table --no-deps --locked
+stage "library package" cargo package -p kpartx-table --locked
 stage "list_compat under loop churn" env KPARTX_TEST_LOOP_CHURN=1 KPARTX_DIFF_CASES=60 \
     cargo test --locked --test list_compat
 stage "release build" cargo build --release --locked

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use crate::device::DevNum;
 use crate::dm::model::ExistingMap;
-use crate::naming;
-use crate::table::Slice;
+use kpartx_table::Slice;
+use kpartx_table::naming;
 
 /// Who a partition map's UUID says its parent is.
 #[derive(Debug, Clone, PartialEq, Eq)]

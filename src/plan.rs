@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use crate::device::DevNum;
 use crate::dm::model::{ExistingMap, MapSpec};
-use crate::naming::{self, NameError, Naming};
-use crate::table::Slice;
+use kpartx_table::Slice;
+use kpartx_table::naming::{self, NameError, Naming};
 
 /// The parent as the planner needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

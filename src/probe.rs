@@ -1,10 +1,10 @@
 //! Reading the partition table of a resolved parent device.
 
 use crate::device::sysfs;
-use crate::naming::Naming;
 use crate::resolve::Parent;
-use crate::table::dasd::DasdDevice;
-use crate::table::{self, BlockSource, Diagnostics, ProbeContext, Table, TypeFilter};
+use kpartx_table::dasd::DasdDevice;
+use kpartx_table::naming::Naming;
+use kpartx_table::{BlockSource, Diagnostics, ProbeContext, Table, TypeFilter};
 
 /// What probing a device found.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub fn probe_parent(
         dasd: dasd_device(parent),
     };
     let mut diagnostics = Diagnostics::default();
-    let table = table::probe(disk, &ctx, filter, &mut diagnostics);
+    let table = kpartx_table::probe(disk, &ctx, filter, &mut diagnostics);
     Found {
         table,
         diagnostics,

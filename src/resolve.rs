@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use crate::device::DevNum;
 use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice};
 use crate::device::sysfs;
-use crate::naming::devnode_uuid;
-use crate::table::sector_size::{self, SectorSize};
+use kpartx_table::naming::devnode_uuid;
+use kpartx_table::sector_size::{self, SectorSize};
 
 /// Why the device is being resolved; decides whether a loop may be attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

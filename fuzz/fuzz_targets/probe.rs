@@ -2,7 +2,7 @@
 //! Byte 0 picks the sector size and device facts (see `src/lib.rs`).
 #![no_main]
 
-use kpartx::table::{self, Diagnostics, TableKind, TypeFilter};
+use kpartx_table::{Diagnostics, TableKind, TypeFilter};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut diag = Diagnostics::default();
-    if let Some(t) = table::probe(&src, &ctx, &TypeFilter::All, &mut diag) {
+    if let Some(t) = kpartx_table::probe(&src, &ctx, &TypeFilter::All, &mut diag) {
         assert!(!t.slices.is_empty());
         kpartx_fuzz::check(&t.slices);
     }

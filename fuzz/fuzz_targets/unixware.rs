@@ -3,4 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| kpartx_fuzz::run(data, kpartx::table::unixware::read));
+fuzz_target!(|data: &[u8]| kpartx_fuzz::run(data, kpartx_table::unixware::read));

@@ -15,9 +15,9 @@
 //!
 //! An empty input is ignored.
 
-use kpartx::table::dasd::{DasdDevice, DasdGeometry, DasdInfo};
-use kpartx::table::{Diagnostics, MemSource, ProbeContext, Slice};
-pub use kpartx::testkit::Reader;
+use kpartx_table::dasd::{DasdDevice, DasdGeometry, DasdInfo};
+pub use kpartx_table::testkit::Reader;
+use kpartx_table::{Diagnostics, MemSource, ProbeContext, Slice};
 
 /// Splits a fuzz input into the disk and what the readers are told about the device.
 pub fn setup(data: &[u8]) -> Option<(MemSource, ProbeContext)> {
@@ -45,9 +45,9 @@ pub fn setup(data: &[u8]) -> Option<(MemSource, ProbeContext)> {
     Some((MemSource::with_sector_size(disk.to_vec(), sector_size), ctx))
 }
 
-/// The invariants every reader keeps, whatever the input (`kpartx::testkit::check_slices`).
+/// The invariants every reader keeps, whatever the input (`kpartx_table::testkit::check_slices`).
 pub fn check(slices: &[Slice]) {
-    if let Err(e) = kpartx::testkit::check_slices(slices) {
+    if let Err(e) = kpartx_table::testkit::check_slices(slices) {
         panic!("{e}");
     }
 }

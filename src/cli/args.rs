@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::spec::{self, OptId};
-use crate::table::sector_size::SectorSize;
-use crate::table::{TableKind, TypeFilter};
+use kpartx_table::sector_size::SectorSize;
+use kpartx_table::{TableKind, TypeFilter};
 
 /// What to do with the device's partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -6,11 +6,11 @@ use std::path::Path;
 use super::args::Options;
 use crate::engine::{self, Devices, EngineError, ListRequest, LoopRelease};
 use crate::exit::Exit;
-use crate::naming::Naming;
 use crate::out::Printer;
 use crate::probe::{self, Found};
 use crate::render::listing;
 use crate::resolve::{Parent, ResolveError};
+use kpartx_table::naming::Naming;
 
 /// Lists the partitions of `device`; returns the exit status.
 pub fn run<D: Devices>(opts: &Options, sys: &D, device: &Path, p: &mut dyn Printer) -> Exit {

@@ -11,9 +11,9 @@ use crate::device::DevNum;
 use crate::exit::Exit;
 use crate::out::Captured;
 use crate::policy::images::ImageEntry;
-use crate::table::Slice;
-use crate::table::sector_size::SectorSize;
 use crate::testkit::fake::{FakeSystem, disk, image};
+use kpartx_table::Slice;
+use kpartx_table::sector_size::SectorSize;
 
 const UUID: &str = "mpath-3600a0b8";
 

@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::table::BlockSource;
+use kpartx_table::BlockSource;
 
 /// Raw block-device ioctls.
 mod sys {

@@ -6,7 +6,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 use crate::device::DevNum;
-use crate::naming::unmangle_dm_name;
+use kpartx_table::naming::unmangle_dm_name;
 
 /// Where sysfs lives; tests may point elsewhere.
 pub const SYSFS: &str = "/sys";

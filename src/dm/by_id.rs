@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::device::DevNum;
 use crate::device::sysfs;
-use crate::naming::{UuidForm, is_partition_uuid, parse_uuid};
+use kpartx_table::naming::{UuidForm, is_partition_uuid, parse_uuid};
 
 /// Where published properties live: one file per partition map, named after its DM UUID.
 pub const ID_DIR: &str = "/run/kpartx/id";

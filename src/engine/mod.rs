@@ -25,12 +25,12 @@ use crate::dm::kernel::LookError;
 use crate::dm::model::ExistingMap;
 use crate::dm::readiness::MapState;
 use crate::dm::{MapOps, MapQuery};
-use crate::naming::Naming;
 use crate::plan::{self, AddInput, ParentInfo, Plan, SkipReason, Step, WhenBusy};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved};
-use crate::table::TypeFilter;
-use crate::table::sector_size::SectorSize;
+use kpartx_table::TypeFilter;
+use kpartx_table::naming::Naming;
+use kpartx_table::sector_size::SectorSize;
 
 pub use error::{EngineError, NameClash};
 pub use outcome::{LoopRelease, Outcome, Record};
@@ -405,7 +405,7 @@ fn refuse_clashes(plan: &plan::Plan, existing: &[ExistingMap]) -> Result<(), Eng
             name: display.clone(),
             owner: existing
                 .iter()
-                .find(|m| crate::naming::unmangle_dm_name(&m.name) == *display)
+                .find(|m| kpartx_table::naming::unmangle_dm_name(&m.name) == *display)
                 .and_then(|m| m.uuid.clone()),
         })
         .collect();
@@ -501,7 +501,7 @@ pub fn partition_query(parent: &ParentInfo, naming: Option<&Naming>, count: usiz
     let uuids = match &parent.ownership_uuid {
         Some(owner) => numbers
             .clone()
-            .filter_map(|n| crate::naming::partition_uuid(n, owner).ok())
+            .filter_map(|n| kpartx_table::naming::partition_uuid(n, owner).ok())
             .collect(),
         None => Vec::new(),
     };
@@ -529,7 +529,7 @@ pub fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
                 parent
                     .name
                     .to_str()
-                    .and_then(|n| crate::naming::to_dm_name(n).ok())
+                    .and_then(|n| kpartx_table::naming::to_dm_name(n).ok())
             })
             .flatten(),
     }

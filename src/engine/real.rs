@@ -20,7 +20,7 @@ use crate::dm::{MapOps, MapQuery};
 use crate::lock::{self, Lock};
 use crate::probe::{self, Found};
 use crate::resolve::{self, ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
-use crate::table::TypeFilter;
+use kpartx_table::TypeFilter;
 
 /// The machine's block and loop devices (all `-l` needs: no device-mapper).
 #[derive(Debug, Clone, Copy, Default)]

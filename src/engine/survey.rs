@@ -14,7 +14,7 @@ use crate::dm::{OpError, Settled};
 use crate::health::{self, Observed, ParentRef, ParentTable, ParentView};
 use crate::plan::prune::{self, LoopFacts, PruneAction, PruneStep};
 use crate::resolve::{Purpose, ResolveError, Resolved, Source};
-use crate::table::TypeFilter;
+use kpartx_table::TypeFilter;
 
 /// The devices `--status`/`--prune` look at: `None` for all, else the parents' numbers.
 pub type Only = Option<Vec<DevNum>>;
@@ -203,8 +203,8 @@ pub fn prune<S: System>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::Slice;
     use crate::testkit::fake::{FakeSystem, disk};
+    use kpartx_table::Slice;
 
     fn slice(start: u64, size: u64) -> Slice {
         Slice {

@@ -11,8 +11,8 @@ use crate::deadline::Deadline;
 use crate::dm::readiness::Readiness;
 use crate::dm::{OpError, Stage};
 use crate::plan::SkipReason;
-use crate::table::Slice;
 use crate::testkit::fake::{FakeSystem, disk, image, map_request, unmap_request};
+use kpartx_table::Slice;
 
 const MPATH_UUID: &str = "mpath-3600a0b8";
 
@@ -206,10 +206,10 @@ fn delete_of_a_busy_parent_removes_nothing_and_keeps_the_loop() {
     let uuid = |n| {
         Some(format!(
             "part{n}-{}",
-            crate::naming::devnode_uuid(DevNum::new(7, 2))
+            kpartx_table::naming::devnode_uuid(DevNum::new(7, 2))
         ))
     };
-    assert!(crate::naming::devnode_uuid(DevNum::new(7, 2)).starts_with(owner));
+    assert!(kpartx_table::naming::devnode_uuid(DevNum::new(7, 2)).starts_with(owner));
     sys.add_map("loop2p1", uuid(1).as_deref(), Some("7:2 2048"), 0);
     sys.add_map("loop2p2", uuid(2).as_deref(), Some("7:2 4096"), 1);
     let out = unmap(&sys, Path::new("/img"), delete_req(WhenBusy::RemoveNone)).unwrap();
@@ -231,7 +231,7 @@ fn delete_removes_the_maps_then_detaches_the_loop() {
     let uuid = |n| {
         Some(format!(
             "part{n}-{}",
-            crate::naming::devnode_uuid(DevNum::new(7, 2))
+            kpartx_table::naming::devnode_uuid(DevNum::new(7, 2))
         ))
     };
     sys.add_map("loop2p1", uuid(1).as_deref(), Some("7:2 2048"), 0);
@@ -634,7 +634,7 @@ fn filters_and_force_gpt_decide_what_the_fake_finds() {
     );
     let mut req = add_req("/dev/mapper/mpatha", false);
     req.force_gpt = true;
-    let dos_only = TypeFilter::Only(crate::table::TableKind::Dos);
+    let dos_only = TypeFilter::Only(kpartx_table::TableKind::Dos);
     req.filter = &dos_only;
     assert!(map(&sys, &req).unwrap().found.unwrap().table.is_none());
     req.filter = &TypeFilter::All;

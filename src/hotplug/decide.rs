@@ -1,7 +1,7 @@
 //! What a udev event means for partition maps: a pure function of the event and the policy.
 
 use super::event::{Action, UdevEvent};
-use crate::naming;
+use kpartx_table::naming;
 
 /// Filesystem types of RAID members, whose stale partition tables must not be mapped.
 pub const RAID_MEMBER_TYPES: [&str; 3] =

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::event::UdevEvent;
 use crate::device::DevNum;
 use crate::device::sysfs;
-use crate::naming::unmangle_dm_name;
+use kpartx_table::naming::unmangle_dm_name;
 
 /// What a path turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,15 +29,15 @@ use crate::engine::{
 };
 use crate::exit::Exit;
 use crate::logging;
-use crate::naming;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::render::action::{self as report, ActionKind};
 use crate::resolve::Parent;
-use crate::table::TypeFilter;
-use crate::table::sector_size::SectorSize;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
+use kpartx_table::TypeFilter;
+use kpartx_table::naming;
+use kpartx_table::sector_size::SectorSize;
 
 /// Whether helper mode acts or only shows what it would do (`--dry-run`, `--json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,8 +408,8 @@ mod tests {
     use super::identity::{Node, Observed};
     use super::*;
     use crate::device::DevNum;
-    use crate::table::Slice;
     use crate::testkit::fake::{FakeSystem, disk};
+    use kpartx_table::Slice;
     use std::collections::HashMap;
 
     const UUID: &str = "mpath-3600a0b8";

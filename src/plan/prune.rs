@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::health::{Health, Observed, classify};
-use crate::naming;
+use kpartx_table::naming;
 
 /// A loop device this tool attached (from its record), as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]

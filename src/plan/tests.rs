@@ -16,7 +16,7 @@ impl PlanView for Plan {
     }
 }
 
-use crate::naming::{DM_NAME_MAX, devnode_uuid};
+use kpartx_table::naming::{DM_NAME_MAX, devnode_uuid};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ use std::time::Duration;
 use toml::Spanned;
 use tracing::level_filters::LevelFilter;
 
-use crate::table::TableKind;
+use kpartx_table::TableKind;
 
 use super::error::{LineIndex, PolicyError};
 use super::glob::Glob;

@@ -15,8 +15,8 @@ use toml::Spanned;
 use super::SYSTEM_DIR;
 use super::error::{LineIndex, PolicyError, parse_toml};
 use super::load::Loader;
-use crate::naming::DM_NAME_MAX;
-use crate::table::sector_size::SectorSize;
+use kpartx_table::naming::DM_NAME_MAX;
+use kpartx_table::sector_size::SectorSize;
 
 /// Main image list file name inside the policy directory.
 pub const IMAGES_FILE: &str = "images.toml";

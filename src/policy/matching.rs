@@ -1,12 +1,12 @@
 //! Device facts, match criteria and the settings a rule carries.
 
-use crate::naming::{UuidForm, parse_uuid};
+use kpartx_table::naming::{UuidForm, parse_uuid};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
 
-use crate::table::TableKind;
+use kpartx_table::TableKind;
 
 use super::EffectivePolicy;
 use super::glob::Glob;

@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
 
-use crate::naming::Naming;
-use crate::table::TableKind;
+use kpartx_table::TableKind;
+use kpartx_table::naming::Naming;
 
 pub use error::PolicyError;
 pub use matching::{DeviceFacts, DeviceKind};

@@ -2,7 +2,7 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::table::TableKind;
+use kpartx_table::TableKind;
 
 use super::{DeviceFacts, DeviceKind, EffectivePolicy};
 

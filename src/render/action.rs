@@ -10,8 +10,8 @@ use crate::dm::{OpError, Settled, Stage};
 use crate::engine::Outcome;
 use crate::engine::outcome::{Record, StepResult};
 use crate::exit::Exit;
-use crate::naming;
 use crate::plan::Step;
+use kpartx_table::naming;
 
 /// Version of every JSON document this module (and [`crate::health`]) writes; bumped on any
 /// incompatible change.

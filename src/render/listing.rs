@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::naming::Naming;
-use crate::table::{Slice, Table};
+use kpartx_table::naming::Naming;
+use kpartx_table::{Slice, Table};
 
 /// Renders `-l` exactly as the reference prints it.
 ///
@@ -145,7 +145,7 @@ pub fn render_json(listing: &JsonListing) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::TableKind;
+    use kpartx_table::TableKind;
 
     fn contained(start: u64, size: u64, container: usize) -> Slice {
         Slice {

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::action::SCHEMA_VERSION;
 use crate::health::{Observed, ParentRef, classify};
-use crate::naming;
 use crate::plan::prune::{PruneAction, PruneStep};
+use kpartx_table::naming;
 
 /// One partition map this tool owns, with its state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

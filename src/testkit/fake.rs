@@ -19,7 +19,7 @@ use crate::dm::{MapOps, MapQuery, OpError, Settled, Stage};
 use crate::engine::{Devices, System};
 use crate::probe::Found;
 use crate::resolve::{ImageLoop, Parent, Purpose, ResolveError, Resolved, Source};
-use crate::table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
+use kpartx_table::{Diagnostics, Slice, Table, TableKind, TypeFilter};
 
 /// A device the fake knows: a block device, or an image file that gets a loop. Its table is a
 /// DOS table; with `gpt_needs_force` it is a GPT behind an invalid protective MBR, found only
@@ -643,7 +643,7 @@ pub fn map_request(device: &Path) -> crate::engine::MapRequest<'_> {
         lock_timeout: Duration::from_secs(1),
         busy_timeout: Duration::ZERO,
         dry_run: false,
-        sector_size: crate::table::sector_size::SectorSize::Auto,
+        sector_size: kpartx_table::sector_size::SectorSize::Auto,
         name: None,
         read_anyway: false,
         refuse_clashes: false,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::{OPTIONS, OptSpec, Section, TABLE_TYPES};
-use crate::table::TableKind;
+use kpartx_table::TableKind;
 
 const MAN_PAGE: &str = "packaging/man/kpartx.8";
 const BASH: &str = "packaging/completions/kpartx.bash";

@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::*;
 use crate::engine::{self, MapRequest, UnmapRequest};
 use crate::exit::Exit;
-use crate::table::Slice;
 use crate::testkit::fake::{FakeSystem, image, map_request, unmap_request};
+use kpartx_table::Slice;
 
 /// Validates `doc` (one JSON text) against `packaging/schema/<schema>` with Python's
 /// `jsonschema` (Debian's python3-jsonschema; scripts/setup-host.sh installs it), the validator

@@ -89,7 +89,7 @@ fn c_string(e: &[u8], at: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::pos;
 
     /// (start, count, name, type) per entry.

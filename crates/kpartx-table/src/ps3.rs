@@ -48,7 +48,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, _diag: &mut Diagnostics)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::{self, pos};
 
     fn disk(parts: &[(u64, u64)]) -> Vec<u8> {

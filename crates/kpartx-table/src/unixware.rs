@@ -66,7 +66,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, diag: &mut Diagnostics) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::{self, pos, run_reader};
 
     const BASE: usize = 29 * 512;

@@ -73,7 +73,7 @@ pub fn read(src: &dyn BlockSource, _ctx: &ProbeContext, diag: &mut Diagnostics) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::{self, pos, run_reader};
 
     /// A VTOC with (tag, start, size) per slice at block 1 of a 4-block disk.

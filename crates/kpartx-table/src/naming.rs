@@ -9,7 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::device::DevNum;
+use crate::DevNum;
 
 /// Longest device-mapper name the kernel accepts (excluding the NUL).
 pub const DM_NAME_MAX: usize = 127;

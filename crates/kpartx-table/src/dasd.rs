@@ -328,7 +328,7 @@ fn dscb(dev: &Device, data: &[u8]) -> Dscb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::pos;
 
     const MIB: usize = 1 << 20;

@@ -5,16 +5,17 @@
 //! just enough of a real label (magic numbers, checksums, CRCs) to lead a reader past its first
 //! checks.
 
-use kpartx::table::dasd::{DasdDevice, DasdGeometry, DasdInfo};
-use kpartx::table::{self, Diagnostics, MemSource, ProbeContext, Slice, TableKind, TypeFilter};
-use kpartx::testkit::readers::READERS;
+use kpartx_table::dasd::{DasdDevice, DasdGeometry, DasdInfo};
+use kpartx_table::testkit::readers::READERS;
+use kpartx_table::{Diagnostics, MemSource, ProbeContext, Slice, TableKind, TypeFilter};
 use proptest::prelude::*;
 
 /// Largest input, in bytes.
 const MAX_LEN: usize = 64 * 1024;
 
 fn check_slices(who: &str, slices: &[Slice]) -> Result<(), TestCaseError> {
-    kpartx::testkit::check_slices(slices).map_err(|e| TestCaseError::fail(format!("{who}: {e}")))
+    kpartx_table::testkit::check_slices(slices)
+        .map_err(|e| TestCaseError::fail(format!("{who}: {e}")))
 }
 
 /// Runs every reader, every `TableKind`, and the probe (all readers and each one alone).
@@ -28,19 +29,19 @@ fn check_all(data: Vec<u8>, sector_size: u32, ctx: &ProbeContext) -> Result<(), 
         let mut diag = Diagnostics::default();
         check_slices(kind.name(), &kind.read(&src, ctx, &mut diag))?;
         let mut diag = Diagnostics::default();
-        if let Some(t) = table::probe(&src, ctx, &TypeFilter::Only(kind), &mut diag) {
+        if let Some(t) = kpartx_table::probe(&src, ctx, &TypeFilter::Only(kind), &mut diag) {
             prop_assert_eq!(t.kind, kind);
             prop_assert!(!t.slices.is_empty());
             check_slices(kind.name(), &t.slices)?;
         }
     }
     let mut diag = Diagnostics::default();
-    if let Some(t) = table::probe(&src, ctx, &TypeFilter::All, &mut diag) {
+    if let Some(t) = kpartx_table::probe(&src, ctx, &TypeFilter::All, &mut diag) {
         check_slices("probe", &t.slices)?;
     }
     let mut diag = Diagnostics::default();
     prop_assert!(
-        table::probe(
+        kpartx_table::probe(
             &src,
             ctx,
             &TypeFilter::Unknown("nonsense".into()),

@@ -3,6 +3,52 @@
 /// A read-only view of a whole disk.
 ///
 /// Implementations must never write and must answer reads past the end with `None`.
+///
+/// [`MemSource`] holds a disk in memory. A tool reading a real device or an image file
+/// implements the trait over its own handle; for instance with positioned reads of a file
+/// (a block device's sector size would come from the `BLKSSZGET` ioctl):
+///
+/// ```no_run
+/// use std::fs::File;
+/// use std::os::unix::fs::FileExt;
+///
+/// use kpartx_table::{BlockSource, Diagnostics, ProbeContext, TypeFilter, probe};
+///
+/// struct Image {
+///     file: File,
+///     size: u64,
+/// }
+///
+/// impl BlockSource for Image {
+///     fn sector_size(&self) -> u32 {
+///         512
+///     }
+///
+///     fn size_bytes(&self) -> u64 {
+///         self.size
+///     }
+///
+///     fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+///         if offset.checked_add(len as u64)? > self.size {
+///             return None;
+///         }
+///         let mut buf = vec![0; len];
+///         self.file.read_exact_at(&mut buf, offset).ok()?;
+///         Some(buf)
+///     }
+/// }
+///
+/// let file = File::open("disk.img")?;
+/// let size = file.metadata()?.len();
+/// let mut diag = Diagnostics::default();
+/// let image = Image { file, size };
+/// if let Some(table) = probe(&image, &ProbeContext::default(), &TypeFilter::All, &mut diag) {
+///     for (i, slice) in table.slices.iter().enumerate().filter(|(_, s)| s.size > 0) {
+///         println!("{}: {} {}+{}", i + 1, table.kind, slice.start, slice.size);
+///     }
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait BlockSource {
     /// Logical sector size in bytes (512 when the device does not say).
     fn sector_size(&self) -> u32;

@@ -80,7 +80,7 @@ fn parse_entries(label: &[u8], diag: &mut Diagnostics) -> Vec<Slice> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::{self, pos, run_reader};
 
     /// (size, offset, fstype) per entry.

@@ -9,6 +9,59 @@
 //! 512-byte units. Deliberate hardening over the reference, invisible on valid input: a
 //! `header_size` outside `92..=sector size` is invalid, `num_partition_entries` above 2^20 is
 //! invalid, the entry array must lie inside the device, and its CRC is computed by streaming.
+//!
+//! ```
+//! use kpartx_table::{Diagnostics, MemSource, ProbeContext, gpt};
+//!
+//! // A 1 MiB disk (2048 sectors of 512 bytes) with one partition, sectors 34 to 2013.
+//! let mut disk = vec![0u8; 1 << 20];
+//! // Protective MBR: one entry of type 0xEE, and the 55AA signature.
+//! disk[446 + 4] = 0xee;
+//! disk[446 + 8..446 + 12].copy_from_slice(&1u32.to_le_bytes());
+//! disk[446 + 12..446 + 16].copy_from_slice(&2047u32.to_le_bytes());
+//! disk[510..512].copy_from_slice(&[0x55, 0xaa]);
+//! // The partition entry array at LBA 2: 128 entries of 128 bytes, the first one used.
+//! let linux_fs = [ // 0fc63daf-8483-4772-8e79-3d69d8477de4, as stored on disk
+//!     0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47,
+//!     0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4,
+//! ];
+//! let entry = &mut disk[1024..1024 + 128];
+//! entry[0..16].copy_from_slice(&linux_fs);
+//! entry[16..32].copy_from_slice(&[0x11; 16]); // unique partition GUID
+//! entry[32..40].copy_from_slice(&34u64.to_le_bytes()); // first LBA
+//! entry[40..48].copy_from_slice(&2013u64.to_le_bytes()); // last LBA (inclusive)
+//! for (i, c) in "root".encode_utf16().enumerate() {
+//!     entry[56 + 2 * i..58 + 2 * i].copy_from_slice(&c.to_le_bytes());
+//! }
+//! let entries_crc = crc32fast::hash(&disk[1024..1024 + 128 * 128]);
+//! // The primary header at LBA 1.
+//! let h = &mut disk[512..512 + 92];
+//! h[0..8].copy_from_slice(b"EFI PART");
+//! h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes()); // revision 1.0
+//! h[12..16].copy_from_slice(&92u32.to_le_bytes()); // header size
+//! h[24..32].copy_from_slice(&1u64.to_le_bytes()); // this header's LBA
+//! h[32..40].copy_from_slice(&2047u64.to_le_bytes()); // the alternate header's LBA
+//! h[40..48].copy_from_slice(&34u64.to_le_bytes()); // first usable LBA
+//! h[48..56].copy_from_slice(&2014u64.to_le_bytes()); // last usable LBA
+//! h[72..80].copy_from_slice(&2u64.to_le_bytes()); // entry array LBA
+//! h[80..84].copy_from_slice(&128u32.to_le_bytes()); // number of entries
+//! h[84..88].copy_from_slice(&128u32.to_le_bytes()); // entry size
+//! h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
+//! let header_crc = crc32fast::hash(h);
+//! h[16..20].copy_from_slice(&header_crc.to_le_bytes());
+//!
+//! let mut diag = Diagnostics::default();
+//! let slices = gpt::read(&MemSource::new(disk), &ProbeContext::default(), &mut diag);
+//! assert_eq!(slices.len(), 1);
+//! assert_eq!((slices[0].start, slices[0].size), (34, 1980));
+//! assert_eq!(slices[0].label.as_deref(), Some("root"));
+//! assert_eq!(
+//!     slices[0].part_type.as_deref(),
+//!     Some("0fc63daf-8483-4772-8e79-3d69d8477de4")
+//! );
+//! // There is no alternate header at LBA 2047: the reader warns, in kpartx's words.
+//! assert_eq!(diag.lines(), ["Alternate GPT is invalid, using primary GPT."]);
+//! ```
 
 use std::fmt::Write as _;
 
@@ -381,7 +434,7 @@ fn entry_name(entry: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::gpt::{Header as Hdr, guid};
     use crate::testkit::{Rng, check_slices, pos};
 

@@ -179,7 +179,7 @@ impl Chain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::MemSource;
+    use crate::MemSource;
     use crate::testkit::{Rng, pos};
     use std::cell::Cell;
 

@@ -1,21 +1,21 @@
 //! The raw partition table readers and the invariants they keep on any input.
 
-use crate::table::{self, BlockSource, Diagnostics, MAX_SLICES, MemSource, ProbeContext, Slice};
+use crate::{BlockSource, Diagnostics, MAX_SLICES, MemSource, ProbeContext, Slice};
 
 /// A reader's signature.
 pub type Reader = fn(&dyn BlockSource, &ProbeContext, &mut Diagnostics) -> Vec<Slice>;
 
 /// Every reader by name, called directly (not through `TableKind::read`, which truncates).
 pub const READERS: [(&str, Reader); 9] = [
-    ("gpt", table::gpt::read),
-    ("dos", table::dos::read),
-    ("bsd", table::bsd::read),
-    ("solaris", table::solaris::read),
-    ("unixware", table::unixware::read),
-    ("dasd", table::dasd::read),
-    ("mac", table::mac::read),
-    ("sun", table::sun::read),
-    ("ps3", table::ps3::read),
+    ("gpt", crate::gpt::read),
+    ("dos", crate::dos::read),
+    ("bsd", crate::bsd::read),
+    ("solaris", crate::solaris::read),
+    ("unixware", crate::unixware::read),
+    ("dasd", crate::dasd::read),
+    ("mac", crate::mac::read),
+    ("sun", crate::sun::read),
+    ("ps3", crate::ps3::read),
 ];
 
 /// Runs `read` on a 512-byte-sector disk; returns its slices and warning lines.
@@ -49,7 +49,7 @@ pub fn check_slices(slices: &[Slice]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::check_slices;
-    use crate::table::{MAX_SLICES, Slice};
+    use crate::{MAX_SLICES, Slice};
 
     #[test]
     fn invariants_catch_bad_lists() {

@@ -1,24 +1,102 @@
-//! Partition table readers.
+//! kpartx's partition table readers, its map names and its device-mapper UUIDs, as a library.
+//!
+//! This is the part of the Rust `kpartx` that needs no device-mapper, no udev and no system
+//! calls: it reads partition tables from any [`BlockSource`] (a trait over "read these bytes of
+//! the disk") and forms the names (`sda1`, `loop0p1`, `mpatha-part1`) and UUIDs
+//! (`part1-mpath-…`) that kpartx gives the partition maps. Tools that create or recognise
+//! kpartx's maps can use it instead of running `kpartx -l` and parsing its output.
+//!
+//! # Readers
 //!
 //! Every reader is a pure function over a [`BlockSource`]: it never writes, never panics and
-//! returns at most [`MAX_SLICES`] slices. The probe order and the "first reader that returns at
-//! least one slice wins" rule are those of the reference kpartx.
+//! returns at most [`MAX_SLICES`] slices. [`probe`] runs them in the reference kpartx's order
+//! (GPT, DOS, BSD, Solaris, UnixWare, DASD, Mac, Sun, PS3); the first one that returns at least
+//! one slice wins. Each format has its module ([`gpt`], [`dos`], [`bsd`], [`solaris`],
+//! [`unixware`], [`dasd`], [`mac`], [`sun`], [`ps3`]) with its `read` function; [`contain`]
+//! holds the "this slice lies inside that one" pass some of them share, and [`sector_size`] the
+//! choice of logical sector size for an image file. Positions are in 512-byte units whatever the
+//! device's sector size, as kpartx prints them.
+//!
+//! ```
+//! use kpartx_table::{Diagnostics, MemSource, ProbeContext, TableKind, TypeFilter, probe};
+//!
+//! // A 1 MiB disk whose MBR holds one Linux partition from sector 2048, 1024 sectors long.
+//! let mut disk = vec![0u8; 1 << 20];
+//! let entry = &mut disk[446..462];
+//! entry[4] = 0x83; // type: Linux
+//! entry[8..12].copy_from_slice(&2048u32.to_le_bytes()); // first sector
+//! entry[12..16].copy_from_slice(&1024u32.to_le_bytes()); // number of sectors
+//! disk[510] = 0x55;
+//! disk[511] = 0xaa;
+//!
+//! let mut diag = Diagnostics::default();
+//! let table = probe(
+//!     &MemSource::new(disk),
+//!     &ProbeContext::default(),
+//!     &TypeFilter::All,
+//!     &mut diag,
+//! )
+//! .expect("a partition table");
+//! assert_eq!(table.kind, TableKind::Dos);
+//! // One slot per primary entry; the unused ones have size 0 (and still count: partition
+//! // numbers are slot index + 1).
+//! assert_eq!(table.slices.len(), 4);
+//! assert_eq!((table.slices[0].start, table.slices[0].size), (2048, 1024));
+//! assert_eq!(table.slices[0].part_type.as_deref(), Some("0x83"));
+//! assert!(table.slices[1..].iter().all(|s| s.size == 0));
+//! assert!(diag.lines().is_empty());
+//! ```
+//!
+//! # Names and UUIDs
+//!
+//! [`naming`] forms the map names and DM UUIDs byte for byte as the reference kpartx does, so
+//! that maps made by either tool are recognised by both:
+//!
+//! ```
+//! use kpartx_table::DevNum;
+//! use kpartx_table::naming::{Naming, devnode_uuid, partition_uuid};
+//!
+//! assert_eq!(Naming::new("sda", None).display_name(1), "sda1");
+//! assert_eq!(Naming::new("loop0", None).display_name(2), "loop0p2");
+//! assert_eq!(Naming::new("mpatha", Some("-part")).display_name(3), "mpatha-part3");
+//! assert_eq!(partition_uuid(1, "mpath-3600a0b80").unwrap(), "part1-mpath-3600a0b80");
+//! assert_eq!(devnode_uuid(DevNum::new(7, 0)), "devnode_7:0_Wh5pYvM");
+//! ```
+//!
+//! # Cargo features
+//!
+//! * `testkit` (off): the `testkit` module, on-disk label builders and the readers' invariants
+//!   for tests and fuzz targets; not covered by semver, never needed to use the readers.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+// The README's example is compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub mod bsd;
 pub mod contain;
 pub mod dasd;
+mod devnum;
 pub mod dos;
 pub mod gpt;
 pub mod mac;
+pub mod naming;
 pub mod ps3;
 pub mod sector_size;
 pub mod solaris;
 pub mod source;
 pub mod sun;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod unixware;
 
 use std::fmt;
 
+pub use devnum::DevNum;
 pub use source::{BlockSource, MemSource, bytes};
 
 /// The most slices one table can yield (the reference's fixed array size).
