@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::sys::signal::{SigSet, Signal};
 
+use crate::device::DevNum;
 use crate::exit::Exit;
+use tracing::Level;
 
 /// Set once a write to stdout failed.
 static FAILED: AtomicBool = AtomicBool::new(false);
@@ -105,10 +107,11 @@ pub fn render_error(err: &dyn std::error::Error, verbose: bool) -> String {
     text
 }
 
-/// Where a front end writes its two streams. [`Stdio`] is the process's standard output and
-/// error, through this module's writers that never panic; tests capture what a run printed
-/// with `Captured` (tests only). The command-line front end writes only through one of these, so its
-/// text, JSON and messages can be checked without running the binary.
+/// Where a front end writes its two streams and its log. [`Stdio`] is the process's standard
+/// output and error, through this module's writers that never panic, and the log set up by
+/// [`crate::logging`] (the journal, stderr); tests capture what a run printed and logged with
+/// `Captured` (tests only). Both front ends write only through one of these, so their text,
+/// JSON, messages and log lines can be checked without running the binary.
 pub trait Printer {
     /// Writes `bytes` on standard output.
     fn out_bytes(&mut self, bytes: &[u8]);
@@ -118,6 +121,8 @@ pub trait Printer {
     fn out(&mut self, text: &str) {
         self.out_bytes(text.as_bytes());
     }
+    /// Logs `text` at `level`, about device `dev` when given (helper mode's records).
+    fn log(&mut self, level: Level, dev: Option<DevNum>, text: &str);
 }
 
 /// The process's standard output and error.
@@ -132,6 +137,24 @@ impl Printer for Stdio {
     fn err(&mut self, text: &str) {
         eprint(text);
     }
+
+    fn log(&mut self, level: Level, dev: Option<DevNum>, text: &str) {
+        macro_rules! emit {
+            ($level:expr) => {
+                match dev {
+                    Some(dev) => tracing::event!($level, dev = %dev, "{text}"),
+                    None => tracing::event!($level, "{text}"),
+                }
+            };
+        }
+        match level {
+            Level::ERROR => emit!(Level::ERROR),
+            Level::WARN => emit!(Level::WARN),
+            Level::INFO => emit!(Level::INFO),
+            Level::DEBUG => emit!(Level::DEBUG),
+            Level::TRACE => emit!(Level::TRACE),
+        }
+    }
 }
 
 /// What a run printed, for tests.
@@ -142,6 +165,8 @@ pub struct Captured {
     pub stdout: Vec<u8>,
     /// Everything written on standard error.
     pub stderr: String,
+    /// Every log record, as `LEVEL text`.
+    pub log: Vec<String>,
 }
 
 #[cfg(any(test, feature = "testkit"))]
@@ -160,6 +185,10 @@ impl Printer for Captured {
 
     fn err(&mut self, text: &str) {
         self.stderr.push_str(text);
+    }
+
+    fn log(&mut self, level: Level, _dev: Option<DevNum>, text: &str) {
+        self.log.push(format!("{level} {text}"));
     }
 }
 

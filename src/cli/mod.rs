@@ -58,9 +58,9 @@ fn dispatch(args: Vec<OsString>, p: &mut dyn Printer) -> Exit {
                 (true, false) => Preview::Text,
                 (true, true) => Preview::Json,
             };
-            crate::hotplug::run(opts.verbose, opts.udev_timeout, preview)
+            crate::hotplug::run(opts.verbose, opts.udev_timeout, preview, p)
         }
-        Command::UdevId => crate::hotplug::part_links::run(),
+        Command::UdevId => crate::hotplug::part_links::run(p),
         Command::UdevDelPartNodes(opts) => crate::hotplug::del_parts::run(opts.verbose),
         Command::CheckConfig(files) => policy::check_config(&files, p),
         Command::ShowPolicy(opts) => policy::show_policy(&opts, p),

@@ -67,7 +67,7 @@ pub fn show_policy(opts: &Options, p: &mut dyn Printer) -> Exit {
 /// What policy rules can match on, from sysfs and the udev database.
 fn facts_of(dev: DevNum) -> DeviceFacts {
     let udev_props = udev_properties(dev);
-    crate::hotplug::device_facts(dev, |key| {
+    crate::hotplug::device_facts(&crate::engine::real::RealDevices, dev, |key| {
         udev_props
             .iter()
             .find(|(k, _)| k == key)

@@ -32,7 +32,7 @@ pub fn run(verbose: u8) -> Exit {
         }
     };
     let seen = identity::observe(&event);
-    let path = match super::verified(&event, &seen) {
+    let path = match super::verified(&event, &seen, &mut crate::out::Stdio) {
         Ok(path) => path,
         Err(exit) => return exit,
     };

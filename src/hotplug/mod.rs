@@ -11,33 +11,41 @@ pub mod identity;
 pub mod part_links;
 
 use tracing::level_filters::LevelFilter;
-use tracing::{debug, error, info, warn};
 
 use std::ffi::OsStr;
 use std::path::Path;
 
 use crate::device::DevNum;
-use crate::device::sysfs;
 use crate::dm::Settled;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::dm::model::ExistingMap;
 use crate::engine::outcome::StepResult;
-use crate::engine::real::RealSystem;
+use crate::engine::real::{RealDevices, RealSystem};
 use crate::engine::{
-    self, EngineError, MapRequest, NoTable, Outcome, Record, System, UnmapRequest,
+    self, Devices, EngineError, MapRequest, NoTable, Outcome, Record, System, UnmapRequest,
 };
 use crate::exit::Exit;
 use crate::logging;
+use crate::out::Printer;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::policy::{DeviceFacts, EffectivePolicy, Policy};
 use crate::render::action::{self as report, ActionKind};
+use crate::render::step::{Tense, step_text};
 use crate::resolve::Parent;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
 use kpartx_table::TypeFilter;
 use kpartx_table::naming;
 use kpartx_table::sector_size::SectorSize;
+
+/// Logs one record through a [`Printer`]: `hlog!(p, INFO, dev, "format", args…)`, `dev` an
+/// `Option<DevNum>`.
+macro_rules! hlog {
+    ($p:expr, $level:ident, $dev:expr, $($arg:tt)*) => {
+        $p.log(tracing::Level::$level, $dev, &format!($($arg)*))
+    };
+}
 
 /// Whether helper mode acts or only shows what it would do (`--dry-run`, `--json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +58,17 @@ pub enum Preview {
     Json,
 }
 
-/// Runs helper mode on the current process environment. `timeout` (`--udev-timeout`), when
-/// given, overrides the policy's udev wait.
-pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) -> Exit {
+/// Runs helper mode on the current process environment, printing and logging through `p`.
+/// `timeout` (`--udev-timeout`), when given, overrides the policy's udev wait.
+pub fn run(
+    verbose: u8,
+    timeout: Option<std::time::Duration>,
+    preview: Preview,
+    p: &mut dyn Printer,
+) -> Exit {
     let (policy, policy_errors) = Policy::load_or_builtin();
     let parsed = event::from_process().map(|(event, env)| {
-        let facts = device_facts(event.dev, |key| env.get(key).cloned());
+        let facts = device_facts(&RealDevices, event.dev, |key| env.get(key).cloned());
         let mut effective = policy.evaluate(&facts);
         if let Some(timeout) = timeout {
             effective.udev_timeout = timeout;
@@ -70,15 +83,20 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) 
         logging::level_for(base, verbose),
     );
     for err in &policy_errors {
-        error!("{err}");
+        hlog!(p, ERROR, None, "{err}");
     }
     if !policy_errors.is_empty() {
-        error!("policy is invalid; using the built-in safe defaults");
+        hlog!(
+            p,
+            ERROR,
+            None,
+            "policy is invalid; using the built-in safe defaults"
+        );
     }
     match parsed {
-        Ok((event, effective)) => handle(&event, &effective, preview),
+        Ok((event, effective)) => handle(&event, &effective, preview, p),
         Err(e) => {
-            error!("ignoring malformed udev event: {e}");
+            hlog!(p, ERROR, None, "ignoring malformed udev event: {e}");
             Exit::BadEvent
         }
     }
@@ -94,11 +112,16 @@ pub fn run(verbose: u8, timeout: Option<std::time::Duration>, preview: Preview) 
 /// for another kpartx working on the same device (the policy's `udev_timeout`), and for a
 /// stale partition map that udev's blkid holds open for a moment (the policy's
 /// `busy_timeout`, the run's [`crate::deadline::Deadline`]).
-pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> Exit {
+pub fn handle(
+    event: &UdevEvent,
+    policy: &EffectivePolicy,
+    preview: Preview,
+    p: &mut dyn Printer,
+) -> Exit {
     let decision = decide::decide(event, verdict(policy));
     if let Decision::Ignore(why) = &decision {
         // Decided from the event and the policy alone: device-mapper is not even opened.
-        return ignored(event, why, preview);
+        return ignored(event, why, preview, p);
     }
     match Kernel::open(UdevMode::detect(false, policy.udev_timeout)) {
         Ok(kernel) => act(
@@ -108,12 +131,14 @@ pub fn handle(event: &UdevEvent, policy: &EffectivePolicy, preview: Preview) -> 
             decision,
             identity::observe,
             preview,
+            p,
         ),
         Err(e) if decision == Decision::Map => {
-            error!(dev = %event.dev, "device-mapper is not available: {e}");
+            let dev = Some(event.dev);
+            hlog!(p, ERROR, dev, "device-mapper is not available: {e}");
             if preview == Preview::Json {
                 let message = format!("device-mapper is not available: {e}");
-                crate::out::print(&report::error_report(
+                p.out(&report::error_report(
                     "device-mapper",
                     message,
                     Exit::Failed,
@@ -134,13 +159,15 @@ pub fn act<S: System>(
     decision: Decision,
     observe: impl FnOnce(&UdevEvent) -> identity::Observed,
     preview: Preview,
+    p: &mut dyn Printer,
 ) -> Exit {
     let dry_run = preview != Preview::Off;
+    let dev = Some(event.dev);
     let outcome = match decision {
-        Decision::Ignore(why) => return ignored(event, &why, preview),
+        Decision::Ignore(why) => return ignored(event, &why, preview, p),
         Decision::Map => {
             let seen = observe(event);
-            let path = match verified(event, &seen) {
+            let path = match verified(event, &seen, p) {
                 Ok(path) => path,
                 Err(exit) => return exit,
             };
@@ -174,7 +201,7 @@ pub fn act<S: System>(
             engine::map(sys, &req)
         }
         Decision::Unmap { reason, flush } => {
-            info!(dev = %event.dev, "removing partition maps: {reason}");
+            hlog!(p, INFO, dev, "removing partition maps: {reason}");
             let req = UnmapRequest {
                 force: false,
                 when_busy: WhenBusy::RemoveUnused,
@@ -192,28 +219,33 @@ pub fn act<S: System>(
         Ok(outcome) if dry_run => {
             let status = Exit::of_outcome(outcome.failures(), false);
             match preview {
-                Preview::Json => crate::out::print(&report::to_json(&report::action_report(
+                Preview::Json => p.out(&report::to_json(&report::action_report(
                     ActionKind::Udev,
                     &outcome,
                     status,
                 ))),
-                _ => crate::out::print(&report::plan_text(&outcome)),
+                _ => p.out(&report::plan_text(&outcome)),
             }
             status
         }
-        Ok(outcome) => log_outcome(event, &outcome),
+        Ok(outcome) => log_outcome(sys, event, &outcome, p),
         Err(EngineError::NotReady(_, state)) => {
             // The event that makes it readable again (a resume, a reinstated path) comes
             // through here too.
-            info!(dev = %event.dev, "nothing to do now: the device is {state}; not read");
+            hlog!(
+                p,
+                INFO,
+                dev,
+                "nothing to do now: the device is {state}; not read"
+            );
             Exit::Ok
         }
         Err(e @ EngineError::Changed(_)) => {
-            error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
+            hlog!(p, ERROR, dev, "ignoring inconsistent udev event: {e}");
             Exit::BadEvent
         }
         Err(e) => {
-            error!(dev = %event.dev, "{e}");
+            hlog!(p, ERROR, dev, "{e}");
             Exit::Failed
         }
     }
@@ -225,35 +257,32 @@ pub fn act<S: System>(
 pub(crate) fn verified<'a>(
     event: &UdevEvent,
     seen: &'a identity::Observed,
+    p: &mut dyn Printer,
 ) -> Result<&'a Path, Exit> {
+    let dev = Some(event.dev);
     match identity::check(event, seen) {
         Ok(path) => Ok(path),
         Err(identity::Mismatch::Gone) => {
-            info!(dev = %event.dev, "nothing to do: the device is gone");
+            hlog!(p, INFO, dev, "nothing to do: the device is gone");
             Err(Exit::Ok)
         }
         Err(e) => {
-            error!(dev = %event.dev, "ignoring inconsistent udev event: {e}");
+            hlog!(p, ERROR, dev, "ignoring inconsistent udev event: {e}");
             Err(Exit::BadEvent)
         }
     }
 }
 
 /// An event that needs nothing done: logged, and a dry run still answers on stdout.
-fn ignored(event: &UdevEvent, why: &str, preview: Preview) -> Exit {
-    info!(dev = %event.dev, "nothing to do: {why}");
-    if preview != Preview::Off {
-        print_nothing(preview, &format!("nothing to do: {why}"));
+fn ignored(event: &UdevEvent, why: &str, preview: Preview, p: &mut dyn Printer) -> Exit {
+    hlog!(p, INFO, Some(event.dev), "nothing to do: {why}");
+    let why = format!("nothing to do: {why}");
+    match preview {
+        Preview::Off => {}
+        Preview::Json => p.out(&report::to_json(&report::NothingReport::new(&why))),
+        Preview::Text => crate::pout!(p, "{why}"),
     }
     Exit::Ok
-}
-
-/// A dry run that has nothing to plan still answers on stdout.
-fn print_nothing(preview: Preview, why: &str) {
-    match preview {
-        Preview::Json => crate::out::print(&report::to_json(&report::NothingReport::new(why))),
-        _ => crate::out::print(&format!("{why}\n")),
-    }
 }
 
 fn verdict(policy: &EffectivePolicy) -> PolicyVerdict {
@@ -264,21 +293,30 @@ fn verdict(policy: &EffectivePolicy) -> PolicyVerdict {
 }
 
 /// The facts policy rules match on, built one way for the helper (from the event) and for
-/// `--show-policy` (from udev's database): the device's udev properties first, sysfs for
-/// what they lack (kernel name, DM name and UUID), and a loop device's backing file.
-pub fn device_facts(dev: DevNum, property: impl Fn(&str) -> Option<String>) -> DeviceFacts {
+/// `--show-policy` (from udev's database): the device's udev properties first, what
+/// `devices` knows of device `dev` for what they lack (kernel name, DM name and UUID), and a
+/// loop device's backing file.
+pub fn device_facts<D: Devices>(
+    devices: &D,
+    dev: DevNum,
+    property: impl Fn(&str) -> Option<String>,
+) -> DeviceFacts {
     let mut facts = DeviceFacts::from_udev_env(property);
-    if facts.kernel_name.is_empty() {
-        facts.kernel_name = sysfs::kernel_name(dev).unwrap_or_default();
+    let known = devices.device_by_number(dev);
+    if facts.kernel_name.is_empty()
+        && let Some(name) = known.as_ref().and_then(|d| d.path.file_name())
+    {
+        facts.kernel_name = name.to_string_lossy().into_owned();
     }
+    let dm = known.filter(|d| d.is_dm);
     if facts.dm_name.is_none() {
-        facts.dm_name = sysfs::dm_name(dev);
+        facts.dm_name = dm.as_ref().map(|d| d.name.to_string_lossy().into_owned());
     }
     if facts.dm_uuid.is_none() {
-        facts.dm_uuid = sysfs::dm_uuid(dev);
+        facts.dm_uuid = dm.and_then(|d| d.dm_uuid);
     }
     if facts.kernel_name.starts_with("loop") {
-        facts.backing_file = sysfs::loop_backing_file(&facts.kernel_name);
+        facts.backing_file = devices.loop_backing(&facts.kernel_name);
     }
     facts
 }
@@ -301,93 +339,74 @@ fn event_parent(event: &UdevEvent) -> Parent {
 }
 
 /// Logs what happened; returns the exit status (1 when anything counted as a failure).
-fn log_outcome(event: &UdevEvent, outcome: &Outcome) -> Exit {
+fn log_outcome<S: System>(
+    sys: &S,
+    event: &UdevEvent,
+    outcome: &Outcome,
+    p: &mut dyn Printer,
+) -> Exit {
+    let dev = Some(event.dev);
     if outcome.no_partitions_feature {
-        info!(
-            dev = %event.dev,
+        hlog!(
+            p,
+            INFO,
+            dev,
             "the multipath table has the no_partitions feature: its partition table is not read"
         );
     }
     if let Some(found) = &outcome.found {
         for line in found.diagnostics.lines() {
-            warn!("{}", line.trim());
+            hlog!(p, WARN, dev, "{}", line.trim());
         }
         if found.table.is_none() {
-            info!(dev = %event.dev, "{}: no partition table", outcome.parent.path.display());
+            let path = outcome.parent.path.display();
+            hlog!(p, INFO, dev, "{path}: no partition table");
         }
     }
     for record in &outcome.records {
-        log_record(record, &outcome.before);
+        log_record(sys, record, &outcome.before, p);
     }
     match &outcome.udev {
-        Err(e) => error!(dev = %event.dev, "{e}"),
-        Ok(Settled::Unanswered(u)) => warn!(dev = %event.dev, "{u}"),
+        Err(e) => hlog!(p, ERROR, dev, "{e}"),
+        Ok(Settled::Unanswered(u)) => hlog!(p, WARN, dev, "{u}"),
         Ok(_) => {}
     }
     Exit::of_outcome(outcome.failures(), false)
 }
 
-fn log_record(record: &Record, before: &[ExistingMap]) {
+/// One record of what a step did ([`step_text`]), at the level it deserves; a map left
+/// because it is open names what holds it.
+fn log_record<S: System>(sys: &S, record: &Record, before: &[ExistingMap], p: &mut dyn Printer) {
+    let text = step_text(record, Tense::Done);
     match (&record.step, &record.result) {
-        (Step::Create(s), StepResult::Mapped(dev)) => {
-            info!(
-                "created {} ({dev}): 0 {} linear {}",
-                s.display,
-                s.size,
-                s.params()
-            );
-        }
-        (Step::Reload(s), StepResult::Mapped(dev)) => {
-            info!(
-                "reloaded {} ({dev}): 0 {} linear {}",
-                s.display,
-                s.size,
-                s.params()
-            );
-        }
-        (Step::RenameReload { from, spec }, StepResult::Mapped(dev)) => info!(
-            "renamed {} to {} ({dev}): 0 {} linear {}",
-            naming::unmangle_dm_name(from),
-            spec.display,
-            spec.size,
-            spec.params()
+        (_, StepResult::Failed(_)) => hlog!(p, ERROR, None, "{text}"),
+        (Step::Skip { .. }, _) if !record.failed() => hlog!(p, DEBUG, None, "{text}"),
+        (
+            Step::Skip {
+                display,
+                reason: SkipReason::InUse { .. },
+            },
+            _,
+        ) => hlog!(
+            p,
+            WARN,
+            None,
+            "{text}; {}",
+            holders_text(sys, display, before)
         ),
-        (Step::Remove { display: name, .. }, StepResult::Removed) => info!("removed {name}"),
-        (
-            Step::Skip {
-                display: name,
-                reason,
-            },
-            _,
-        ) if !record.failed() => {
-            debug!("left {name}: {reason}");
-        }
-        (
-            Step::Skip {
-                display: name,
-                reason: reason @ SkipReason::InUse { .. },
-            },
-            _,
-        ) => warn!("left {name}: {reason}; {}", holders_text(name, before)),
-        (
-            Step::Skip {
-                display: name,
-                reason,
-            },
-            _,
-        ) => warn!("left {name}: {reason}"),
-        (step, StepResult::Failed(err)) => error!("{}: {err}", step_name(step)),
+        (Step::Skip { .. }, _) => hlog!(p, WARN, None, "{text}"),
+        (_, StepResult::Mapped(_) | StepResult::Removed) => hlog!(p, INFO, None, "{text}"),
         _ => {}
     }
 }
 
-/// Who holds a busy map open, as far as sysfs tells (mounts and processes do not show).
-/// `before` (the maps the run looked at) gives the map's device number.
-fn holders_text(display: &str, before: &[ExistingMap]) -> String {
+/// Who holds a busy map open, as far as the kernel's holders tell (mounts and processes do
+/// not show). `before` (the maps the run looked at) gives the map's device number.
+fn holders_text<S: System>(sys: &S, display: &str, before: &[ExistingMap]) -> String {
     let holders = naming::to_dm_name(display)
         .ok()
         .and_then(|name| before.iter().find(|m| m.name == name))
-        .map(|map| sysfs::holders(map.dev))
+        .map(|map| sys.holders(map.dev))
         .unwrap_or_default();
     if holders.is_empty() {
         "held by a mount or a process (no device holds it)".to_string()
@@ -396,18 +415,13 @@ fn holders_text(display: &str, before: &[ExistingMap]) -> String {
     }
 }
 
-fn step_name(step: &Step) -> &str {
-    match step {
-        Step::Create(s) | Step::Reload(s) | Step::RenameReload { spec: s, .. } => &s.display,
-        Step::Remove { display, .. } | Step::Skip { display, .. } => display,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::identity::{Node, Observed};
     use super::*;
     use crate::device::DevNum;
+    use crate::out::Captured;
+    use crate::render::action::tests::assert_valid;
     use crate::testkit::fake::{FakeSystem, disk};
     use kpartx_table::Slice;
     use std::collections::HashMap;
@@ -441,15 +455,27 @@ mod tests {
 
     /// A change event for mpatha, acted on as a map decision with `policy`.
     fn change_event(sys: &FakeSystem, policy: &EffectivePolicy) -> Exit {
+        change_event_as(sys, policy, Preview::Off).0
+    }
+
+    /// A change event for mpatha with `preview`: the status and what was printed and logged.
+    fn change_event_as(
+        sys: &FakeSystem,
+        policy: &EffectivePolicy,
+        preview: Preview,
+    ) -> (Exit, Captured) {
         let e = event("change", "/dev/dm-0");
-        act(
+        let mut p = Captured::default();
+        let status = act(
             sys,
             &e,
             policy,
             Decision::Map,
             seen(Node::Block(e.dev)),
-            Preview::Off,
-        )
+            preview,
+            &mut p,
+        );
+        (status, p)
     }
 
     fn system(slices: Option<Vec<Slice>>) -> FakeSystem {
@@ -495,6 +521,7 @@ mod tests {
             Decision::Map,
             seen(Node::Block(DevNum::new(7, 0))),
             Preview::Off,
+            &mut Captured::default(),
         );
         assert_eq!(status, Exit::BadEvent);
         assert!(sys.events().is_empty());
@@ -515,9 +542,122 @@ mod tests {
             Some("254:0 4096"),
             1,
         );
-        let status = change_event(&sys, &policy());
+        let mut policy = policy();
+        policy.busy_timeout = std::time::Duration::from_millis(300);
+        let (status, p) = change_event_as(&sys, &policy, Preview::Off);
         assert_eq!(status, Exit::Failed);
         assert_eq!(sys.map_names(), ["mpatha-part2"]);
+        assert_eq!(
+            p.log,
+            [
+                "INFO /dev/dm-0: no partition table",
+                "INFO removed mpatha-part1",
+                "WARN left mpatha-part2: in use (open count 1), not removed; \
+                 held by a mount or a process (no device holds it)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_change_event_logs_each_map_it_made() {
+        let sys = system(Some(vec![Slice::new(2048, 100), Slice::new(4096, 100)]));
+        let (status, p) = change_event_as(&sys, &policy(), Preview::Off);
+        assert_eq!(status, Exit::Ok);
+        assert_eq!(
+            p.log,
+            [
+                "INFO created mpatha-part1 (253:0): 0 100 linear 254:0 2048",
+                "INFO created mpatha-part2 (253:1): 0 100 linear 254:0 4096",
+            ]
+        );
+        assert_eq!((p.stdout(), p.stderr.as_str()), (String::new(), ""));
+    }
+
+    #[test]
+    fn a_failed_map_and_an_unanswered_cookie_are_logged() {
+        let mut sys = system(Some(vec![Slice::new(2048, 100)]));
+        sys.failing = vec!["mpatha-part1".into()];
+        sys.settle_unanswered = Some(crate::dm::Unanswered {
+            events: 1,
+            cookie: 0x0d4d_0001,
+            reach: crate::dm::unanswered::Reach::Unseen,
+        });
+        let (status, p) = change_event_as(&sys, &policy(), Preview::Off);
+        assert_eq!(status, Exit::Failed);
+        assert_eq!(p.log.len(), 2, "{:?}", p.log);
+        assert!(p.log[0].starts_with("ERROR mpatha-part1: "), "{:?}", p.log);
+        assert!(
+            p.log[1].starts_with("WARN udev processed the 1 device-mapper event(s)"),
+            "{:?}",
+            p.log
+        );
+    }
+
+    #[test]
+    fn a_dry_run_prints_its_plan_as_text_or_json_and_logs_nothing_done() {
+        let sys = system(Some(vec![Slice::new(2048, 100)]));
+        sys.add_map(
+            "mpatha-part3",
+            Some(&format!("part3-{UUID}")),
+            Some("254:0 9000"),
+            0,
+        );
+        let (status, p) = change_event_as(&sys, &policy(), Preview::Text);
+        assert_eq!(status, Exit::Ok);
+        assert_eq!(
+            p.stdout(),
+            "would create mpatha-part1 (uuid part1-mpath-3600a0b8): 0 100 linear 254:0 2048\n\
+             would remove mpatha-part3\n"
+        );
+        assert!(p.log.is_empty(), "{:?}", p.log);
+        let (status, p) = change_event_as(&sys, &policy(), Preview::Json);
+        assert_eq!(status, Exit::Ok);
+        assert_valid("kpartx-action.schema.json", &p.stdout());
+        let doc: serde_json::Value = serde_json::from_str(&p.stdout()).unwrap();
+        assert_eq!(doc["action"], "udev");
+        assert_eq!(doc["dry_run"], true);
+        assert_eq!(doc["maps"][0]["action"], "create");
+        assert_eq!(doc["maps"][1]["action"], "remove");
+        assert_eq!(doc["udev"]["wait"], "none");
+        assert_eq!(sys.map_names(), ["mpatha-part3"]);
+    }
+
+    #[test]
+    fn an_ignored_event_answers_a_dry_run_and_logs_why() {
+        let sys = system(None);
+        let e = event("change", "/dev/dm-0");
+        for (preview, out) in [
+            (Preview::Off, ""),
+            (Preview::Text, "nothing to do: testing\n"),
+        ] {
+            let mut p = Captured::default();
+            let decision = Decision::Ignore("testing".into());
+            let status = act(
+                &sys,
+                &e,
+                &policy(),
+                decision,
+                seen(Node::Missing),
+                preview,
+                &mut p,
+            );
+            assert_eq!(status, Exit::Ok);
+            assert_eq!(p.stdout(), out);
+            assert_eq!(p.log, ["INFO nothing to do: testing"]);
+        }
+        let mut p = Captured::default();
+        let decision = Decision::Ignore("testing".into());
+        act(
+            &sys,
+            &e,
+            &policy(),
+            decision,
+            seen(Node::Missing),
+            Preview::Json,
+            &mut p,
+        );
+        let doc: serde_json::Value = serde_json::from_str(&p.stdout()).unwrap();
+        assert!(doc.to_string().contains("nothing to do: testing"), "{doc}");
     }
 
     #[test]
@@ -540,6 +680,7 @@ mod tests {
             decision,
             |_| unreachable!("no device read on remove"),
             Preview::Off,
+            &mut Captured::default(),
         );
         assert_eq!(status, Exit::Ok);
         assert_eq!(sys.map_names(), ["vg-lv"]);
@@ -557,6 +698,7 @@ mod tests {
             Decision::Map,
             seen(Node::Block(e.dev)),
             Preview::Text,
+            &mut Captured::default(),
         );
         assert_eq!(status, Exit::Ok);
         assert!(sys.map_names().is_empty());

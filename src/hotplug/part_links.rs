@@ -6,18 +6,19 @@
 use crate::device::DevNum;
 use crate::dm::by_id::{IdFacts, properties, render};
 use crate::exit::Exit;
+use crate::out::Printer;
 
 /// `kpartx --udev-id`: prints the properties for the map described by `DM_UUID`, `MAJOR` and
 /// `MINOR` in the environment; prints nothing when they are missing or not UTF-8 (other
 /// variables are never looked at). Always succeeds, so that a lookup problem never fails the
 /// udev event.
-pub fn run() -> Exit {
+pub fn run(p: &mut dyn Printer) -> Exit {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let dev = var("MAJOR")
         .zip(var("MINOR"))
         .and_then(|(major, minor)| DevNum::parse(&format!("{major}:{minor}")));
     if let (Some(uuid), Some(dev)) = (var("DM_UUID"), dev) {
-        crate::out::print(&render(&properties(&IdFacts::gather(dev, &uuid))));
+        p.out(&render(&properties(&IdFacts::gather(dev, &uuid))));
     }
     Exit::Ok
 }

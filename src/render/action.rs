@@ -11,6 +11,7 @@ use crate::engine::Outcome;
 use crate::engine::outcome::{Record, StepResult};
 use crate::exit::Exit;
 use crate::plan::Step;
+use crate::render::step::{Tense, step_text};
 use kpartx_table::naming;
 
 /// Version of every JSON document this module (and [`crate::health`]) writes; bumped on any
@@ -403,31 +404,7 @@ pub fn plan_text(outcome: &Outcome) -> String {
         ));
     }
     for record in &outcome.records {
-        let line = match &record.step {
-            Step::Create(s) => format!(
-                "would create {} (uuid {}): 0 {} linear {}",
-                s.display,
-                s.uuid,
-                s.size,
-                s.params()
-            ),
-            Step::Reload(s) => format!(
-                "would reload {}: 0 {} linear {}",
-                s.display,
-                s.size,
-                s.params()
-            ),
-            Step::RenameReload { from, spec } => format!(
-                "would rename {} to {} and reload: 0 {} linear {}",
-                naming::unmangle_dm_name(from),
-                spec.display,
-                spec.size,
-                spec.params()
-            ),
-            Step::Remove { display, .. } => format!("would remove {display}"),
-            Step::Skip { display, reason } => format!("would skip {display}: {reason}"),
-        };
-        out.push_str(&line);
+        out.push_str(&step_text(record, Tense::Planned));
         out.push('\n');
     }
     if outcome.records.is_empty() {

@@ -4,4 +4,5 @@
 
 pub mod action;
 pub mod listing;
+pub mod step;
 pub mod survey;
