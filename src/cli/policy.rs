@@ -60,7 +60,10 @@ pub fn show_policy(opts: &Options, p: &mut dyn Printer) -> Exit {
         );
     }
     let facts = facts_of(dev);
-    p.out(&policy.evaluate(&facts).render(&facts));
+    p.out(&crate::render::policy::show(
+        &policy.evaluate(&facts),
+        &facts,
+    ));
     Exit::Ok
 }
 

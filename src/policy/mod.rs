@@ -19,10 +19,9 @@ pub mod images;
 mod load;
 mod matching;
 mod model;
-mod render;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_load;
 

@@ -8,9 +8,9 @@ use tracing::level_filters::LevelFilter;
 use super::load::add_text;
 use super::*;
 
-pub(super) const MPATH_WWID: &str = "3600a0b80001234560000abcd00000000";
+pub(crate) const MPATH_WWID: &str = "3600a0b80001234560000abcd00000000";
 
-pub(super) fn mpath() -> DeviceFacts {
+pub(crate) fn mpath() -> DeviceFacts {
     DeviceFacts {
         kernel_name: "dm-3".into(),
         dm_name: Some("mpatha".into()),
@@ -45,7 +45,7 @@ fn loop_dev(backing: &str) -> DeviceFacts {
     }
 }
 
-fn disk() -> DeviceFacts {
+pub(crate) fn disk() -> DeviceFacts {
     DeviceFacts {
         kernel_name: "sda".into(),
         wwid: Some("35000c500a1b2c3d4".into()),
@@ -54,7 +54,7 @@ fn disk() -> DeviceFacts {
     }
 }
 
-fn partition_map() -> DeviceFacts {
+pub(crate) fn partition_map() -> DeviceFacts {
     DeviceFacts {
         kernel_name: "dm-4".into(),
         dm_name: Some("mpatha-part1".into()),
@@ -397,29 +397,6 @@ fn naming_follows_the_delimiter() {
     assert_eq!(eff.naming("sdb").display_name(1), "sdb1");
     let empty = parse(&[("e.toml", "[defaults]\ndelimiter = \"\"\n")]).evaluate(&disk());
     assert_eq!(empty.naming("loop0").display_name(1), "loop01");
-}
-
-#[test]
-fn show_policy_rendering() {
-    let facts = mpath();
-    let text = Policy::builtin().evaluate(&facts).render(&facts);
-    let expected = format!(
-        "# device: dm-3\n# dm_name: \"mpatha\"\n# dm_uuid: \"mpath-{MPATH_WWID}\"\n\
-         # wwid: \"{MPATH_WWID}\"\n# first partition map: mpatha-part1\n\
-         kind = \"multipath\"\npartitions = \"enabled\"\ndelimiter = \"-part\"\n\
-         read_only = false\n\
-         tables = [\"gpt\", \"dos\", \"bsd\", \"solaris\", \"unixware\", \"dasd\", \"mac\", \"sun\", \"ps3\"]  # all types\n\
-         force_gpt = false\nudev_timeout = 30\nbusy_timeout = 5\nremove_on_change = true\nlog_level = \"info\"\n\
-         matched_rules = [\n  \"built-in (rule 1: multipath maps)\",\n]\n"
-    );
-    assert_eq!(text, expected);
-    // The settings part is valid TOML.
-    let body: toml::Table =
-        toml::from_str(&Policy::builtin().evaluate(&disk()).to_string()).unwrap();
-    assert_eq!(body["partitions"].as_str(), Some("disabled"));
-    let pm = Policy::builtin().evaluate(&partition_map()).to_string();
-    assert!(pm.contains("kind = \"partition-map\"\n# partition maps never"));
-    assert!(pm.ends_with("matched_rules = []\n"));
 }
 
 #[test]
