@@ -118,7 +118,7 @@ pub fn run_on<S: System>(opts: &Options, sys: &S, p: &mut dyn Printer) -> Exit {
         (_, Err(what)) => return device_error(opts, &what, p),
     };
     match opts.action {
-        Action::List => list::run(opts, sys, device, p),
+        Action::List => list::run(opts, sys.devices(), device, p),
         Action::Add => maps::add(opts, sys, device, false, p),
         Action::Update => maps::add(opts, sys, device, true, p),
         // -d (--status and --prune returned above).

@@ -73,8 +73,16 @@ pub trait Devices {
     fn forget_loop(&self, name: &str);
 }
 
-/// Everything the map and unmap use cases need: the devices plus device-mapper.
-pub trait System: Devices {
+/// Everything the map and unmap use cases need: the devices, and device-mapper through one
+/// handle.
+pub trait System {
+    /// The machine's block and loop devices.
+    type Devices: Devices;
+    /// The devices.
+    fn devices(&self) -> &Self::Devices;
+    /// A device-mapper parent's own state, asked through this system's device-mapper handle
+    /// (see [`Devices::map_state`]).
+    fn map_state(&self, parent: &Parent) -> MapState;
     /// Every device-mapper map as it exists now (for commands about every map).
     fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError>;
     /// The maps `query` asks for, each once, sorted by name (the kernel's list order); the
@@ -113,21 +121,21 @@ pub struct ListRequest<'a> {
 
 /// Reads the table of `device` for `-l` (an image file is read directly: no loop).
 pub fn list<D: Devices>(
-    sys: &D,
+    devices: &D,
     device: &Path,
     req: &ListRequest<'_>,
 ) -> Result<Listing, EngineError> {
     let purpose = Purpose::List {
         sector_size: req.sector_size,
     };
-    let mut resolved = sys.resolve(device, purpose)?;
-    let state = parent_state(sys, &resolved.parent);
+    let mut resolved = devices.resolve(device, purpose)?;
+    let state = parent_state(&resolved.parent, |p| devices.map_state(p));
     if let Err(e) = check_ready(&resolved.parent, state, req.read_anyway) {
-        release_created(sys, &mut resolved);
+        release_created(devices, &mut resolved);
         return Err(e);
     }
-    let found = sys.read_table(&resolved, req.force_gpt, req.filter);
-    let release = release_created(sys, &mut resolved);
+    let found = devices.read_table(&resolved, req.force_gpt, req.filter);
+    let release = release_created(devices, &mut resolved);
     let found = found.map_err(|e| EngineError::Read(resolved.parent.path.clone(), e))?;
     Ok(Listing {
         resolved,
@@ -190,6 +198,7 @@ pub enum NoTable {
 /// Maps (`-a`), updates (`-u`) or, in helper mode, keeps in step the partitions of a device.
 pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineError> {
     let _image_lock = sys
+        .devices()
         .lock_image(req.device)
         .map_err(|e| EngineError::Lock(req.device.display().to_string(), e))?;
     let purpose = if req.dry_run {
@@ -202,7 +211,7 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
             sector_size: req.sector_size,
         }
     };
-    let mut resolved = sys.resolve(req.device, purpose)?;
+    let mut resolved = sys.devices().resolve(req.device, purpose)?;
     if let Some(dev) = req.expect
         && (resolved.parent.dev != dev || resolved.image.is_some())
     {
@@ -210,10 +219,13 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
     }
     let mut outcome = Outcome::new(resolved.parent.clone());
     outcome.dry_run = req.dry_run;
-    let lock = match sys.lock_device(resolved.parent.dev, req.lock_timeout) {
+    let lock = match sys
+        .devices()
+        .lock_device(resolved.parent.dev, req.lock_timeout)
+    {
         Ok(lock) => lock,
         Err(e) => {
-            outcome.release = release_created(sys, &mut resolved);
+            outcome.release = release_created(sys.devices(), &mut resolved);
             outcome.image = resolved.image;
             return Err(EngineError::Lock(
                 resolved.parent.path.display().to_string(),
@@ -234,7 +246,7 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
             outcome.no_partitions_feature = planned.no_partitions_feature;
         }
         Err(e) => {
-            release_created(sys, &mut resolved);
+            release_created(sys.devices(), &mut resolved);
             return Err(e);
         }
     }
@@ -249,7 +261,7 @@ pub fn map<S: System>(sys: &S, req: &MapRequest<'_>) -> Result<Outcome, EngineEr
     }
     outcome.udev = sys.ops().settle();
     if outcome.mapped() == 0 {
-        outcome.release = release_created(sys, &mut resolved);
+        outcome.release = release_created(sys.devices(), &mut resolved);
     }
     outcome.image = resolved.image;
     Ok(outcome)
@@ -272,7 +284,7 @@ fn plan_map<S: System>(
 ) -> Result<MapPlanned, EngineError> {
     let parent = &resolved.parent;
     let deadline = Deadline::after(req.busy_timeout);
-    let state = parent_state(sys, parent);
+    let state = parent_state(parent, |p| sys.map_state(p));
     let info = parent_info(parent, true);
     if let Some(no_table) = req.no_partitions_feature.filter(|_| state.no_partitions) {
         let (records, before) = without_table(sys, &info, no_table, req.dry_run, deadline)?;
@@ -285,6 +297,7 @@ fn plan_map<S: System>(
     }
     check_ready(parent, state, req.read_anyway)?;
     let found = sys
+        .devices()
         .read_table(resolved, req.force_gpt, req.filter)
         .map_err(|e| EngineError::Read(parent.path.clone(), e))?;
     let (records, existing) = match (&found.table, req.no_table) {
@@ -380,9 +393,9 @@ fn check_ready(parent: &Parent, state: MapState, read_anyway: bool) -> Result<()
 }
 
 /// A device-mapper parent's own state; any other parent is [`MapState::PLAIN`].
-fn parent_state<D: Devices>(sys: &D, parent: &Parent) -> MapState {
+fn parent_state(parent: &Parent, ask: impl FnOnce(&Parent) -> MapState) -> MapState {
     if parent.is_dm {
-        sys.map_state(parent)
+        ask(parent)
     } else {
         MapState::PLAIN
     }
@@ -438,19 +451,23 @@ pub struct UnmapRequest {
 /// when every map could go.
 pub fn unmap<S: System>(sys: &S, device: &Path, req: UnmapRequest) -> Result<Outcome, EngineError> {
     let _image_lock = sys
+        .devices()
         .lock_image(device)
         .map_err(|e| EngineError::Lock(device.display().to_string(), e))?;
-    let mut resolved = sys.resolve(device, Purpose::Delete)?;
+    let mut resolved = sys.devices().resolve(device, Purpose::Delete)?;
     let mut outcome = unmap_parent(sys, resolved.parent.clone(), req)?;
     if outcome.failures() == 0 {
-        match (&resolved.image, recorded_loop(sys, &resolved.parent)) {
+        match (
+            &resolved.image,
+            recorded_loop(sys.devices(), &resolved.parent),
+        ) {
             (Some(_), _) | (None, Some(_)) if req.dry_run => outcome.detach_planned = true,
-            (Some(_), _) => outcome.release = release(sys, &mut resolved),
+            (Some(_), _) => outcome.release = release(sys.devices(), &mut resolved),
             (None, Some(name)) => {
                 outcome.release = Some(LoopRelease {
                     path: resolved.parent.path.clone(),
                     retries: 0,
-                    result: sys.detach_recorded(&name),
+                    result: sys.devices().detach_recorded(&name),
                 });
             }
             (None, None) => {}
@@ -467,6 +484,7 @@ pub fn unmap_parent<S: System>(
     req: UnmapRequest,
 ) -> Result<Outcome, EngineError> {
     let lock = sys
+        .devices()
         .lock_device(parent.dev, req.lock_timeout)
         .map_err(|e| EngineError::Lock(parent.path.display().to_string(), e))?;
     let info = parent_info(&parent, !req.force);

@@ -26,15 +26,19 @@ use kpartx_table::TypeFilter;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RealDevices;
 
-/// The machine kpartx runs on: its devices and device-mapper.
+/// The machine kpartx runs on: its devices, and device-mapper through one handle.
 pub struct RealSystem {
+    devices: RealDevices,
     kernel: Kernel,
 }
 
 impl RealSystem {
     /// Uses `kernel` for every device-mapper operation.
     pub fn new(kernel: Kernel) -> RealSystem {
-        RealSystem { kernel }
+        RealSystem {
+            devices: RealDevices,
+            kernel,
+        }
     }
 }
 
@@ -96,7 +100,7 @@ impl Devices for RealDevices {
 
     fn map_state(&self, parent: &Parent) -> MapState {
         // `-l` may run where device-mapper is not usable; the helper and the map use cases
-        // ask through their own handle (`RealSystem`).
+        // ask through the run's handle (`System::map_state`).
         readiness::of_map(devicemapper::DM::new().ok().as_ref(), parent.dev)
     }
 
@@ -154,64 +158,17 @@ fn loop_name(path: &Path) -> Option<String> {
     name.starts_with("loop").then(|| name.to_string())
 }
 
-impl Devices for RealSystem {
-    type Guard = Lock;
+impl System for RealSystem {
+    type Devices = RealDevices;
 
-    fn lock_image(&self, arg: &Path) -> io::Result<Option<Lock>> {
-        RealDevices.lock_image(arg)
-    }
-
-    fn lock_device(&self, dev: DevNum, timeout: Duration) -> io::Result<Lock> {
-        RealDevices.lock_device(dev, timeout)
-    }
-
-    fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
-        RealDevices.resolve(arg, purpose)
-    }
-
-    fn read_table(
-        &self,
-        resolved: &Resolved,
-        force_gpt: bool,
-        filter: &TypeFilter,
-    ) -> io::Result<Found> {
-        RealDevices.read_table(resolved, force_gpt, filter)
-    }
-
-    fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
-        RealDevices.detach(image, on_retry)
+    fn devices(&self) -> &RealDevices {
+        &self.devices
     }
 
     fn map_state(&self, parent: &Parent) -> MapState {
         self.kernel.map_state(parent.dev)
     }
 
-    fn device_by_number(&self, dev: DevNum) -> Option<Parent> {
-        RealDevices.device_by_number(dev)
-    }
-
-    fn holders(&self, dev: DevNum) -> Vec<String> {
-        RealDevices.holders(dev)
-    }
-
-    fn loop_records(&self) -> Vec<(String, PathBuf)> {
-        RealDevices.loop_records()
-    }
-
-    fn loop_backing(&self, name: &str) -> Option<PathBuf> {
-        RealDevices.loop_backing(name)
-    }
-
-    fn detach_recorded(&self, name: &str) -> io::Result<()> {
-        RealDevices.detach_recorded(name)
-    }
-
-    fn forget_loop(&self, name: &str) {
-        RealDevices.forget_loop(name);
-    }
-}
-
-impl System for RealSystem {
     fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError> {
         self.kernel.snapshot()
     }

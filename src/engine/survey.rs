@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{EngineError, System};
+use super::{Devices, EngineError, System};
 use crate::deadline::Deadline;
 use crate::device::DevNum;
 use crate::dm::model::ExistingMap;
@@ -27,7 +27,7 @@ pub fn parents_of<S: System>(sys: &S, args: &[&Path]) -> Result<Only, EngineErro
     }
     let mut devs = Vec::new();
     for arg in args {
-        match sys.resolve(arg, Purpose::Delete) {
+        match sys.devices().resolve(arg, Purpose::Delete) {
             Ok(resolved) => devs.push(resolved.parent.dev),
             Err(ResolveError::NoLoopForDelete) => {}
             Err(e) => return Err(e.into()),
@@ -78,7 +78,7 @@ pub fn observe<S: System>(sys: &S, only: &Only) -> Result<Vec<Observed>, EngineE
             number,
             parent_ref,
             parent,
-            holders: sys.holders(map.dev),
+            holders: sys.devices().holders(map.dev),
         });
     }
     Ok(out)
@@ -86,11 +86,11 @@ pub fn observe<S: System>(sys: &S, only: &Only) -> Result<Vec<Observed>, EngineE
 
 fn view_of<S: System>(sys: &S, dev: DevNum) -> Option<ParentView> {
     let parent = Resolved {
-        parent: sys.device_by_number(dev)?,
+        parent: sys.devices().device_by_number(dev)?,
         image: None,
         source: Source::Parent,
     };
-    let table = match sys.read_table(&parent, false, &TypeFilter::All) {
+    let table = match sys.devices().read_table(&parent, false, &TypeFilter::All) {
         Ok(found) => match found.table {
             Some(table) => ParentTable::Slices(table.slices, found.size_sectors),
             None => ParentTable::None,
@@ -106,7 +106,8 @@ fn view_of<S: System>(sys: &S, dev: DevNum) -> Option<ParentView> {
 
 /// The recorded loops (of the parents in `only`) as they are now.
 pub fn loops<S: System>(sys: &S, only: &Only) -> Vec<LoopFacts> {
-    sys.loop_records()
+    sys.devices()
+        .loop_records()
         .into_iter()
         .filter_map(|(name, recorded)| {
             let number: u32 = name.strip_prefix("loop")?.parse().ok()?;
@@ -117,8 +118,8 @@ pub fn loops<S: System>(sys: &S, only: &Only) -> Vec<LoopFacts> {
                 return None;
             }
             Some(LoopFacts {
-                backing: sys.loop_backing(&name),
-                holders: sys.holders(dev),
+                backing: sys.devices().loop_backing(&name),
+                holders: sys.devices().holders(dev),
                 name,
                 recorded,
             })
@@ -160,6 +161,7 @@ pub fn prune<S: System>(
     let mut locks = Vec::with_capacity(parents.len());
     for dev in parents {
         let lock = sys
+            .devices()
             .lock_device(dev, crate::lock::LOCK_TIMEOUT)
             .map_err(|e| EngineError::Lock(dev.to_string(), e))?;
         locks.push(lock);
@@ -175,11 +177,13 @@ pub fn prune<S: System>(
                 .map_err(|e| e.detail),
             (PruneAction::Detach, _) => {
                 let name = s.name.trim_start_matches("/dev/");
-                sys.detach_recorded(name)
+                sys.devices()
+                    .detach_recorded(name)
                     .map_err(|e| crate::resolve::strerror(&e))
             }
             (PruneAction::Forget, _) => {
-                sys.forget_loop(s.name.trim_start_matches("/dev/"));
+                sys.devices()
+                    .forget_loop(s.name.trim_start_matches("/dev/"));
                 Ok(())
             }
             _ => Ok(()),

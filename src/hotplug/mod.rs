@@ -406,7 +406,7 @@ fn holders_text<S: System>(sys: &S, display: &str, before: &[ExistingMap]) -> St
     let holders = naming::to_dm_name(display)
         .ok()
         .and_then(|name| before.iter().find(|m| m.name == name))
-        .map(|map| sys.holders(map.dev))
+        .map(|map| sys.devices().holders(map.dev))
         .unwrap_or_default();
     if holders.is_empty() {
         "held by a mount or a process (no device holds it)".to_string()

@@ -472,6 +472,16 @@ impl FakeSystem {
 }
 
 impl System for FakeSystem {
+    type Devices = FakeSystem;
+
+    fn devices(&self) -> &FakeSystem {
+        self
+    }
+
+    fn map_state(&self, parent: &Parent) -> MapState {
+        Devices::map_state(self, parent)
+    }
+
     fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError> {
         let maps = self.maps.lock().unwrap().clone();
         for map in &maps {
