@@ -17,7 +17,7 @@
 # Asserts on the binary under test; the reference's behaviour is recorded, not compared.
 
 ROUNDS=20
-REF_LIMIT=20          # seconds the reference may hang before it is killed
+REF_LIMIT=10          # seconds the reference may hang before it is killed
 FOREIGN_LIMIT_CS=1000 # centiseconds a foreign-namespace run may take (its udev timeout is 30 s)
 
 # foreign_cookies [PID]: udev cookie semaphores in the foreign namespace (of PID).
