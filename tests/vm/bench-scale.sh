@@ -42,7 +42,7 @@
 #         partition map's generic block remove event looks like)
 #   ref:  `-u -n -p -part /dev/dm-N` of the same multipath map (what its udev rule runs; creates
 #         4, then with the 4 in place), `-a -n` / `-d -n` of the same loop
-# Prints Markdown tables ready for the README.
+# Prints Markdown tables ready for docs/performance.md.
 
 if [ "${1:-}" != --in-vm ]; then
     # ------------------------------------------------------------------ host side
