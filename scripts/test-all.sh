@@ -1,7 +1,8 @@
 #!/bin/bash
 # scripts/test-all.sh — sets up a fresh machine and runs every test:
 #   1. host packages (scripts/setup-host.sh) and the VM kernel (tests/vm/prepare.sh)
-#   2. cargo fmt --check and cargo clippy -D warnings, over the workspace
+#   2. cargo fmt --check and cargo clippy -D warnings, over the workspace; the relative links
+#      of README.md and docs/ (scripts/check-doc-links.py)
 #   3. cargo test --workspace: unit tests, property tests, doctests, and `kpartx -l` compared byte
 #      for byte with the reference binary on images made with sfdisk/sgdisk/parted; every test
 #      binary runs even when an earlier one fails (--no-fail-fast); then the kpartx-table
@@ -45,6 +46,8 @@ export KPARTX_TEST_REQUIRE_ALL=1
 
 stage "format" cargo fmt --all --check
 stage "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+# Every relative link (and anchor) in README.md and docs/ resolves: a second or less.
+stage "doc links" python3 scripts/check-doc-links.py
 stage "cargo test" cargo test --workspace --locked --no-fail-fast
 # The readers' library (crates/kpartx-table): its documentation builds without a warning
 # (missing docs, broken links), and it packages as crates.io would take it.

@@ -1,5 +1,5 @@
 //! The differential run: pseudo-random images (`generate.rs`) listed by the reference and by
-//! ours, and the documented deliberate differences a mismatching image may trigger.
+//! ours, and the deliberate differences (docs/differences.md) a mismatching image may trigger.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -15,7 +15,8 @@ use crate::generate::{bases, generate};
 use crate::harness::{Bench, SERIAL, Verdict, environment, render_diff, skip};
 use crate::json::check_json;
 
-/// Documented deliberate differences an image triggers, if any (then a mismatch is expected).
+/// Deliberate differences (docs/differences.md) an image triggers, if any (then a mismatch is
+/// expected).
 fn hardening(img: &Sparse) -> Vec<String> {
     let mut found = Vec::new();
     let sectors = img.size / 512;

@@ -1,8 +1,8 @@
 # shellcheck shell=dash
-# tests/vm/bench-host.sh — the host side shared by the benchmark drivers (bench.sh,
-# bench-hotplug.sh, bench-multipath.sh, bench-scale.sh), sourced by each before it parses its
-# own options. A driver sets BENCH_MEM (MiB, empty for run.sh's default) before its option loop,
-# hands every option it does not know to bench_arg, then calls bench_run once.
+# tests/vm/bench-host.sh — the host side shared by the three benchmark drivers (bench.sh,
+# bench-multipath.sh, bench-scale.sh), sourced by each before it parses its own options. A
+# driver sets BENCH_MEM (MiB, empty for run.sh's default) before its option loop, hands every
+# option it does not know to bench_arg, then calls bench_run once.
 
 RUN_ARGS=
 KEEP=

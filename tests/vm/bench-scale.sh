@@ -11,9 +11,9 @@
 #                           [--keep-log DIR]
 #   --storms none / --counts none skip that part. --children-max pins udev's worker limit
 #   (udev.children_max on the kernel command line; "default" leaves udev's own choice, which is
-#   min(2 x CPUs + 16, max(memory / 128 MiB, 10)): 10 at 1024 MiB as in bench-hotplug.sh, 20 at
+#   min(2 x CPUs + 16, max(memory / 128 MiB, 10)): 10 at run.sh's default 1024 MiB, 20 at
 #   3072 MiB). --same-guids gives every storm image the same GPT (disk and partition GUIDs), as
-#   bench-hotplug.sh's and hotplug-storm.sh's template copies do.
+#   hotplug-storm.sh's template copies do.
 #
 # Storms (one boot, N loops with a 4-partition GPT each, unique GUIDs, made once): N multipath
 # maps created at once (`dmsetup create … &`, each waiting for its own cookie), timed from the
@@ -42,7 +42,7 @@
 #         partition map's generic block remove event looks like)
 #   ref:  `-u -n -p -part /dev/dm-N` of the same multipath map (what its udev rule runs; creates
 #         4, then with the 4 in place), `-a -n` / `-d -n` of the same loop
-# Prints Markdown tables ready for the README.
+# Prints Markdown tables ready for docs/performance.md.
 
 if [ "${1:-}" != --in-vm ]; then
     # ------------------------------------------------------------------ host side
@@ -161,7 +161,7 @@ udev_resume() {
 # number the same by-partuuid link, and udev's cost for a link with hundreds of claimants is
 # not what is measured here).
 # With --same-guids (vmtest.bs_same_guids=1) every image gets the same GPT (mkgpt's template
-# copy, as bench-hotplug.sh and hotplug-storm.sh use), to see what the shared links cost.
+# copy, as hotplug-storm.sh uses), to see what the shared links cost.
 mk_disk() {
     local img=$VT_IMG/$1.img
     if [ "$SAME_GUIDS" = 1 ]; then

@@ -305,7 +305,7 @@ snap() {
 }
 
 # untraced CMD...: run CMD (e.g. kp) without recording anything in the comparison trace, for
-# steps where the implementations differ on purpose (see README "Deliberate differences").
+# steps where the implementations differ on purpose (see docs/differences.md).
 untraced() {
     local saved=${TRACE:-}
     TRACE=

@@ -2,7 +2,7 @@
 # vm: udev=on
 # delete-busy: a partition map held open (a file descriptor, then a mounted ext4) makes -d refuse:
 # exit status 1 and the map stays.  Once released, -d removes everything.  Deliberate
-# difference (README): the reference removes the maps before the busy one and detaches the loop
+# difference (docs/differences.md): the reference removes the maps before the busy one and detaches the loop
 # (lazily), this project removes nothing while any partition map is open and keeps the loop; the
 # refused -d and the -d after it are therefore asserted per implementation, not compared.
 

@@ -3,7 +3,7 @@
 # kill-cookie: `kill -9` at any point of -a, -u or -d leaves at most one udev cookie semaphore
 # (all operations of a run share one), no half-made map that the next run cannot handle, and no
 # lock that blocks the next run: the next run completes. Leftover cookies are cleared with
-# `dmsetup udevcomplete_all`, as the README tells admins. Binary under test only.
+# `dmsetup udevcomplete_all`, as docs/differences.md tells admins. Binary under test only.
 
 # kill_after SECS ARGS...: start the binary under test, SIGKILL it after SECS.
 kill_after() {

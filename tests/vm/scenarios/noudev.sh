@@ -66,7 +66,7 @@ noudev_mp_busy_body() {
     assert_node mpathb-part2
     snap "after -a -p -part"
     exec 3</dev/mapper/mpathb-part2
-    # Deliberate difference (README): this project removes nothing while a map is open.
+    # Deliberate difference (docs/differences.md): this project removes nothing while a map is open.
     untraced kp -x 1 -dv -p -part /dev/mapper/mpathb
     assert_map mpathb-part2
     is_rs && assert_map mpathb-part1
