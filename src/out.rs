@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::exit::Exit;
+use crate::sys_text::strerror;
 
 /// Set once a write to stdout failed.
 static FAILED: AtomicBool = AtomicBool::new(false);
@@ -80,11 +81,7 @@ fn failed(e: &io::Error) {
     }
     if !FAILED.swap(true, Ordering::Relaxed) && e.raw_os_error() != Some(libc::EPIPE) {
         // Nothing sensible is left to do when stderr fails too.
-        let _ = writeln!(
-            io::stderr(),
-            "kpartx: write error: {}",
-            crate::resolve::strerror(e)
-        );
+        let _ = writeln!(io::stderr(), "kpartx: write error: {}", strerror(e));
     }
 }
 
