@@ -120,8 +120,9 @@ pub struct Resolved {
 /// Why a device argument could not be resolved; each maps to a reference message.
 #[derive(Debug)]
 pub enum ResolveError {
-    /// `stat()` failed.
-    Stat(PathBuf),
+    /// `stat()` of the path failed, with the system's answer. The message names the path only,
+    /// as the reference's does; the answer is the error's source.
+    Stat(PathBuf, io::Error),
     /// The image file's real path could not be computed.
     Realpath(PathBuf, io::Error),
     /// No loop device could be attached to the image.
@@ -142,7 +143,7 @@ pub enum ResolveError {
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ResolveError::Stat(dev) => write!(f, "failed to stat() {}", dev.display()),
+            ResolveError::Stat(dev, _) => write!(f, "failed to stat() {}", dev.display()),
             ResolveError::Realpath(dev, e) => {
                 write!(f, "Error: {}: {}", dev.display(), strerror(e))
             }
@@ -164,11 +165,11 @@ impl fmt::Display for ResolveError {
 impl std::error::Error for ResolveError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ResolveError::Realpath(_, e) | ResolveError::ReadImage(_, e) => Some(e),
+            ResolveError::Stat(_, e)
+            | ResolveError::Realpath(_, e)
+            | ResolveError::ReadImage(_, e) => Some(e),
             ResolveError::LoopSetup { error, .. } => Some(error),
-            ResolveError::Stat(_) | ResolveError::NotBlock(_) | ResolveError::NoLoopForDelete => {
-                None
-            }
+            ResolveError::NotBlock(_) | ResolveError::NoLoopForDelete => None,
         }
     }
 }
@@ -191,7 +192,7 @@ impl ResolveError {
 /// the path as given, not resolved).
 pub fn resolve(arg: impl AsRef<Path>, purpose: Purpose) -> Result<Resolved, ResolveError> {
     let arg = arg.as_ref();
-    let meta = fs::metadata(arg).map_err(|_| ResolveError::Stat(arg.to_path_buf()))?;
+    let meta = fs::metadata(arg).map_err(|e| ResolveError::Stat(arg.to_path_buf(), e))?;
     if meta.file_type().is_file() {
         return resolve_image(arg, purpose);
     }
@@ -232,7 +233,7 @@ fn list_image(arg: &Path, real: &Path, sector_size: SectorSize) -> Result<Resolv
     let read_err = |e| ResolveError::ReadImage(arg.to_path_buf(), e);
     if let Some(device) = loopdev::find_by_backing_file(real) {
         let meta =
-            fs::metadata(&device.path).map_err(|_| ResolveError::Stat(device.path.clone()))?;
+            fs::metadata(&device.path).map_err(|e| ResolveError::Stat(device.path.clone(), e))?;
         let name = basename(device.path.as_os_str());
         let size = name.to_str().and_then(loopdev::logical_block_size);
         // The existing loop is what `-a` would map: read the file as that loop shows it.
@@ -301,7 +302,7 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
     let path = image.device.path.clone();
     let meta = match fs::metadata(&path) {
         Ok(meta) => meta,
-        Err(_) if !image.created => return Err(ResolveError::Stat(path)),
+        Err(e) if !image.created => return Err(ResolveError::Stat(path, e)),
         Err(source) => {
             // Best effort: a loop bound a moment ago must not leak.
             let _ = loopdev::detach(&path, || {});
@@ -353,6 +354,19 @@ mod tests {
     const LIST: Purpose = Purpose::List {
         sector_size: SectorSize::Auto,
     };
+
+    #[test]
+    fn a_failed_stat_keeps_the_system_answer() {
+        let missing = Path::new("/nonexistent/kpartx-test");
+        let err = resolve(missing, LIST).unwrap_err();
+        let ResolveError::Stat(path, cause) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(path, missing);
+        assert_eq!(cause.raw_os_error(), Some(libc::ENOENT));
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(err.to_string(), "failed to stat() /nonexistent/kpartx-test");
+    }
 
     #[test]
     fn ownership_uuid_falls_back_to_devnode() {
