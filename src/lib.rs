@@ -26,5 +26,6 @@ pub mod policy;
 pub mod probe;
 pub mod render;
 pub mod resolve;
+pub mod sys_text;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;

@@ -13,6 +13,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::device::DevNum;
 use crate::exit::Exit;
+use crate::sys_text::strerror;
 use tracing::Level;
 
 /// Set once a write to stdout failed.
@@ -82,29 +83,46 @@ fn failed(e: &io::Error) {
     }
     if !FAILED.swap(true, Ordering::Relaxed) && e.raw_os_error() != Some(libc::EPIPE) {
         // Nothing sensible is left to do when stderr fails too.
-        let _ = writeln!(
-            io::stderr(),
-            "kpartx: write error: {}",
-            crate::resolve::strerror(e)
-        );
+        let _ = writeln!(io::stderr(), "kpartx: write error: {}", strerror(e));
     }
 }
 
 /// An error as the user reads it: its own message and, with `verbose`, every cause below it
 /// that adds something (`…: caused by: …`). The one place that decides how much of an
-/// error's chain is shown; the message already carries the cause in plain words.
+/// error's chain is shown.
+///
+/// The crate's errors keep their underlying error as [`source()`](std::error::Error::source)
+/// and most also tell it in their message, in plain words: an `io::Error` as its errno's text
+/// ([`strerror`]: `Permission denied`, not `Permission denied (os error 13)`), a
+/// `devicemapper` error as [`dm::plain_cause`](crate::dm::plain_cause). A cause already told,
+/// in its own words or in those plain words, is not repeated: each cause is shown once.
+/// (Rather than an error telling its source in its message or returning it from `source()`,
+/// never both: the messages without `-v` are the reference's words and stay so, and no
+/// error drops its source.)
 pub fn render_error(err: &dyn std::error::Error, verbose: bool) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(e) = cause.filter(|_| verbose) {
         let more = e.to_string();
-        if !text.contains(&more) {
+        let told = text.contains(&more) || plain_words(e).is_some_and(|w| text.contains(&w));
+        if !told {
             text.push_str(": caused by: ");
             text.push_str(&more);
         }
         cause = e.source();
     }
     text
+}
+
+/// How an error that tells `cause` in plain words writes it, for the causes that are told so
+/// (see [`render_error`]); `None` for any other cause.
+fn plain_words(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(e) = cause.downcast_ref::<io::Error>() {
+        return Some(strerror(e));
+    }
+    cause
+        .downcast_ref::<devicemapper::DmError>()
+        .map(crate::dm::plain_cause)
 }
 
 /// Where a front end writes its two streams and its log. [`Stdio`] is the process's standard
@@ -257,5 +275,111 @@ mod tests {
             render_error(&err, true),
             "cannot do it: caused by: the disk is on fire"
         );
+    }
+
+    /// Every error type of the crate that has a cause, with the cause's plain words: `-v`
+    /// shows each cause exactly once, and the message without `-v` is the error's own.
+    mod each_cause_once {
+        use std::error::Error;
+        use std::io;
+        use std::path::PathBuf;
+
+        use super::render_error;
+        use crate::device::loopdev::AttachError;
+        use crate::dm::cookie::WaitError;
+        use crate::dm::kernel::{LookError, Looked, OpenError};
+        use crate::dm::{OpError, Stage, plain_cause};
+        use crate::engine::EngineError;
+        use crate::resolve::ResolveError;
+
+        const DENIED: &str = "Permission denied";
+        const NXIO: &str = "No such device or address";
+
+        fn os(errno: i32) -> io::Error {
+            io::Error::from_raw_os_error(errno)
+        }
+
+        fn enxio() -> devicemapper::DmError {
+            let errno = Box::new(nix::errno::Errno::ENXIO);
+            devicemapper::DmError::Core(devicemapper::errors::Error::Ioctl(3, None, None, errno))
+        }
+
+        fn attach_error() -> AttachError {
+            AttachError {
+                context: Some("/dev/loop-control".into()),
+                source: os(libc::EACCES),
+            }
+        }
+
+        fn look_error() -> LookError {
+            let err = enxio();
+            LookError::new(Looked::Name("sda1".into()), plain_cause(&err), err)
+        }
+
+        #[track_caller]
+        fn once(err: &dyn Error, cause: &str) {
+            assert!(err.source().is_some(), "{err} keeps its source");
+            assert_eq!(render_error(err, false), err.to_string());
+            let verbose = render_error(err, true);
+            assert_eq!(verbose.matches(cause).count(), 1, "{verbose}");
+        }
+
+        #[test]
+        fn resolve_errors() {
+            let path = || PathBuf::from("/dev/nope");
+            let stat = ResolveError::Stat(path(), os(libc::ENOENT));
+            assert_eq!(render_error(&stat, false), "failed to stat() /dev/nope");
+            once(&stat, "No such file or directory");
+            once(&ResolveError::Realpath(path(), os(libc::EACCES)), DENIED);
+            once(&ResolveError::ReadImage(path(), os(libc::EACCES)), DENIED);
+            let loop_setup = ResolveError::LoopSetup {
+                file: path(),
+                error: attach_error(),
+            };
+            once(&loop_setup, DENIED);
+            once(&loop_setup, "/dev/loop-control");
+        }
+
+        #[test]
+        fn engine_errors() {
+            once(
+                &EngineError::Lock("/dev/sda".into(), os(libc::EACCES)),
+                DENIED,
+            );
+            once(
+                &EngineError::Read("/dev/sda".into(), os(libc::EIO)),
+                "I/O error",
+            );
+            once(&EngineError::Look(look_error()), NXIO);
+            let image = ResolveError::ReadImage("/srv/a.img".into(), os(libc::EACCES));
+            once(&EngineError::Resolve(image), DENIED);
+        }
+
+        #[test]
+        fn device_and_dm_errors() {
+            once(&attach_error(), DENIED);
+            once(&look_error(), NXIO);
+            once(&OpenError::Control(os(libc::ENODEV)), "No such device");
+            once(&OpenError::Versions(enxio()), NXIO);
+            once(
+                &OpError::io(Stage::Load, os(libc::EBUSY)),
+                "Device or resource busy",
+            );
+            once(
+                &OpError::io_in(Stage::Remove, "/dev/mapper/x", os(libc::EACCES)),
+                DENIED,
+            );
+            once(&OpError::dm(Stage::Resume, enxio()), NXIO);
+            once(&WaitError::Io(os(libc::EINVAL)), "Invalid argument");
+        }
+
+        #[test]
+        fn a_cause_told_in_other_words_is_still_shown() {
+            let verbose = render_error(&ResolveError::Stat("/x".into(), os(libc::ENOENT)), true);
+            assert_eq!(
+                verbose,
+                "failed to stat() /x: caused by: No such file or directory (os error 2)"
+            );
+        }
     }
 }

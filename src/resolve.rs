@@ -9,17 +9,17 @@
 //! Paths and names are bytes: a device argument that is not UTF-8 works like any other (a
 //! name derived from it is refused only when a device-mapper name has to be built).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::device::DevNum;
 use crate::device::loopdev::{self, AttachError, AttachOptions, LoopDevice};
 use crate::device::sysfs;
+use crate::sys_text::{basename, strerror};
 use kpartx_table::naming::devnode_uuid;
 use kpartx_table::sector_size::{self, SectorSize};
 
@@ -116,8 +116,9 @@ pub struct Resolved {
 /// Why a device argument could not be resolved; each maps to a reference message.
 #[derive(Debug)]
 pub enum ResolveError {
-    /// `stat()` failed.
-    Stat(PathBuf),
+    /// `stat()` of the path failed, with the system's answer. The message names the path only,
+    /// as the reference's does; the answer is the error's source.
+    Stat(PathBuf, io::Error),
     /// The image file's real path could not be computed.
     Realpath(PathBuf, io::Error),
     /// No loop device could be attached to the image.
@@ -138,7 +139,7 @@ pub enum ResolveError {
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ResolveError::Stat(dev) => write!(f, "failed to stat() {}", dev.display()),
+            ResolveError::Stat(dev, _) => write!(f, "failed to stat() {}", dev.display()),
             ResolveError::Realpath(dev, e) => {
                 write!(f, "Error: {}: {}", dev.display(), strerror(e))
             }
@@ -160,11 +161,11 @@ impl fmt::Display for ResolveError {
 impl std::error::Error for ResolveError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ResolveError::Realpath(_, e) | ResolveError::ReadImage(_, e) => Some(e),
+            ResolveError::Stat(_, e)
+            | ResolveError::Realpath(_, e)
+            | ResolveError::ReadImage(_, e) => Some(e),
             ResolveError::LoopSetup { error, .. } => Some(error),
-            ResolveError::Stat(_) | ResolveError::NotBlock(_) | ResolveError::NoLoopForDelete => {
-                None
-            }
+            ResolveError::NotBlock(_) | ResolveError::NoLoopForDelete => None,
         }
     }
 }
@@ -183,19 +184,11 @@ impl ResolveError {
     }
 }
 
-/// The C library's text for an I/O error (without Rust's " (os error N)" suffix).
-pub fn strerror(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => e.to_string(),
-    }
-}
-
 /// Resolves the device argument as the reference does (stat follows symlinks; the name uses
 /// the path as given, not resolved).
 pub fn resolve(arg: impl AsRef<Path>, purpose: Purpose) -> Result<Resolved, ResolveError> {
     let arg = arg.as_ref();
-    let meta = fs::metadata(arg).map_err(|_| ResolveError::Stat(arg.to_path_buf()))?;
+    let meta = fs::metadata(arg).map_err(|e| ResolveError::Stat(arg.to_path_buf(), e))?;
     if meta.file_type().is_file() {
         return resolve_image(arg, purpose);
     }
@@ -236,7 +229,7 @@ fn list_image(arg: &Path, real: &Path, sector_size: SectorSize) -> Result<Resolv
     let read_err = |e| ResolveError::ReadImage(arg.to_path_buf(), e);
     if let Some(device) = loopdev::find_by_backing_file(real) {
         let meta =
-            fs::metadata(&device.path).map_err(|_| ResolveError::Stat(device.path.clone()))?;
+            fs::metadata(&device.path).map_err(|e| ResolveError::Stat(device.path.clone(), e))?;
         let name = basename(device.path.as_os_str());
         let size = name.to_str().and_then(loopdev::logical_block_size);
         // The existing loop is what `-a` would map: read the file as that loop shows it.
@@ -305,7 +298,7 @@ fn resolve_image(arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError>
     let path = image.device.path.clone();
     let meta = match fs::metadata(&path) {
         Ok(meta) => meta,
-        Err(_) if !image.created => return Err(ResolveError::Stat(path)),
+        Err(e) if !image.created => return Err(ResolveError::Stat(path, e)),
         Err(source) => {
             // Best effort: a loop bound a moment ago must not leak.
             let _ = loopdev::detach(&path, || {});
@@ -350,20 +343,6 @@ fn plain_parent(path: &Path, dev: DevNum) -> Parent {
     }
 }
 
-/// POSIX `basename`: the last component, ignoring trailing slashes (bytes, like the path).
-pub fn basename(path: &OsStr) -> OsString {
-    let bytes = path.as_bytes();
-    let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
-    if end == 0 {
-        return if bytes.is_empty() { "." } else { "/" }.into();
-    }
-    let start = bytes[..end]
-        .iter()
-        .rposition(|&b| b == b'/')
-        .map_or(0, |i| i + 1);
-    OsStr::from_bytes(&bytes[start..end]).to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,18 +352,16 @@ mod tests {
     };
 
     #[test]
-    fn basename_is_posix() {
-        let base = |p: &str| basename(OsStr::new(p));
-        assert_eq!(base("/dev/sda"), "sda");
-        assert_eq!(base("my link"), "my link");
-        assert_eq!(base("/dev/mapper/x/"), "x");
-        assert_eq!(base("/"), "/");
-        assert_eq!(base("//"), "/");
-        assert_eq!(base(""), ".");
-        assert_eq!(
-            basename(OsStr::from_bytes(b"/dev/disk/caf\xe9/")).as_bytes(),
-            b"caf\xe9"
-        );
+    fn a_failed_stat_keeps_the_system_answer() {
+        let missing = Path::new("/nonexistent/kpartx-test");
+        let err = resolve(missing, LIST).unwrap_err();
+        let ResolveError::Stat(path, cause) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(path, missing);
+        assert_eq!(cause.raw_os_error(), Some(libc::ENOENT));
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(err.to_string(), "failed to stat() /nonexistent/kpartx-test");
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn report_engine_error(err: &EngineError, verbose: bool, p: &mut dyn Printer
 /// Prints a resolution error on the stream the reference uses.
 fn report_resolve_error(err: &ResolveError, p: &mut dyn Printer) {
     match err {
-        ResolveError::Stat(path) => {
+        ResolveError::Stat(path, _) => {
             // The path exactly as given, like the reference (it need not be UTF-8).
             let line = [b"failed to stat() ", path.as_os_str().as_bytes(), b"\n"].concat();
             p.out_bytes(&line);

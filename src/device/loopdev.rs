@@ -184,7 +184,7 @@ pub struct AttachError {
 
 impl std::fmt::Display for AttachError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cause = crate::resolve::strerror(&self.source);
+        let cause = crate::sys_text::strerror(&self.source);
         match &self.context {
             Some(context) => write!(f, "{context}: {cause}"),
             None => f.write_str(&cause),

@@ -151,7 +151,7 @@ impl std::fmt::Display for WaitError {
             WaitError::Io(e) => write!(
                 f,
                 "waiting for udev failed: {}",
-                crate::resolve::strerror(e)
+                crate::sys_text::strerror(e)
             ),
         }
     }

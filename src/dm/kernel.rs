@@ -21,7 +21,7 @@ use super::unanswered::Reach;
 use super::{MapOps, MapQuery, OpError, Settled, Stage, Unanswered, udevd_probe};
 use crate::deadline::{Attempt, Deadline, ride_out};
 use crate::device::{DevNum, sysfs};
-use crate::resolve::strerror;
+use crate::sys_text::strerror;
 
 /// An open device-mapper control node plus how udev takes part.
 ///

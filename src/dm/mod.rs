@@ -86,7 +86,7 @@ impl OpError {
     pub fn io(stage: Stage, err: std::io::Error) -> Self {
         OpError {
             stage,
-            detail: crate::resolve::strerror(&err),
+            detail: crate::sys_text::strerror(&err),
             cause: Some(Arc::new(err)),
         }
     }
@@ -95,7 +95,7 @@ impl OpError {
     pub fn io_in(stage: Stage, context: &str, err: std::io::Error) -> Self {
         OpError {
             stage,
-            detail: format!("{context}: {}", crate::resolve::strerror(&err)),
+            detail: format!("{context}: {}", crate::sys_text::strerror(&err)),
             cause: Some(Arc::new(err)),
         }
     }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::dm::kernel::LookError;
 use crate::dm::readiness::Readiness;
-use crate::resolve::{self, ResolveError};
+use crate::resolve::ResolveError;
+use crate::sys_text::strerror;
 
 /// A use case that could not run, with its cause.
 #[derive(Debug)]
@@ -55,7 +56,7 @@ impl fmt::Display for EngineError {
             },
             EngineError::Lock(what, e) => write!(f, "cannot lock {what}: {e}"),
             EngineError::Read(path, e) => {
-                write!(f, "{}: {}", path.display(), resolve::strerror(e))
+                write!(f, "{}: {}", path.display(), strerror(e))
             }
             EngineError::Look(e) => write!(f, "{e}"),
             EngineError::Changed(path) => {

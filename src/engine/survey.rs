@@ -95,7 +95,7 @@ fn view_of<S: System>(sys: &S, dev: DevNum) -> Option<ParentView> {
             Some(table) => ParentTable::Slices(table.slices, found.size_sectors),
             None => ParentTable::None,
         },
-        Err(e) => ParentTable::Unreadable(crate::resolve::strerror(&e)),
+        Err(e) => ParentTable::Unreadable(crate::sys_text::strerror(&e)),
     };
     Some(ParentView {
         dev,
@@ -179,7 +179,7 @@ pub fn prune<S: System>(
                 let name = s.name.trim_start_matches("/dev/");
                 sys.devices()
                     .detach_recorded(name)
-                    .map_err(|e| crate::resolve::strerror(&e))
+                    .map_err(|e| crate::sys_text::strerror(&e))
             }
             (PruneAction::Forget, _) => {
                 sys.devices()

@@ -655,7 +655,7 @@ fn a_failed_look_up_stops_a_map_run_before_anything_is_made() {
             assert!(matches!(err, EngineError::Look(_)), "{text}");
             assert!(text.contains(key), "{text}");
             let cause = std::io::Error::from_raw_os_error(errno);
-            assert!(text.contains(&crate::resolve::strerror(&cause)), "{text}");
+            assert!(text.contains(&crate::sys_text::strerror(&cause)), "{text}");
             assert!(sys.map_names().is_empty(), "{errno}: {:?}", sys.map_names());
             assert!(
                 sys.events().iter().all(|e| !e.starts_with("create")),

@@ -180,7 +180,7 @@ impl UdevEvent {
     /// The kernel name (`dm-3`, `loop0`), from `DEVNAME`.
     pub fn kernel_name(&self) -> Option<String> {
         let name = self.devname.as_deref()?;
-        crate::resolve::basename(std::ffi::OsStr::new(name))
+        crate::sys_text::basename(std::ffi::OsStr::new(name))
             .into_string()
             .ok()
     }

@@ -187,14 +187,6 @@ fn bad_name(name: &str) -> Option<String> {
     None
 }
 
-/// Parses and validates one list file's text (no file system access).
-pub fn from_text(path: &Path, text: &str) -> Result<Vec<ImageEntry>, Vec<PolicyError>> {
-    let mut builder = Builder::default();
-    let mut errors = Vec::new();
-    builder.add_text(path, text, &mut errors);
-    finish(builder, errors)
-}
-
 fn finish(builder: Builder, errors: Vec<PolicyError>) -> Result<Vec<ImageEntry>, Vec<PolicyError>> {
     if errors.is_empty() {
         Ok(builder.images)
@@ -235,6 +227,14 @@ pub fn load_system() -> Result<Vec<ImageEntry>, Vec<PolicyError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses and validates one list file's text (no file system access).
+    fn from_text(path: &Path, text: &str) -> Result<Vec<ImageEntry>, Vec<PolicyError>> {
+        let mut builder = Builder::default();
+        let mut errors = Vec::new();
+        builder.add_text(path, text, &mut errors);
+        finish(builder, errors)
+    }
 
     fn parse(text: &str) -> Result<Vec<ImageEntry>, Vec<String>> {
         from_text(Path::new("images.toml"), text)

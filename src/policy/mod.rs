@@ -110,11 +110,6 @@ impl EffectivePolicy {
         }
     }
 
-    /// Whether the policy lets helper mode use tables of type `kind`.
-    pub fn allows_table(&self, kind: TableKind) -> bool {
-        self.tables.as_ref().is_none_or(|t| t.contains(&kind))
-    }
-
     /// Naming of the partition maps of `parent` under this policy.
     pub fn naming(&self, parent: &str) -> Naming {
         Naming::new(parent, self.delimiter.as_deref())
@@ -206,11 +201,6 @@ impl Policy {
         load::Loader::ROOT.load_dir_or_builtin(dir)
     }
 
-    /// The files `dir` holds policy in, in the order they are applied (existing ones only).
-    pub fn files_in_dir(dir: &Path) -> Result<Vec<PathBuf>, Vec<PolicyError>> {
-        load::Loader::ROOT.files_in_dir(dir)
-    }
-
     /// `--check-config FILE…`: every problem in the named files, which must exist.
     pub fn check_files<P: AsRef<Path>>(paths: &[P]) -> Vec<PolicyError> {
         load::Loader::ROOT
@@ -222,11 +212,6 @@ impl Policy {
     /// The files this policy was read from, in order.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
-    }
-
-    /// How many rules the policy has, built-in ones included.
-    pub fn rule_count(&self) -> usize {
-        self.rules.len()
     }
 
     /// The effective policy for a device. Partition maps get the base values with

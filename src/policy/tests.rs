@@ -377,12 +377,8 @@ fn tables_are_kept_in_probe_order() {
     let text = "[defaults]\ntables = [\"dos\", \"gpt\", \"dos\"]\n";
     let eff = parse(&[("t.toml", text)]).evaluate(&disk());
     assert_eq!(eff.tables, Some(vec![TableKind::Gpt, TableKind::Dos]));
-    assert!(eff.allows_table(TableKind::Dos) && !eff.allows_table(TableKind::Mac));
-    assert!(
-        Policy::builtin()
-            .evaluate(&disk())
-            .allows_table(TableKind::Mac)
-    );
+    // No `tables`: every type (helper mode passes `TypeFilter::All`).
+    assert_eq!(Policy::builtin().evaluate(&disk()).tables, None);
 }
 
 #[test]

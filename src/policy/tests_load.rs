@@ -213,7 +213,7 @@ fn drop_ins_apply_in_lexical_order_after_the_main_file() {
     fs::remove_file(dir.path().join("kpartx.toml")).unwrap();
     let policy = loader().load_dir(dir.path()).unwrap();
     assert_eq!(policy.files().len(), 2);
-    assert_eq!(policy.rule_count(), Policy::builtin().rule_count() + 2);
+    assert_eq!(policy.rules.len(), Policy::builtin().rules.len() + 2);
 }
 
 #[test]
@@ -221,7 +221,7 @@ fn missing_directory_gives_the_builtin_policy() {
     let dir = tempfile::tempdir().unwrap();
     let policy = loader().load_dir(&dir.path().join("nope")).unwrap();
     assert!(policy.files().is_empty());
-    assert_eq!(policy.rule_count(), Policy::builtin().rule_count());
+    assert_eq!(policy.rules.len(), Policy::builtin().rules.len());
     let (policy, errs) = Policy::load_from_dir_or_builtin(&dir.path().join("nope"));
     assert!(errs.is_empty());
     assert!(policy.evaluate(&mpath()).partitions_enabled);
@@ -417,7 +417,7 @@ fn a_large_file_loads_correctly() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(&dir.path().join("big.toml"), &many_rules(10_000));
     let policy = loader().load(&[&file], false).unwrap();
-    assert_eq!(policy.rule_count(), Policy::builtin().rule_count() + 10_000);
+    assert_eq!(policy.rules.len(), Policy::builtin().rules.len() + 10_000);
     for i in [1, 4_321, 10_000] {
         let lv = DeviceFacts {
             kernel_name: "dm-7".into(),
@@ -481,8 +481,8 @@ fn rule_limit_is_enforced_across_files() {
     let text = rule.repeat(MAX_RULES);
     let policy = Policy::from_text(Path::new("t.toml"), &text).unwrap();
     assert_eq!(
-        policy.rule_count(),
-        Policy::builtin().rule_count() + MAX_RULES
+        policy.rules.len(),
+        Policy::builtin().rules.len() + MAX_RULES
     );
     let errs = Policy::from_text(Path::new("t.toml"), &format!("{text}{rule}")).unwrap_err();
     assert_eq!(errs.len(), 1, "{errs:?}");

@@ -282,7 +282,10 @@ impl Devices for FakeSystem {
 
     fn resolve(&self, arg: &Path, purpose: Purpose) -> Result<Resolved, ResolveError> {
         let Some(d) = self.device(arg) else {
-            return Err(ResolveError::Stat(arg.to_path_buf()));
+            return Err(ResolveError::Stat(
+                arg.to_path_buf(),
+                io::Error::from_raw_os_error(libc::ENOENT),
+            ));
         };
         let bound_now = self.bound.lock().unwrap().contains(&d.path);
         let image = match (d.image.map(|b| b || bound_now), purpose) {
@@ -464,7 +467,7 @@ impl FakeSystem {
         match self.look_errors.iter().find(|(k, _)| k == key) {
             Some(&(_, errno)) => {
                 let err = io::Error::from_raw_os_error(errno);
-                Err(LookError::new(looked, crate::resolve::strerror(&err), err))
+                Err(LookError::new(looked, crate::sys_text::strerror(&err), err))
             }
             None => Ok(()),
         }

@@ -254,20 +254,14 @@ impl TypeFilter {
         }
     }
 
-    /// Whether tables of type `kind` are looked for.
+    /// Whether tables of type `kind` are looked for: [`probe`] tries exactly these, in
+    /// [`TableKind::ALL`] order.
     pub fn admits(&self, kind: TableKind) -> bool {
-        self.kinds().contains(&kind)
-    }
-
-    fn kinds(&self) -> Vec<TableKind> {
         match self {
-            TypeFilter::All => TableKind::ALL.to_vec(),
-            TypeFilter::Only(kind) => vec![*kind],
-            TypeFilter::Among(kinds) => TableKind::ALL
-                .into_iter()
-                .filter(|k| kinds.contains(k))
-                .collect(),
-            TypeFilter::Unknown(_) => Vec::new(),
+            TypeFilter::All => true,
+            TypeFilter::Only(only) => *only == kind,
+            TypeFilter::Among(kinds) => kinds.contains(&kind),
+            TypeFilter::Unknown(_) => false,
         }
     }
 }
@@ -316,8 +310,31 @@ pub fn probe(
     filter: &TypeFilter,
     diag: &mut Diagnostics,
 ) -> Option<Table> {
-    filter.kinds().into_iter().find_map(|kind| {
-        let slices = kind.read(src, ctx, diag);
-        (!slices.is_empty()).then_some(Table { kind, slices })
-    })
+    TableKind::ALL
+        .into_iter()
+        .filter(|&kind| filter.admits(kind))
+        .find_map(|kind| {
+            let slices = kind.read(src, ctx, diag);
+            (!slices.is_empty()).then_some(Table { kind, slices })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_admits_what_it_names() {
+        assert!(TableKind::ALL.iter().all(|&k| TypeFilter::All.admits(k)));
+        let dos = TypeFilter::parse("dos");
+        assert!(dos.admits(TableKind::Dos) && !dos.admits(TableKind::Gpt));
+        let among = TypeFilter::Among(vec![TableKind::Mac, TableKind::Gpt]);
+        let admitted: Vec<_> = TableKind::ALL
+            .into_iter()
+            .filter(|&k| among.admits(k))
+            .collect();
+        assert_eq!(admitted, [TableKind::Gpt, TableKind::Mac]);
+        let unknown = TypeFilter::parse("nope");
+        assert!(TableKind::ALL.iter().all(|&k| !unknown.admits(k)));
+    }
 }
