@@ -11,6 +11,7 @@ pub mod model;
 pub mod nodes;
 pub mod raw;
 pub mod readiness;
+pub mod types;
 pub mod udev_db;
 pub mod udevd_probe;
 pub mod unanswered;
