@@ -16,6 +16,7 @@ use super::model::{ExistingMap, MapSpec, TargetLine};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::readiness::{self, MapState};
+use super::types::{MapName, MapUuid, Sectors};
 use super::udev_db::{Awaited, Expect, UdevDb};
 use super::unanswered::Reach;
 use super::{MapOps, MapQuery, OpError, Settled, Stage, Unanswered, udevd_probe};
@@ -48,10 +49,10 @@ pub struct Kernel {
 pub enum Looked {
     /// Every map (the list).
     Every,
-    /// The map with this name.
-    Name(String),
+    /// The map with this (stored) name.
+    Name(MapName),
     /// The map with this DM UUID.
-    Uuid(String),
+    Uuid(MapUuid),
 }
 
 /// The kernel would not say whether a map exists (or which maps exist): anything but "no
@@ -206,7 +207,7 @@ impl Kernel {
             .map_err(|e| LookError::dm(Looked::Every, e))?;
         let mut maps = Vec::with_capacity(list.len());
         for (name, ..) in &list {
-            let looked = || Looked::Name(name.to_string());
+            let looked = || Looked::Name(MapName::new(name.to_string()));
             maps.extend(self.fetch(&DevId::Name(name), looked)?);
         }
         Ok(maps)
@@ -220,15 +221,21 @@ impl Kernel {
     /// stops the look with an error that names the map. A name or UUID device-mapper cannot
     /// hold (too long, not ASCII) cannot be a map's, so it is not asked for.
     pub fn look(&self, query: &MapQuery) -> Result<Vec<ExistingMap>, LookError> {
-        let mut found: BTreeMap<String, ExistingMap> = BTreeMap::new();
-        let stacked = query.stacked_on.map(sysfs::dm_holder_names);
+        let mut found: BTreeMap<MapName, ExistingMap> = BTreeMap::new();
+        let stacked: Vec<MapName> = query
+            .stacked_on
+            .map(sysfs::dm_holder_names)
+            .into_iter()
+            .flatten()
+            .map(MapName::new)
+            .collect();
         // The predicted names are usually the holders already fetched: each map is asked
         // for once.
-        for name in stacked.iter().flatten().chain(&query.names) {
+        for name in stacked.iter().chain(&query.names) {
             if found.contains_key(name) {
                 continue;
             }
-            let Ok(dm_name) = DmName::new(name) else {
+            let Ok(dm_name) = DmName::new(name.as_str()) else {
                 continue;
             };
             let looked = || Looked::Name(name.clone());
@@ -237,13 +244,10 @@ impl Kernel {
             }
         }
         for uuid in &query.uuids {
-            if found
-                .values()
-                .any(|m| m.uuid.as_deref() == Some(uuid.as_str()))
-            {
+            if found.values().any(|m| m.uuid.as_ref() == Some(uuid)) {
                 continue;
             }
-            let Ok(dm_uuid) = DmUuid::new(uuid) else {
+            let Ok(dm_uuid) = DmUuid::new(uuid.as_str()) else {
                 continue;
             };
             let looked = || Looked::Uuid(uuid.clone());
@@ -273,16 +277,20 @@ impl Kernel {
             return Err(LookError::new(looked(), unnamed.to_string(), unnamed));
         };
         Ok(Some(ExistingMap {
-            name: name.to_string(),
-            uuid: info.uuid().map(|u| u.to_string()).filter(|u| !u.is_empty()),
+            name: MapName::new(name.to_string()),
+            uuid: info
+                .uuid()
+                .map(|u| u.to_string())
+                .filter(|u| !u.is_empty())
+                .map(MapUuid::new),
             dev: DevNum::new(dev.major, dev.minor),
             open_count: info.open_count(),
             read_only: info.flags().contains(DmFlags::DM_READONLY),
             targets: table
                 .into_iter()
                 .map(|(start, length, kind, params)| TargetLine {
-                    start,
-                    length,
+                    start: Sectors(start),
+                    length: Sectors(length),
                     kind,
                     params,
                 })
@@ -354,9 +362,10 @@ impl Kernel {
     fn resume(&self, spec: &MapSpec, dev: DevNum, reload: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let udev_flags = if reload { flags::SUBSYSTEM_FLAG0 } else { 0 };
-        let awaited = self.awaiting(Expect::Resumed, &spec.name, Some(dev));
+        let name = spec.name.as_str();
+        let awaited = self.awaiting(Expect::Resumed, name, Some(dev));
         self.with_udev(Stage::Resume, udev_flags, awaited, |nr| {
-            raw::resume(fd, &spec.name, nr, reload)
+            raw::resume(fd, name, nr, reload)
         })
     }
 
@@ -385,7 +394,7 @@ impl Kernel {
     /// rules a program run, so it is logged, not returned.
     fn publish_ids(&self, spec: &MapSpec) {
         if let Some(ids) = &self.ids
-            && let Err(e) = ids.publish(spec.parent, &spec.uuid)
+            && let Err(e) = ids.publish(spec.parent, spec.uuid.as_str())
         {
             tracing::warn!("cannot publish the udev properties of {}: {e}", spec.name);
         }
@@ -401,8 +410,8 @@ impl Kernel {
     }
 
     fn load(&self, spec: &MapSpec) -> Result<(), OpError> {
-        let name = dm_name(&spec.name, Stage::Load)?;
-        let table = [(0, spec.size, "linear".to_string(), spec.params())];
+        let name = dm_name(spec.name.as_str(), Stage::Load)?;
+        let table = [(0, spec.size.0, "linear".to_string(), spec.params())];
         self.dm
             .table_load(&DevId::Name(name), &table, table_options(spec))
             .map(drop)
@@ -468,8 +477,8 @@ fn table_options(spec: &MapSpec) -> DmOptions {
 
 impl MapOps for Kernel {
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
-        let name = dm_name(&spec.name, Stage::Load)?;
-        let uuid = DmUuid::new(&spec.uuid).map_err(|e| OpError::dm(Stage::Load, e))?;
+        let name = dm_name(spec.name.as_str(), Stage::Load)?;
+        let uuid = DmUuid::new(spec.uuid.as_str()).map_err(|e| OpError::dm(Stage::Load, e))?;
         let info = self
             .dm
             .device_create(name, Some(uuid), table_options(spec))
@@ -482,20 +491,21 @@ impl MapOps for Kernel {
             let _ = self.remove(&spec.name, false, Deadline::now());
             return Err(e);
         }
-        self.mapped(&spec.name, dev);
+        self.mapped(spec.name.as_str(), dev);
         Ok(dev)
     }
 
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
         self.publish_ids(spec);
-        let dev = self.device_of(&spec.name)?;
+        let dev = self.device_of(spec.name.as_str())?;
         self.load(spec)?;
         self.resume(spec, dev, true)?;
-        self.mapped(&spec.name, dev);
+        self.mapped(spec.name.as_str(), dev);
         Ok(dev)
     }
 
-    fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
+    fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError> {
+        let (from, to) = (from.as_str(), to.as_str());
         let fd = self.dm.file().as_raw_fd();
         let dev = self.info_for_udev(from, Stage::Rename).map(|i| device(&i));
         let awaited = self.awaiting(Expect::Renamed, to, dev);
@@ -517,7 +527,8 @@ impl MapOps for Kernel {
 
     /// A removal refused with EBUSY is tried again until `deadline` ([`ride_out`]): udev's
     /// probes keep a map open for a moment, and a teardown must not stop half-way for that.
-    fn remove(&self, name: &str, flush: bool, deadline: Deadline) -> Result<(), OpError> {
+    fn remove(&self, name: &MapName, flush: bool, deadline: Deadline) -> Result<(), OpError> {
+        let name = name.as_str();
         let fd = self.dm.file().as_raw_fd();
         let info = self.info_for_udev(name, Stage::Remove);
         let uuid = info.as_ref().and_then(|i| i.uuid().map(|u| u.to_string()));

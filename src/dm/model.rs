@@ -1,17 +1,18 @@
 //! The device-mapper model the rest of the program shares: a map as it exists
 //! ([`ExistingMap`], with its [`TargetLine`]s) and a partition map to make ([`MapSpec`]).
-//! Plain data plus the one parse of a target's device; nothing here talks to the kernel, and
-//! nothing here knows about planning.
+//! Plain data, typed ([`super::types`]), plus the one parse of a target's device; nothing here
+//! talks to the kernel, and nothing here knows about planning.
 
+use super::types::{DisplayName, MapName, MapUuid, Sectors};
 use crate::device::DevNum;
 
 /// One target line of an existing map's table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetLine {
     /// First sector.
-    pub start: u64,
+    pub start: Sectors,
     /// Length in sectors.
-    pub length: u64,
+    pub length: Sectors,
     /// Target type (`linear`, `multipath`, …).
     pub kind: String,
     /// Target parameters (`7:0 2048` for linear).
@@ -22,9 +23,9 @@ pub struct TargetLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingMap {
     /// Name as stored in the kernel (mangled).
-    pub name: String,
+    pub name: MapName,
     /// Its UUID, if it has one.
-    pub uuid: Option<String>,
+    pub uuid: Option<MapUuid>,
     /// Its device number.
     pub dev: DevNum,
     /// How many openers it has.
@@ -47,13 +48,13 @@ impl TargetLine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinearTarget {
     /// Where the target starts in the map (a partition map's is 0).
-    pub start: u64,
+    pub start: Sectors,
     /// Its length in sectors.
-    pub length: u64,
+    pub length: Sectors,
     /// The device it maps.
     pub device: DevNum,
     /// The offset on that device in sectors.
-    pub offset: u64,
+    pub offset: Sectors,
 }
 
 impl ExistingMap {
@@ -70,7 +71,7 @@ impl ExistingMap {
             start: t.start,
             length: t.length,
             device: DevNum::parse(words.next()?)?,
-            offset: words.next()?.parse().ok()?,
+            offset: Sectors(words.next()?.parse().ok()?),
         })
     }
 
@@ -91,17 +92,17 @@ pub struct MapSpec {
     /// Partition number.
     pub number: usize,
     /// Name as device-mapper stores it.
-    pub name: String,
+    pub name: MapName,
     /// Name as printed.
-    pub display: String,
+    pub display: DisplayName,
     /// UUID set on creation.
-    pub uuid: String,
+    pub uuid: MapUuid,
     /// Length in 512-byte sectors.
-    pub size: u64,
+    pub size: Sectors,
     /// The parent device.
     pub parent: DevNum,
     /// Offset on the parent in 512-byte sectors.
-    pub start: u64,
+    pub start: Sectors,
     /// Whether the map is read-only.
     pub read_only: bool,
 }
