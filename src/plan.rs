@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use crate::device::DevNum;
-use crate::dm::model::{ExistingMap, MapSpec};
+use crate::dm::model::{ExistingMap, MapSpec, TargetKind};
 use crate::dm::types::{DisplayName, MapName, MapUuid, Sectors};
 use kpartx_table::Slice;
 use kpartx_table::naming::{self, NameError, Naming};
@@ -350,7 +350,11 @@ pub fn plan_delete(
         let display = map.name.unmangled();
         let step = if owned {
             removal(map, display, flush)
-        } else if map.targets.first().is_some_and(|t| t.kind != "linear") {
+        } else if map
+            .targets
+            .first()
+            .is_some_and(|t| *t.kind() != TargetKind::Linear)
+        {
             Step::Skip {
                 display,
                 reason: SkipReason::NotLinear,

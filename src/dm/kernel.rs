@@ -12,7 +12,7 @@ use devicemapper::{DM, DevId, DeviceInfo, DmFlags, DmName, DmOptions, DmUuid};
 
 use super::by_id::IdStore;
 use super::cookie::{self, Cookie, UdevMode, WaitError, Waited, Witness, flags};
-use super::model::{ExistingMap, MapSpec, TargetLine};
+use super::model::{ExistingMap, MapSpec, TargetKind, TargetLine};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::readiness::{self, MapState};
@@ -288,11 +288,13 @@ impl Kernel {
             read_only: info.flags().contains(DmFlags::DM_READONLY),
             targets: table
                 .into_iter()
-                .map(|(start, length, kind, params)| TargetLine {
-                    start: Sectors(start),
-                    length: Sectors(length),
-                    kind,
-                    params,
+                .map(|(start, length, kind, params)| {
+                    TargetLine::new(
+                        Sectors(start),
+                        Sectors(length),
+                        TargetKind::from_name(&kind),
+                        params,
+                    )
                 })
                 .collect(),
         }))

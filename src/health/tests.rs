@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::dm::model::TargetLine;
+use crate::dm::model::{TargetKind, TargetLine};
 use crate::dm::types::MapName;
 use crate::plan::prune::{LoopFacts, PruneAction, plan_prune};
 use crate::render::action::SCHEMA_VERSION;
@@ -20,12 +20,12 @@ fn map(name: &str, uuid: &str, params: Option<&str>, length: u64, open: i32) -> 
         read_only: false,
         targets: params
             .map(|p| {
-                vec![TargetLine {
-                    start: Sectors(0),
-                    length: Sectors(length),
-                    kind: "linear".into(),
-                    params: p.into(),
-                }]
+                vec![TargetLine::new(
+                    Sectors(0),
+                    Sectors(length),
+                    TargetKind::Linear,
+                    p.into(),
+                )]
             })
             .unwrap_or_default(),
     }

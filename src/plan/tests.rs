@@ -55,12 +55,12 @@ fn linear(length: u64, params: &str) -> TargetLine {
 }
 
 fn target(kind: &str, length: u64, params: &str) -> TargetLine {
-    TargetLine {
-        start: Sectors(0),
-        length: Sectors(length),
-        kind: kind.to_string(),
-        params: params.to_string(),
-    }
+    TargetLine::new(
+        Sectors(0),
+        Sectors(length),
+        TargetKind::from_name(kind),
+        params.to_string(),
+    )
 }
 
 /// An existing map builder; starts as a closed, writable, single linear target.
@@ -94,7 +94,7 @@ impl MapB {
     }
     fn kind(mut self, kind: &str) -> Self {
         for t in &mut self.0.targets {
-            t.kind = kind.to_string();
+            *t = target(kind, t.length().0, t.params());
         }
         self
     }

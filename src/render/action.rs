@@ -306,11 +306,7 @@ pub fn action_report(action: ActionKind, outcome: &Outcome, exit: Exit) -> Actio
 }
 
 fn table_of(map: &ExistingMap) -> Option<String> {
-    let lines: Vec<String> = map
-        .targets
-        .iter()
-        .map(|t| format!("{} {} {} {}", t.start, t.length, t.kind, t.params))
-        .collect();
+    let lines: Vec<String> = map.targets.iter().map(|t| t.to_string()).collect();
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 

@@ -74,11 +74,7 @@ pub fn map_status(o: &Observed) -> MapStatus {
             device,
             path: o.parent.as_ref().map(|p| p.path.display().to_string()),
         },
-        table: o
-            .map
-            .targets
-            .first()
-            .map(|t| format!("{} {} {} {}", t.start, t.length, t.kind, t.params)),
+        table: o.map.targets.first().map(|t| t.to_string()),
         open_count: o.map.open_count,
         holders: o.holders.clone(),
         state: health.keyword(),

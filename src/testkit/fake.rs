@@ -13,7 +13,7 @@ use crate::deadline::Deadline;
 use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::{LookError, Looked};
-use crate::dm::model::{ExistingMap, MapSpec, TargetLine};
+use crate::dm::model::{ExistingMap, MapSpec, TargetKind, TargetLine};
 use crate::dm::readiness::{MapState, Readiness};
 use crate::dm::types::{MapName, MapUuid, Sectors};
 use crate::dm::{MapOps, MapQuery, OpError, Settled, Stage};
@@ -196,12 +196,12 @@ impl FakeSystem {
             read_only: false,
             targets: params
                 .map(|p| {
-                    vec![TargetLine {
-                        start: Sectors(0),
-                        length: Sectors(100),
-                        kind: "linear".into(),
-                        params: p.into(),
-                    }]
+                    vec![TargetLine::new(
+                        Sectors(0),
+                        Sectors(100),
+                        TargetKind::Linear,
+                        p.into(),
+                    )]
                 })
                 .unwrap_or_default(),
         });
@@ -380,9 +380,10 @@ impl Devices for FakeSystem {
 
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
         let busy = self.maps.lock().unwrap().iter().any(|m| {
-            m.targets
-                .iter()
-                .any(|t| t.params.starts_with(&format!("7:{} ", image_minor(image))))
+            m.targets.iter().any(|t| {
+                t.params()
+                    .starts_with(&format!("7:{} ", image_minor(image)))
+            })
         });
         if busy {
             on_retry();
@@ -432,7 +433,7 @@ impl Devices for FakeSystem {
             .lock()
             .unwrap()
             .iter()
-            .filter(|m| m.targets.iter().any(|t| t.params.starts_with(&on)))
+            .filter(|m| m.targets.iter().any(|t| t.params().starts_with(&on)))
             .map(|m| format!("dm-{}", m.dev.minor))
             .collect()
     }
@@ -509,7 +510,7 @@ impl System for FakeSystem {
         let stacked = |m: &ExistingMap| {
             query.stacked_on.is_some_and(|dev| {
                 m.targets.iter().any(|t| {
-                    t.params
+                    t.params()
                         .split_whitespace()
                         .any(|w| DevNum::parse(w) == Some(dev))
                 })
@@ -540,12 +541,7 @@ impl System for FakeSystem {
 
 /// The table `spec` loads, as the kernel would give it back.
 fn linear_of(spec: &MapSpec) -> TargetLine {
-    TargetLine {
-        start: Sectors(0),
-        length: spec.size,
-        kind: "linear".into(),
-        params: spec.params(),
-    }
+    TargetLine::new(Sectors(0), spec.size, TargetKind::Linear, spec.params())
 }
 
 fn image_minor(image: &ImageLoop) -> String {
