@@ -112,8 +112,8 @@ impl std::error::Error for LookError {
 /// A map whose node udev should have made or removed by the end of the run.
 #[derive(Debug, Clone)]
 enum Touched {
-    Mapped(String, DevNum),
-    Removed(String),
+    Mapped(MapName, DevNum),
+    Removed(MapName),
 }
 
 /// Why device-mapper cannot be used.
@@ -302,9 +302,9 @@ impl Kernel {
 
     /// What udev's database should show once it processed the event of `expect` on map
     /// `name` (device `dev`), when this run waits for udev; taken just before the ioctl.
-    fn awaiting(&self, expect: Expect, name: &str, dev: Option<DevNum>) -> Option<Awaited> {
+    fn awaiting(&self, expect: Expect, name: &MapName, dev: Option<DevNum>) -> Option<Awaited> {
         match (self.mode, dev) {
-            (UdevMode::Wait(_), Some(dev)) => Some(self.db.before(expect, name, dev)),
+            (UdevMode::Wait(_), Some(dev)) => Some(self.db.before(expect, name.as_str(), dev)),
             _ => None,
         }
     }
@@ -364,19 +364,18 @@ impl Kernel {
     fn resume(&self, spec: &MapSpec, dev: DevNum, reload: bool) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let udev_flags = if reload { flags::SUBSYSTEM_FLAG0 } else { 0 };
-        let name = spec.name.as_str();
-        let awaited = self.awaiting(Expect::Resumed, name, Some(dev));
+        let awaited = self.awaiting(Expect::Resumed, &spec.name, Some(dev));
         self.with_udev(Stage::Resume, udev_flags, awaited, |nr| {
-            raw::resume(fd, name, nr, reload)
+            raw::resume(fd, spec.name.as_str(), nr, reload)
         })
     }
 
     /// After a create or reload: without udev, make the node now; with a udev wait, check
     /// it once the wait is over.
-    fn mapped(&self, name: &str, dev: DevNum) {
+    fn mapped(&self, name: &MapName, dev: DevNum) {
         match self.mode {
             UdevMode::NoUdev => self.make_node(name, dev),
-            UdevMode::Wait(_) => self.touch(Touched::Mapped(name.to_string(), dev)),
+            UdevMode::Wait(_) => self.touch(Touched::Mapped(name.clone(), dev)),
             UdevMode::FlagsOnly => {}
         }
     }
@@ -385,9 +384,10 @@ impl Kernel {
         self.touched.borrow_mut().push(what);
     }
 
-    fn make_node(&self, name: &str, dev: DevNum) {
-        if let Err(e) = nodes::create_node(name, dev, self.owner.get()) {
-            tracing::error!("cannot create {}: {e}", nodes::node_path(name).display());
+    fn make_node(&self, name: &MapName, dev: DevNum) {
+        if let Err(e) = nodes::create_node(name.as_str(), dev, self.owner.get()) {
+            let node = nodes::node_path(name.as_str());
+            tracing::error!("cannot create {}: {e}", node.display());
         }
     }
 
@@ -404,7 +404,7 @@ impl Kernel {
 
     /// Map `name`'s info when udev takes part: its UUID tells which published properties
     /// go with it, its device where udev records its events.
-    fn info_for_udev(&self, name: &str, stage: Stage) -> Option<DeviceInfo> {
+    fn info_for_udev(&self, name: &MapName, stage: Stage) -> Option<DeviceInfo> {
         if self.mode == UdevMode::NoUdev {
             return None;
         }
@@ -412,7 +412,7 @@ impl Kernel {
     }
 
     fn load(&self, spec: &MapSpec) -> Result<(), OpError> {
-        let name = dm_name(spec.name.as_str(), Stage::Load)?;
+        let name = dm_name(&spec.name, Stage::Load)?;
         let table = [(0, spec.size.0, "linear".to_string(), spec.params())];
         self.dm
             .table_load(&DevId::Name(name), &table, table_options(spec))
@@ -420,12 +420,12 @@ impl Kernel {
             .map_err(|e| OpError::dm(Stage::Load, e))
     }
 
-    fn device_of(&self, name: &str) -> Result<DevNum, OpError> {
+    fn device_of(&self, name: &MapName) -> Result<DevNum, OpError> {
         Ok(device(&self.info(name, Stage::Load)?))
     }
 
     /// Map `name`'s info (DM_DEV_STATUS); a failure is told as part of `stage`.
-    fn info(&self, name: &str, stage: Stage) -> Result<DeviceInfo, OpError> {
+    fn info(&self, name: &MapName, stage: Stage) -> Result<DeviceInfo, OpError> {
         self.dm
             .device_info(&DevId::Name(dm_name(name, stage)?))
             .map_err(|e| OpError::dm(stage, e))
@@ -433,8 +433,8 @@ impl Kernel {
 
     /// Whether map `name` exists (checked after a udev wait); `None` when the kernel would
     /// not say.
-    fn exists(&self, name: &str) -> Option<bool> {
-        let Ok(dm_name) = DmName::new(name) else {
+    fn exists(&self, name: &MapName) -> Option<bool> {
+        let Ok(dm_name) = DmName::new(name.as_str()) else {
             return Some(false);
         };
         match self.dm.device_info(&DevId::Name(dm_name)) {
@@ -465,8 +465,8 @@ impl Witness for DbWitness<'_> {
     }
 }
 
-fn dm_name(name: &str, stage: Stage) -> Result<&DmName, OpError> {
-    DmName::new(name).map_err(|e| OpError::dm(stage, e))
+fn dm_name(name: &MapName, stage: Stage) -> Result<&DmName, OpError> {
+    DmName::new(name.as_str()).map_err(|e| OpError::dm(stage, e))
 }
 
 fn table_options(spec: &MapSpec) -> DmOptions {
@@ -479,7 +479,7 @@ fn table_options(spec: &MapSpec) -> DmOptions {
 
 impl MapOps for Kernel {
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
-        let name = dm_name(spec.name.as_str(), Stage::Load)?;
+        let name = dm_name(&spec.name, Stage::Load)?;
         let uuid = DmUuid::new(spec.uuid.as_str()).map_err(|e| OpError::dm(Stage::Load, e))?;
         let info = self
             .dm
@@ -493,21 +493,20 @@ impl MapOps for Kernel {
             let _ = self.remove(&spec.name, false, Deadline::now());
             return Err(e);
         }
-        self.mapped(spec.name.as_str(), dev);
+        self.mapped(&spec.name, dev);
         Ok(dev)
     }
 
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
         self.publish_ids(spec);
-        let dev = self.device_of(spec.name.as_str())?;
+        let dev = self.device_of(&spec.name)?;
         self.load(spec)?;
         self.resume(spec, dev, true)?;
-        self.mapped(spec.name.as_str(), dev);
+        self.mapped(&spec.name, dev);
         Ok(dev)
     }
 
     fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError> {
-        let (from, to) = (from.as_str(), to.as_str());
         let fd = self.dm.file().as_raw_fd();
         let dev = self.info_for_udev(from, Stage::Rename).map(|i| device(&i));
         let awaited = self.awaiting(Expect::Renamed, to, dev);
@@ -515,13 +514,13 @@ impl MapOps for Kernel {
             Stage::Rename,
             flags::DISABLE_LIBRARY_FALLBACK,
             awaited,
-            |nr| raw::rename(fd, from, to, nr),
+            |nr| raw::rename(fd, from.as_str(), to.as_str(), nr),
         )?;
         match self.mode {
             UdevMode::NoUdev => {
-                let _ = nodes::rename_node(from, to);
+                let _ = nodes::rename_node(from.as_str(), to.as_str());
             }
-            UdevMode::Wait(_) => self.touch(Touched::Removed(from.to_string())),
+            UdevMode::Wait(_) => self.touch(Touched::Removed(from.clone())),
             UdevMode::FlagsOnly => {}
         }
         Ok(())
@@ -530,15 +529,16 @@ impl MapOps for Kernel {
     /// A removal refused with EBUSY is tried again until `deadline` ([`ride_out`]): udev's
     /// probes keep a map open for a moment, and a teardown must not stop half-way for that.
     fn remove(&self, name: &MapName, flush: bool, deadline: Deadline) -> Result<(), OpError> {
-        let name = name.as_str();
         let fd = self.dm.file().as_raw_fd();
         let info = self.info_for_udev(name, Stage::Remove);
         let uuid = info.as_ref().and_then(|i| i.uuid().map(|u| u.to_string()));
         let awaited = self.awaiting(Expect::Removed, name, info.as_ref().map(device));
         self.with_udev(Stage::Remove, 0, awaited, |nr| {
-            ride_out(deadline, || match raw::remove(fd, name, nr, flush) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Attempt::Busy(Err(e)),
-                result => Attempt::Done(result),
+            ride_out(deadline, || {
+                match raw::remove(fd, name.as_str(), nr, flush) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Attempt::Busy(Err(e)),
+                    result => Attempt::Done(result),
+                }
             })
         })?;
         if let (Some(ids), Some(uuid)) = (&self.ids, uuid)
@@ -548,9 +548,9 @@ impl MapOps for Kernel {
         }
         match self.mode {
             UdevMode::NoUdev => {
-                let _ = nodes::remove_node(name);
+                let _ = nodes::remove_node(name.as_str());
             }
-            UdevMode::Wait(_) => self.touch(Touched::Removed(name.to_string())),
+            UdevMode::Wait(_) => self.touch(Touched::Removed(name.clone())),
             UdevMode::FlagsOnly => {}
         }
         Ok(())
@@ -578,13 +578,13 @@ impl MapOps for Kernel {
             match what {
                 Touched::Mapped(name, dev) if self.exists(&name) == Some(true) => {
                     self.make_node(&name, dev);
-                    if !nodes::node_path(&name).exists() {
+                    if !nodes::node_path(name.as_str()).exists() {
                         wrong_node = Some(name);
                     }
                 }
                 Touched::Removed(name) if self.exists(&name) == Some(false) => {
-                    let _ = nodes::remove_node(&name);
-                    if nodes::node_path(&name).symlink_metadata().is_ok() {
+                    let _ = nodes::remove_node(name.as_str());
+                    if nodes::node_path(name.as_str()).symlink_metadata().is_ok() {
                         wrong_node = Some(name);
                     }
                 }
@@ -604,7 +604,7 @@ impl MapOps for Kernel {
                     format!(
                         "udev processed the device-mapper events of cookie 0x{key:x} but never \
                          completed it ({reach}), and {} is not as its map is",
-                        nodes::node_path(&name).display()
+                        nodes::node_path(name.as_str()).display()
                     ),
                 )),
             },
