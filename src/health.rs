@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use crate::device::DevNum;
 use crate::dm::model::ExistingMap;
+use crate::dm::types::{MapUuid, Sectors};
 use kpartx_table::Slice;
 use kpartx_table::naming;
 
@@ -17,15 +18,15 @@ use kpartx_table::naming;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParentRef {
     /// A device-mapper device with this UUID.
-    Dm(String),
+    Dm(MapUuid),
     /// Any other block device, by number (`devnode_<maj>:<min>_Wh5pYvM`).
     Devnode(DevNum),
 }
 
 /// The partition number and parent of a partition map's UUID, `None` when the UUID is not a
 /// partition map's.
-pub fn parse_owner(uuid: &str) -> Option<(usize, ParentRef)> {
-    let naming::UuidForm::Partition { number, parent } = naming::parse_uuid(uuid) else {
+pub fn parse_owner(uuid: &MapUuid) -> Option<(usize, ParentRef)> {
+    let naming::UuidForm::Partition { number, parent } = naming::parse_uuid(uuid.as_str()) else {
         return None;
     };
     if parent.is_empty() {
@@ -34,7 +35,7 @@ pub fn parse_owner(uuid: &str) -> Option<(usize, ParentRef)> {
     let devnode = naming::devnode_of(parent);
     Some(match devnode {
         Some(dev) => (number, ParentRef::Devnode(dev)),
-        None => (number, ParentRef::Dm(parent.to_string())),
+        None => (number, ParentRef::Dm(MapUuid::new(parent))),
     })
 }
 
@@ -42,7 +43,7 @@ pub fn parse_owner(uuid: &str) -> Option<(usize, ParentRef)> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParentTable {
     /// The table's slices (index + 1 = partition number) and the device size in sectors.
-    Slices(Vec<Slice>, u64),
+    Slices(Vec<Slice>, Sectors),
     /// The device has no partition table.
     None,
     /// The device could not be read (the map's state is then unknown, never stale).
@@ -94,9 +95,9 @@ impl Health {
 }
 
 /// The single linear target of a map that starts at sector 0: (device, offset, length).
-fn linear_target(map: &ExistingMap) -> Option<(DevNum, u64, u64)> {
+fn linear_target(map: &ExistingMap) -> Option<(DevNum, Sectors, Sectors)> {
     map.linear()
-        .filter(|t| t.start == 0)
+        .filter(|t| t.start == Sectors(0))
         .map(|t| (t.device, t.offset, t.length))
 }
 
@@ -128,12 +129,12 @@ pub fn classify(map: &ExistingMap, number: usize, parent: Option<&ParentView>) -
     let Some(slice) = slices.get(number.wrapping_sub(1)).filter(|s| s.size > 0) else {
         return Health::Stale(format!("partition {number} no longer exists"));
     };
-    if !slice.fits_within(sectors) {
+    if !slice.fits_within(sectors.0) {
         return Health::Stale(format!(
             "partition {number} ends beyond the end of its parent"
         ));
     }
-    if slice.start != start || slice.size != length {
+    if Sectors(slice.start) != start || Sectors(slice.size) != length {
         return Health::Stale(format!(
             "partition {number} is now {} sectors at {}, the map {length} at {start}",
             slice.size, slice.start

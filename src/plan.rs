@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 
 use crate::device::DevNum;
-use crate::dm::model::{ExistingMap, MapSpec};
+use crate::dm::model::{ExistingMap, MapSpec, TargetKind};
+use crate::dm::types::{DisplayName, MapName, MapUuid, Sectors};
 use kpartx_table::Slice;
 use kpartx_table::naming::{self, NameError, Naming};
 
@@ -21,7 +22,7 @@ pub struct ParentInfo {
     /// The UUID after `part<N>-`; `None` only for `-d -f` on a parent without a DM UUID.
     pub ownership_uuid: Option<String>,
     /// Its own DM name when it is a device-mapper device (never treated as a partition).
-    pub dm_name: Option<String>,
+    pub dm_name: Option<MapName>,
 }
 
 /// Why a partition is left alone.
@@ -33,7 +34,7 @@ pub enum SkipReason {
     /// The partition ends beyond the end of the parent.
     PastEnd {
         /// Device size in 512-byte sectors.
-        device_sectors: u64,
+        device_sectors: Sectors,
     },
     /// The map name or UUID cannot be used.
     BadName(NameError),
@@ -76,23 +77,23 @@ pub enum Step {
     /// Rename an existing map of this partition (found by UUID), then reload it.
     RenameReload {
         /// Its current name.
-        from: String,
+        from: MapName,
         /// The new name and table.
         spec: MapSpec,
     },
     /// Remove a map.
     Remove {
         /// Stored name.
-        name: String,
+        name: MapName,
         /// Printed name.
-        display: String,
+        display: DisplayName,
         /// Flush outstanding I/O first (`-d`), or not (`-u`).
         flush: bool,
     },
     /// Leave something alone, and say why.
     Skip {
         /// Printed name.
-        display: String,
+        display: DisplayName,
         /// Why.
         reason: SkipReason,
     },
@@ -144,7 +145,7 @@ pub struct AddInput<'a> {
     /// The table's slices (index + 1 = partition number).
     pub slices: &'a [Slice],
     /// Parent size in 512-byte sectors.
-    pub device_sectors: u64,
+    pub device_sectors: Sectors,
     /// Maps that exist now.
     pub existing: &'a [ExistingMap],
     /// Create read-only maps.
@@ -181,7 +182,7 @@ pub fn plan_add(input: &AddInput<'_>, update: bool) -> Plan {
         }
     }
     if update {
-        let claimed: BTreeSet<&str> = plan
+        let claimed: BTreeSet<&MapName> = plan
             .entries
             .iter()
             .map(|e| &e.step)
@@ -195,7 +196,7 @@ pub fn plan_add(input: &AddInput<'_>, update: bool) -> Plan {
 }
 
 fn plan_slice(input: &AddInput<'_>, owner: &str, number: usize, slice: &Slice) -> Step {
-    let display = input.naming.display_name(number);
+    let display = DisplayName::new(input.naming.display_name(number));
     let spec = match map_spec(input, owner, number, slice) {
         Ok(spec) => spec,
         Err(reason) => return Step::Skip { display, reason },
@@ -210,7 +211,7 @@ fn plan_slice(input: &AddInput<'_>, owner: &str, number: usize, slice: &Slice) -
         };
     }
     let renamable = input.existing.iter().find(|m| {
-        m.uuid.as_deref() == Some(spec.uuid.as_str())
+        m.uuid.as_ref() == Some(&spec.uuid)
             && (m.is_linear_on(input.parent.dev) || m.targets.is_empty())
     });
     match renamable {
@@ -228,19 +229,19 @@ fn map_spec(
     number: usize,
     slice: &Slice,
 ) -> Result<MapSpec, SkipReason> {
-    if !slice.fits_within(input.device_sectors) {
+    if !slice.fits_within(input.device_sectors.0) {
         return Err(SkipReason::PastEnd {
             device_sectors: input.device_sectors,
         });
     }
     Ok(MapSpec {
         number,
-        name: input.naming.dm_name(number).map_err(SkipReason::BadName)?,
-        display: input.naming.display_name(number),
-        uuid: naming::partition_uuid(number, owner).map_err(SkipReason::BadName)?,
-        size: slice.size,
+        name: MapName::new(input.naming.dm_name(number).map_err(SkipReason::BadName)?),
+        display: DisplayName::new(input.naming.display_name(number)),
+        uuid: MapUuid::new(naming::partition_uuid(number, owner).map_err(SkipReason::BadName)?),
+        size: Sectors(slice.size),
         parent: input.parent.dev,
-        start: slice.start,
+        start: Sectors(slice.start),
         read_only: input.read_only,
     })
 }
@@ -248,7 +249,7 @@ fn map_spec(
 /// May an existing map with the wanted name be reused? A map with a UUID must be one of this
 /// parent's partitions; a legacy map without a UUID only when it is a linear map on the parent.
 fn claim(map: &ExistingMap, owner: &str, parent: DevNum) -> Result<(), &'static str> {
-    match map.uuid.as_deref() {
+    match map.uuid.as_ref().map(MapUuid::as_str) {
         Some(uuid) if naming::partition_number_of(uuid, owner).is_some() => Ok(()),
         Some(uuid) if naming::is_partition_uuid(uuid) => Err("a partition of a different device"),
         Some(_) => Err("not a kpartx partition"),
@@ -258,7 +259,7 @@ fn claim(map: &ExistingMap, owner: &str, parent: DevNum) -> Result<(), &'static 
 }
 
 /// The existing map a step takes over, if any.
-fn claimed_map(step: &Step) -> Option<&str> {
+fn claimed_map(step: &Step) -> Option<&MapName> {
     match step {
         Step::Reload(spec) => Some(&spec.name),
         Step::RenameReload { from, .. } => Some(from),
@@ -273,17 +274,17 @@ fn plan_vanished(
     input: &AddInput<'_>,
     owner: &str,
     live: &BTreeSet<usize>,
-    claimed: &BTreeSet<&str>,
+    claimed: &BTreeSet<&MapName>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     for map in input.existing {
-        if Some(&map.name) == input.parent.dm_name.as_ref() || claimed.contains(map.name.as_str()) {
+        if Some(&map.name) == input.parent.dm_name.as_ref() || claimed.contains(&map.name) {
             continue;
         }
         if owned_number(map, owner, input.parent.dev).is_none_or(|n| live.contains(&n)) {
             continue;
         }
-        let display = naming::unmangle_dm_name(&map.name);
+        let display = map.name.unmangled();
         steps.push(removal(map, display, false));
     }
     steps
@@ -294,11 +295,11 @@ fn plan_vanished(
 /// the parent — or it has no table at all (a map whose creation was interrupted between
 /// create and load). A map without a UUID is never removed as a partition.
 fn owned_number(map: &ExistingMap, owner: &str, parent: DevNum) -> Option<usize> {
-    let number = naming::partition_number_of(map.uuid.as_deref()?, owner)?;
+    let number = naming::partition_number_of(map.uuid.as_ref()?.as_str(), owner)?;
     (map.targets.is_empty() || map.is_linear_on(parent)).then_some(number)
 }
 
-fn removal(map: &ExistingMap, display: String, flush: bool) -> Step {
+fn removal(map: &ExistingMap, display: DisplayName, flush: bool) -> Step {
     if map.open_count > 0 {
         return Step::Skip {
             display,
@@ -346,10 +347,14 @@ pub fn plan_delete(
         if !owned && !map.single_target_on(parent.dev) {
             continue;
         }
-        let display = naming::unmangle_dm_name(&map.name);
+        let display = map.name.unmangled();
         let step = if owned {
             removal(map, display, flush)
-        } else if map.targets.first().is_some_and(|t| t.kind != "linear") {
+        } else if map
+            .targets
+            .first()
+            .is_some_and(|t| *t.kind() != TargetKind::Linear)
+        {
             Step::Skip {
                 display,
                 reason: SkipReason::NotLinear,

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::args::Options;
 use super::list::{print_diagnostics, report_engine_error, report_release};
+use crate::dm::types::DisplayName;
 use crate::dm::{DEFAULT_BUSY_TIMEOUT, OpError, Settled, Stage};
 use crate::engine::outcome::StepResult;
 use crate::engine::{
@@ -216,7 +217,7 @@ fn report(opts: &Options, records: &[Record], device: &Path, p: &mut dyn Printer
 /// Prints why something was left alone.
 fn report_skip(
     opts: &Options,
-    display: &str,
+    display: &DisplayName,
     reason: &SkipReason,
     device: &Path,
     p: &mut dyn Printer,

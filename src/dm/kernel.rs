@@ -12,10 +12,11 @@ use devicemapper::{DM, DevId, DeviceInfo, DmFlags, DmName, DmOptions, DmUuid};
 
 use super::by_id::IdStore;
 use super::cookie::{self, Cookie, UdevMode, WaitError, Waited, Witness, flags};
-use super::model::{ExistingMap, MapSpec, TargetLine};
+use super::model::{ExistingMap, MapSpec, TargetKind, TargetLine};
 use super::nodes::{self, NodeOwner};
 use super::raw::{self, Reply};
 use super::readiness::{self, MapState};
+use super::types::{MapName, MapUuid, Sectors};
 use super::udev_db::{Awaited, Expect, UdevDb};
 use super::unanswered::Reach;
 use super::{MapOps, MapQuery, OpError, Settled, Stage, Unanswered, udevd_probe};
@@ -48,10 +49,10 @@ pub struct Kernel {
 pub enum Looked {
     /// Every map (the list).
     Every,
-    /// The map with this name.
-    Name(String),
+    /// The map with this (stored) name.
+    Name(MapName),
     /// The map with this DM UUID.
-    Uuid(String),
+    Uuid(MapUuid),
 }
 
 /// The kernel would not say whether a map exists (or which maps exist): anything but "no
@@ -111,8 +112,8 @@ impl std::error::Error for LookError {
 /// A map whose node udev should have made or removed by the end of the run.
 #[derive(Debug, Clone)]
 enum Touched {
-    Mapped(String, DevNum),
-    Removed(String),
+    Mapped(MapName, DevNum),
+    Removed(MapName),
 }
 
 /// Why device-mapper cannot be used.
@@ -206,7 +207,7 @@ impl Kernel {
             .map_err(|e| LookError::dm(Looked::Every, e))?;
         let mut maps = Vec::with_capacity(list.len());
         for (name, ..) in &list {
-            let looked = || Looked::Name(name.to_string());
+            let looked = || Looked::Name(MapName::new(name.to_string()));
             maps.extend(self.fetch(&DevId::Name(name), looked)?);
         }
         Ok(maps)
@@ -220,15 +221,21 @@ impl Kernel {
     /// stops the look with an error that names the map. A name or UUID device-mapper cannot
     /// hold (too long, not ASCII) cannot be a map's, so it is not asked for.
     pub fn look(&self, query: &MapQuery) -> Result<Vec<ExistingMap>, LookError> {
-        let mut found: BTreeMap<String, ExistingMap> = BTreeMap::new();
-        let stacked = query.stacked_on.map(sysfs::dm_holder_names);
+        let mut found: BTreeMap<MapName, ExistingMap> = BTreeMap::new();
+        let stacked: Vec<MapName> = query
+            .stacked_on
+            .map(sysfs::dm_holder_names)
+            .into_iter()
+            .flatten()
+            .map(MapName::new)
+            .collect();
         // The predicted names are usually the holders already fetched: each map is asked
         // for once.
-        for name in stacked.iter().flatten().chain(&query.names) {
+        for name in stacked.iter().chain(&query.names) {
             if found.contains_key(name) {
                 continue;
             }
-            let Ok(dm_name) = DmName::new(name) else {
+            let Ok(dm_name) = DmName::new(name.as_str()) else {
                 continue;
             };
             let looked = || Looked::Name(name.clone());
@@ -237,13 +244,10 @@ impl Kernel {
             }
         }
         for uuid in &query.uuids {
-            if found
-                .values()
-                .any(|m| m.uuid.as_deref() == Some(uuid.as_str()))
-            {
+            if found.values().any(|m| m.uuid.as_ref() == Some(uuid)) {
                 continue;
             }
-            let Ok(dm_uuid) = DmUuid::new(uuid) else {
+            let Ok(dm_uuid) = DmUuid::new(uuid.as_str()) else {
                 continue;
             };
             let looked = || Looked::Uuid(uuid.clone());
@@ -273,18 +277,24 @@ impl Kernel {
             return Err(LookError::new(looked(), unnamed.to_string(), unnamed));
         };
         Ok(Some(ExistingMap {
-            name: name.to_string(),
-            uuid: info.uuid().map(|u| u.to_string()).filter(|u| !u.is_empty()),
+            name: MapName::new(name.to_string()),
+            uuid: info
+                .uuid()
+                .map(|u| u.to_string())
+                .filter(|u| !u.is_empty())
+                .map(MapUuid::new),
             dev: DevNum::new(dev.major, dev.minor),
             open_count: info.open_count(),
             read_only: info.flags().contains(DmFlags::DM_READONLY),
             targets: table
                 .into_iter()
-                .map(|(start, length, kind, params)| TargetLine {
-                    start,
-                    length,
-                    kind,
-                    params,
+                .map(|(start, length, kind, params)| {
+                    TargetLine::new(
+                        Sectors(start),
+                        Sectors(length),
+                        TargetKind::from_name(&kind),
+                        params,
+                    )
                 })
                 .collect(),
         }))
@@ -292,9 +302,9 @@ impl Kernel {
 
     /// What udev's database should show once it processed the event of `expect` on map
     /// `name` (device `dev`), when this run waits for udev; taken just before the ioctl.
-    fn awaiting(&self, expect: Expect, name: &str, dev: Option<DevNum>) -> Option<Awaited> {
+    fn awaiting(&self, expect: Expect, name: &MapName, dev: Option<DevNum>) -> Option<Awaited> {
         match (self.mode, dev) {
-            (UdevMode::Wait(_), Some(dev)) => Some(self.db.before(expect, name, dev)),
+            (UdevMode::Wait(_), Some(dev)) => Some(self.db.before(expect, name.as_str(), dev)),
             _ => None,
         }
     }
@@ -356,16 +366,16 @@ impl Kernel {
         let udev_flags = if reload { flags::SUBSYSTEM_FLAG0 } else { 0 };
         let awaited = self.awaiting(Expect::Resumed, &spec.name, Some(dev));
         self.with_udev(Stage::Resume, udev_flags, awaited, |nr| {
-            raw::resume(fd, &spec.name, nr, reload)
+            raw::resume(fd, spec.name.as_str(), nr, reload)
         })
     }
 
     /// After a create or reload: without udev, make the node now; with a udev wait, check
     /// it once the wait is over.
-    fn mapped(&self, name: &str, dev: DevNum) {
+    fn mapped(&self, name: &MapName, dev: DevNum) {
         match self.mode {
             UdevMode::NoUdev => self.make_node(name, dev),
-            UdevMode::Wait(_) => self.touch(Touched::Mapped(name.to_string(), dev)),
+            UdevMode::Wait(_) => self.touch(Touched::Mapped(name.clone(), dev)),
             UdevMode::FlagsOnly => {}
         }
     }
@@ -374,9 +384,10 @@ impl Kernel {
         self.touched.borrow_mut().push(what);
     }
 
-    fn make_node(&self, name: &str, dev: DevNum) {
-        if let Err(e) = nodes::create_node(name, dev, self.owner.get()) {
-            tracing::error!("cannot create {}: {e}", nodes::node_path(name).display());
+    fn make_node(&self, name: &MapName, dev: DevNum) {
+        if let Err(e) = nodes::create_node(name.as_str(), dev, self.owner.get()) {
+            let node = nodes::node_path(name.as_str());
+            tracing::error!("cannot create {}: {e}", node.display());
         }
     }
 
@@ -385,7 +396,7 @@ impl Kernel {
     /// rules a program run, so it is logged, not returned.
     fn publish_ids(&self, spec: &MapSpec) {
         if let Some(ids) = &self.ids
-            && let Err(e) = ids.publish(spec.parent, &spec.uuid)
+            && let Err(e) = ids.publish(spec.parent, spec.uuid.as_str())
         {
             tracing::warn!("cannot publish the udev properties of {}: {e}", spec.name);
         }
@@ -393,7 +404,7 @@ impl Kernel {
 
     /// Map `name`'s info when udev takes part: its UUID tells which published properties
     /// go with it, its device where udev records its events.
-    fn info_for_udev(&self, name: &str, stage: Stage) -> Option<DeviceInfo> {
+    fn info_for_udev(&self, name: &MapName, stage: Stage) -> Option<DeviceInfo> {
         if self.mode == UdevMode::NoUdev {
             return None;
         }
@@ -402,19 +413,19 @@ impl Kernel {
 
     fn load(&self, spec: &MapSpec) -> Result<(), OpError> {
         let name = dm_name(&spec.name, Stage::Load)?;
-        let table = [(0, spec.size, "linear".to_string(), spec.params())];
+        let table = [(0, spec.size.0, "linear".to_string(), spec.params())];
         self.dm
             .table_load(&DevId::Name(name), &table, table_options(spec))
             .map(drop)
             .map_err(|e| OpError::dm(Stage::Load, e))
     }
 
-    fn device_of(&self, name: &str) -> Result<DevNum, OpError> {
+    fn device_of(&self, name: &MapName) -> Result<DevNum, OpError> {
         Ok(device(&self.info(name, Stage::Load)?))
     }
 
     /// Map `name`'s info (DM_DEV_STATUS); a failure is told as part of `stage`.
-    fn info(&self, name: &str, stage: Stage) -> Result<DeviceInfo, OpError> {
+    fn info(&self, name: &MapName, stage: Stage) -> Result<DeviceInfo, OpError> {
         self.dm
             .device_info(&DevId::Name(dm_name(name, stage)?))
             .map_err(|e| OpError::dm(stage, e))
@@ -422,8 +433,8 @@ impl Kernel {
 
     /// Whether map `name` exists (checked after a udev wait); `None` when the kernel would
     /// not say.
-    fn exists(&self, name: &str) -> Option<bool> {
-        let Ok(dm_name) = DmName::new(name) else {
+    fn exists(&self, name: &MapName) -> Option<bool> {
+        let Ok(dm_name) = DmName::new(name.as_str()) else {
             return Some(false);
         };
         match self.dm.device_info(&DevId::Name(dm_name)) {
@@ -454,8 +465,8 @@ impl Witness for DbWitness<'_> {
     }
 }
 
-fn dm_name(name: &str, stage: Stage) -> Result<&DmName, OpError> {
-    DmName::new(name).map_err(|e| OpError::dm(stage, e))
+fn dm_name(name: &MapName, stage: Stage) -> Result<&DmName, OpError> {
+    DmName::new(name.as_str()).map_err(|e| OpError::dm(stage, e))
 }
 
 fn table_options(spec: &MapSpec) -> DmOptions {
@@ -469,7 +480,7 @@ fn table_options(spec: &MapSpec) -> DmOptions {
 impl MapOps for Kernel {
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
         let name = dm_name(&spec.name, Stage::Load)?;
-        let uuid = DmUuid::new(&spec.uuid).map_err(|e| OpError::dm(Stage::Load, e))?;
+        let uuid = DmUuid::new(spec.uuid.as_str()).map_err(|e| OpError::dm(Stage::Load, e))?;
         let info = self
             .dm
             .device_create(name, Some(uuid), table_options(spec))
@@ -495,7 +506,7 @@ impl MapOps for Kernel {
         Ok(dev)
     }
 
-    fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
+    fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let dev = self.info_for_udev(from, Stage::Rename).map(|i| device(&i));
         let awaited = self.awaiting(Expect::Renamed, to, dev);
@@ -503,13 +514,13 @@ impl MapOps for Kernel {
             Stage::Rename,
             flags::DISABLE_LIBRARY_FALLBACK,
             awaited,
-            |nr| raw::rename(fd, from, to, nr),
+            |nr| raw::rename(fd, from.as_str(), to.as_str(), nr),
         )?;
         match self.mode {
             UdevMode::NoUdev => {
-                let _ = nodes::rename_node(from, to);
+                let _ = nodes::rename_node(from.as_str(), to.as_str());
             }
-            UdevMode::Wait(_) => self.touch(Touched::Removed(from.to_string())),
+            UdevMode::Wait(_) => self.touch(Touched::Removed(from.clone())),
             UdevMode::FlagsOnly => {}
         }
         Ok(())
@@ -517,15 +528,17 @@ impl MapOps for Kernel {
 
     /// A removal refused with EBUSY is tried again until `deadline` ([`ride_out`]): udev's
     /// probes keep a map open for a moment, and a teardown must not stop half-way for that.
-    fn remove(&self, name: &str, flush: bool, deadline: Deadline) -> Result<(), OpError> {
+    fn remove(&self, name: &MapName, flush: bool, deadline: Deadline) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let info = self.info_for_udev(name, Stage::Remove);
         let uuid = info.as_ref().and_then(|i| i.uuid().map(|u| u.to_string()));
         let awaited = self.awaiting(Expect::Removed, name, info.as_ref().map(device));
         self.with_udev(Stage::Remove, 0, awaited, |nr| {
-            ride_out(deadline, || match raw::remove(fd, name, nr, flush) {
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Attempt::Busy(Err(e)),
-                result => Attempt::Done(result),
+            ride_out(deadline, || {
+                match raw::remove(fd, name.as_str(), nr, flush) {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Attempt::Busy(Err(e)),
+                    result => Attempt::Done(result),
+                }
             })
         })?;
         if let (Some(ids), Some(uuid)) = (&self.ids, uuid)
@@ -535,9 +548,9 @@ impl MapOps for Kernel {
         }
         match self.mode {
             UdevMode::NoUdev => {
-                let _ = nodes::remove_node(name);
+                let _ = nodes::remove_node(name.as_str());
             }
-            UdevMode::Wait(_) => self.touch(Touched::Removed(name.to_string())),
+            UdevMode::Wait(_) => self.touch(Touched::Removed(name.clone())),
             UdevMode::FlagsOnly => {}
         }
         Ok(())
@@ -565,13 +578,13 @@ impl MapOps for Kernel {
             match what {
                 Touched::Mapped(name, dev) if self.exists(&name) == Some(true) => {
                     self.make_node(&name, dev);
-                    if !nodes::node_path(&name).exists() {
+                    if !nodes::node_path(name.as_str()).exists() {
                         wrong_node = Some(name);
                     }
                 }
                 Touched::Removed(name) if self.exists(&name) == Some(false) => {
-                    let _ = nodes::remove_node(&name);
-                    if nodes::node_path(&name).symlink_metadata().is_ok() {
+                    let _ = nodes::remove_node(name.as_str());
+                    if nodes::node_path(name.as_str()).symlink_metadata().is_ok() {
                         wrong_node = Some(name);
                     }
                 }
@@ -591,7 +604,7 @@ impl MapOps for Kernel {
                     format!(
                         "udev processed the device-mapper events of cookie 0x{key:x} but never \
                          completed it ({reach}), and {} is not as its map is",
-                        nodes::node_path(&name).display()
+                        nodes::node_path(name.as_str()).display()
                     ),
                 )),
             },

@@ -11,6 +11,7 @@ pub mod model;
 pub mod nodes;
 pub mod raw;
 pub mod readiness;
+pub mod types;
 pub mod udev_db;
 pub mod udevd_probe;
 pub mod unanswered;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use crate::deadline::Deadline;
 use crate::device::DevNum;
 use model::MapSpec;
+use types::{MapName, MapUuid};
 use unanswered::Reach;
 
 /// How long, by default, a run waits for partition maps it must remove to be closed: udev's
@@ -203,9 +205,9 @@ pub struct MapQuery {
     /// Every map stacked on this device.
     pub stacked_on: Option<DevNum>,
     /// Maps looked up by stored name (the partition maps' names: reloads and name clashes).
-    pub names: Vec<String>,
+    pub names: Vec<MapName>,
     /// Maps looked up by UUID (`part<N>-<parent uuid>`: renames, maps left without a table).
-    pub uuids: Vec<String>,
+    pub uuids: Vec<MapUuid>,
 }
 
 /// The operations the executor performs; implemented by [`kernel::Kernel`] and by test fakes.
@@ -215,9 +217,9 @@ pub trait MapOps {
     /// Loads a new table into an existing map and resumes it.
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError>;
     /// Renames a map (stored names).
-    fn rename(&self, from: &str, to: &str) -> Result<(), OpError>;
+    fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError>;
     /// Removes a map (stored name); while it is open (EBUSY), tries again until `deadline`.
-    fn remove(&self, name: &str, flush: bool, deadline: Deadline) -> Result<(), OpError>;
+    fn remove(&self, name: &MapName, flush: bool, deadline: Deadline) -> Result<(), OpError>;
     /// Waits (bounded) until udev has processed the events of every operation so far, where
     /// the caller asked for that; makes or removes nodes udev did not. Callers release their
     /// locks first, so that nobody waits for them while udev works.

@@ -58,18 +58,19 @@ mod tests {
     use super::*;
     use crate::device::DevNum;
     use crate::dm::model::MapSpec;
+    use crate::dm::types::{DisplayName, MapName, MapUuid, Sectors};
     use crate::plan::{Planned, SkipReason};
     use crate::testkit::fake::{FakeSystem, disk};
 
     fn spec(number: usize, name: &str) -> MapSpec {
         MapSpec {
             number,
-            name: name.into(),
-            display: name.into(),
-            uuid: format!("part{number}-x"),
-            size: 10,
+            name: MapName::new(name),
+            display: DisplayName::new(name),
+            uuid: MapUuid::new(format!("part{number}-x")),
+            size: Sectors(10),
             parent: DevNum::new(7, 0),
-            start: 0,
+            start: Sectors(0),
             read_only: false,
         }
     }
@@ -97,16 +98,16 @@ mod tests {
                 Step::Create(spec(1, "p1")),
                 Step::Create(spec(2, "bad2")),
                 Step::RenameReload {
-                    from: "old3".into(),
+                    from: MapName::new("old3"),
                     spec: spec(3, "p3"),
                 },
                 Step::Skip {
-                    display: "p4".into(),
+                    display: DisplayName::new("p4"),
                     reason: SkipReason::NotOurs,
                 },
                 Step::Remove {
-                    name: "p9".into(),
-                    display: "p9".into(),
+                    name: MapName::new("p9"),
+                    display: DisplayName::new("p9"),
                     flush: true,
                 },
             ]),
@@ -138,8 +139,8 @@ mod tests {
             &plan(vec![
                 Step::Create(spec(1, "p1")),
                 Step::Remove {
-                    name: "p9".into(),
-                    display: "p9".into(),
+                    name: MapName::new("p9"),
+                    display: DisplayName::new("p9"),
                     flush: true,
                 },
             ]),

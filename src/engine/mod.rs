@@ -24,6 +24,7 @@ use crate::device::DevNum;
 use crate::dm::kernel::LookError;
 use crate::dm::model::ExistingMap;
 use crate::dm::readiness::MapState;
+use crate::dm::types::{MapName, MapUuid, Sectors};
 use crate::dm::{MapOps, MapQuery};
 use crate::plan::{self, AddInput, ParentInfo, Plan, SkipReason, Step, WhenBusy};
 use crate::probe::Found;
@@ -312,7 +313,7 @@ fn plan_map<S: System>(
                     parent: &info,
                     naming: &naming,
                     slices: &table.slices,
-                    device_sectors: found.size_sectors,
+                    device_sectors: Sectors(found.size_sectors),
                     existing,
                     read_only,
                 };
@@ -415,11 +416,12 @@ fn refuse_clashes(plan: &plan::Plan, existing: &[ExistingMap]) -> Result<(), Eng
             _ => None,
         })
         .map(|display| NameClash {
-            name: display.clone(),
+            name: display.as_str().to_string(),
             owner: existing
                 .iter()
-                .find(|m| kpartx_table::naming::unmangle_dm_name(&m.name) == *display)
-                .and_then(|m| m.uuid.clone()),
+                .find(|m| m.name.unmangled() == *display)
+                .and_then(|m| m.uuid.clone())
+                .map(MapUuid::into_string),
         })
         .collect();
     if clashes.is_empty() {
@@ -520,11 +522,15 @@ pub fn partition_query(parent: &ParentInfo, naming: Option<&Naming>, count: usiz
         Some(owner) => numbers
             .clone()
             .filter_map(|n| kpartx_table::naming::partition_uuid(n, owner).ok())
+            .map(MapUuid::new)
             .collect(),
         None => Vec::new(),
     };
     let names = naming.map_or_else(Vec::new, |naming| {
-        (1..=count).filter_map(|n| naming.dm_name(n).ok()).collect()
+        (1..=count)
+            .filter_map(|n| naming.dm_name(n).ok())
+            .map(MapName::new)
+            .collect()
     });
     MapQuery {
         stacked_on: Some(parent.dev),
@@ -548,6 +554,7 @@ pub fn parent_info(parent: &Parent, check_ownership: bool) -> ParentInfo {
                     .name
                     .to_str()
                     .and_then(|n| kpartx_table::naming::to_dm_name(n).ok())
+                    .map(MapName::new)
             })
             .flatten(),
     }

@@ -10,6 +10,7 @@ use super::{Devices, EngineError, System};
 use crate::deadline::Deadline;
 use crate::device::DevNum;
 use crate::dm::model::ExistingMap;
+use crate::dm::types::Sectors;
 use crate::dm::{OpError, Settled};
 use crate::health::{self, Observed, ParentRef, ParentTable, ParentView};
 use crate::plan::prune::{self, LoopFacts, PruneAction, PruneStep};
@@ -41,7 +42,7 @@ fn parent_dev(parent_ref: &ParentRef, maps: &[ExistingMap]) -> Option<DevNum> {
         ParentRef::Devnode(dev) => Some(*dev),
         ParentRef::Dm(uuid) => maps
             .iter()
-            .find(|m| m.uuid.as_deref() == Some(uuid))
+            .find(|m| m.uuid.as_ref() == Some(uuid))
             .map(|m| m.dev),
     }
 }
@@ -53,7 +54,7 @@ pub fn observe<S: System>(sys: &S, only: &Only) -> Result<Vec<Observed>, EngineE
     let mut views: Vec<(DevNum, Option<ParentView>)> = Vec::new();
     let mut out = Vec::new();
     for map in &maps {
-        let Some((number, parent_ref)) = map.uuid.as_deref().and_then(health::parse_owner) else {
+        let Some((number, parent_ref)) = map.uuid.as_ref().and_then(health::parse_owner) else {
             continue;
         };
         let dev = parent_dev(&parent_ref, &maps);
@@ -92,7 +93,7 @@ fn view_of<S: System>(sys: &S, dev: DevNum) -> Option<ParentView> {
     };
     let table = match sys.devices().read_table(&parent, false, &TypeFilter::All) {
         Ok(found) => match found.table {
-            Some(table) => ParentTable::Slices(table.slices, found.size_sectors),
+            Some(table) => ParentTable::Slices(table.slices, Sectors(found.size_sectors)),
             None => ParentTable::None,
         },
         Err(e) => ParentTable::Unreadable(crate::sys_text::strerror(&e)),

@@ -65,7 +65,7 @@ fn map_creates_in_order_and_waits_for_udev_after_unlocking() {
         .snapshot()
         .unwrap()
         .into_iter()
-        .map(|m| m.uuid)
+        .map(|m| m.uuid.map(MapUuid::into_string))
         .collect();
     assert_eq!(
         uuids,
@@ -396,15 +396,15 @@ fn partition_query_grows_with_the_partitions_only() {
     let info = ParentInfo {
         dev: DevNum::new(254, 0),
         ownership_uuid: Some(MPATH_UUID.into()),
-        dm_name: Some("mpatha".into()),
+        dm_name: Some(MapName::new("mpatha")),
     };
     let naming = Naming::from_os(OsStr::new("mpatha"), Some(OsStr::new("-part")));
     let small = partition_query(&info, Some(&naming), 4);
     assert_eq!(small.stacked_on, Some(DevNum::new(254, 0)));
     assert_eq!(small.names.len(), 4);
-    assert_eq!(small.names[3], "mpatha-part4");
+    assert_eq!(small.names[3].as_str(), "mpatha-part4");
     assert_eq!(small.uuids.len(), TABLELESS_PROBES);
-    assert_eq!(small.uuids[0], format!("part1-{MPATH_UUID}"));
+    assert_eq!(small.uuids[0].as_str(), format!("part1-{MPATH_UUID}"));
     let big = partition_query(&info, Some(&naming), 128);
     assert_eq!((big.names.len(), big.uuids.len()), (128, 128));
     let forced = ParentInfo {
@@ -593,7 +593,7 @@ fn the_fake_refuses_to_remove_an_open_map() {
     held_partition(&sys, 1);
     let err = sys
         .ops()
-        .remove("mpatha-part2", true, Deadline::now())
+        .remove(&MapName::new("mpatha-part2"), true, Deadline::now())
         .unwrap_err();
     assert_eq!(err.stage, Stage::Remove);
     assert!(err.detail.contains("busy"), "{err}");

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::dm::model::TargetLine;
+use crate::dm::model::{TargetKind, TargetLine};
+use crate::dm::types::MapName;
 use crate::plan::prune::{LoopFacts, PruneAction, plan_prune};
 use crate::render::action::SCHEMA_VERSION;
 use crate::render::survey::{
@@ -12,19 +13,19 @@ use crate::render::survey::{
 
 fn map(name: &str, uuid: &str, params: Option<&str>, length: u64, open: i32) -> ExistingMap {
     ExistingMap {
-        name: name.into(),
-        uuid: Some(uuid.into()),
+        name: MapName::new(name),
+        uuid: Some(MapUuid::new(uuid)),
         dev: DevNum::new(253, name.len() as u32),
         open_count: open,
         read_only: false,
         targets: params
             .map(|p| {
-                vec![TargetLine {
-                    start: 0,
-                    length,
-                    kind: "linear".into(),
-                    params: p.into(),
-                }]
+                vec![TargetLine::new(
+                    Sectors(0),
+                    Sectors(length),
+                    TargetKind::Linear,
+                    p.into(),
+                )]
             })
             .unwrap_or_default(),
     }
@@ -39,25 +40,28 @@ fn parent(table: ParentTable) -> ParentView {
 }
 
 fn two() -> ParentTable {
-    ParentTable::Slices(vec![Slice::new(2048, 100), Slice::new(4096, 100)], 10_000)
+    ParentTable::Slices(
+        vec![Slice::new(2048, 100), Slice::new(4096, 100)],
+        Sectors(10_000),
+    )
 }
 
 #[test]
 fn owners_are_parsed_from_the_uuid() {
     assert_eq!(
-        parse_owner("part3-mpath-3600a0b8"),
-        Some((3, ParentRef::Dm("mpath-3600a0b8".into())))
+        parse_owner(&MapUuid::new("part3-mpath-3600a0b8")),
+        Some((3, ParentRef::Dm(MapUuid::new("mpath-3600a0b8"))))
     );
     assert_eq!(
-        parse_owner("part1-devnode_7:0_Wh5pYvM"),
+        parse_owner(&MapUuid::new("part1-devnode_7:0_Wh5pYvM")),
         Some((1, ParentRef::Devnode(DevNum::new(7, 0))))
     );
     assert_eq!(
-        parse_owner("part12-devnode_bad_Wh5pYvM"),
-        Some((12, ParentRef::Dm("devnode_bad_Wh5pYvM".into())))
+        parse_owner(&MapUuid::new("part12-devnode_bad_Wh5pYvM")),
+        Some((12, ParentRef::Dm(MapUuid::new("devnode_bad_Wh5pYvM"))))
     );
     for not_ours in ["LVM-abc", "part-x", "partx-y", "part1-", "mpath-part1-x"] {
-        assert_eq!(parse_owner(not_ours), None, "{not_ours}");
+        assert_eq!(parse_owner(&MapUuid::new(not_ours)), None, "{not_ours}");
     }
 }
 
@@ -117,7 +121,7 @@ fn a_map_that_no_longer_matches_the_table_is_stale() {
         classify(&m, 1, Some(&parent(ParentTable::None))),
         Health::Stale(_)
     ));
-    let past_end = ParentTable::Slices(vec![Slice::new(2048, 100)], 2100);
+    let past_end = ParentTable::Slices(vec![Slice::new(2048, 100)], Sectors(2100));
     assert!(matches!(
         classify(&m, 1, Some(&parent(past_end))),
         Health::Stale(_)
@@ -198,7 +202,7 @@ fn status_documents_validate_against_the_schema() {
         Observed {
             map: map("gone1", "part1-mpath-x", Some("254:0 2048"), 100, 0),
             number: 1,
-            parent_ref: ParentRef::Dm("mpath-x".into()),
+            parent_ref: ParentRef::Dm(MapUuid::new("mpath-x")),
             parent: None,
             holders: Vec::new(),
         },

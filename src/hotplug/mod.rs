@@ -20,6 +20,7 @@ use crate::dm::Settled;
 use crate::dm::cookie::UdevMode;
 use crate::dm::kernel::Kernel;
 use crate::dm::model::ExistingMap;
+use crate::dm::types::DisplayName;
 use crate::engine::outcome::StepResult;
 use crate::engine::real::{RealDevices, RealSystem};
 use crate::engine::{
@@ -36,7 +37,6 @@ use crate::resolve::Parent;
 use decide::{Decision, PolicyVerdict};
 use event::UdevEvent;
 use kpartx_table::TypeFilter;
-use kpartx_table::naming;
 use kpartx_table::sector_size::SectorSize;
 
 /// Logs one record through a [`Printer`]: `hlog!(p, INFO, dev, "format", args…)`, `dev` an
@@ -402,8 +402,9 @@ fn log_record<S: System>(sys: &S, record: &Record, before: &[ExistingMap], p: &m
 
 /// Who holds a busy map open, as far as the kernel's holders tell (mounts and processes do
 /// not show). `before` (the maps the run looked at) gives the map's device number.
-fn holders_text<S: System>(sys: &S, display: &str, before: &[ExistingMap]) -> String {
-    let holders = naming::to_dm_name(display)
+fn holders_text<S: System>(sys: &S, display: &DisplayName, before: &[ExistingMap]) -> String {
+    let holders = display
+        .to_map_name()
         .ok()
         .and_then(|name| before.iter().find(|m| m.name == name))
         .map(|map| sys.devices().holders(map.dev))

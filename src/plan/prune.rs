@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::dm::types::MapName;
 use crate::health::{Health, Observed, classify};
-use kpartx_table::naming;
 
 /// A loop device this tool attached (from its record), as it is now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct PruneStep {
     pub name: String,
     /// Stored map name (for removal), `null` for loops.
     #[serde(skip)]
-    pub dm_name: Option<String>,
+    pub dm_name: Option<MapName>,
     /// Why.
     pub reason: String,
     /// Holders of an open map or a kept loop.
@@ -84,7 +84,7 @@ pub fn plan_prune(observed: &[Observed], loops: &[LoopFacts]) -> Vec<PruneStep> 
         if !matches!(health, Health::Stale(_) | Health::Orphaned(_)) {
             continue;
         }
-        let name = naming::unmangle_dm_name(&o.map.name);
+        let name = o.map.name.unmangled().into_string();
         let why = format!(
             "{}: {}",
             health.keyword(),

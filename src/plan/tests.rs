@@ -1,5 +1,6 @@
 use super::*;
 use crate::dm::model::TargetLine;
+use crate::dm::types::{DisplayName, MapName, MapUuid, Sectors};
 
 /// The plan as two lists, the way these tests compare it.
 trait PlanView {
@@ -54,12 +55,12 @@ fn linear(length: u64, params: &str) -> TargetLine {
 }
 
 fn target(kind: &str, length: u64, params: &str) -> TargetLine {
-    TargetLine {
-        start: 0,
-        length,
-        kind: kind.to_string(),
-        params: params.to_string(),
-    }
+    TargetLine::new(
+        Sectors(0),
+        Sectors(length),
+        TargetKind::from_name(kind),
+        params.to_string(),
+    )
 }
 
 /// An existing map builder; starts as a closed, writable, single linear target.
@@ -69,7 +70,7 @@ struct MapB(ExistingMap);
 /// An existing map named `name` with a single linear target whose params are `params`.
 fn map(name: &str, params: &str) -> MapB {
     MapB(ExistingMap {
-        name: name.to_string(),
+        name: MapName::new(name),
         uuid: None,
         dev: dev(253, 0),
         open_count: 0,
@@ -80,7 +81,7 @@ fn map(name: &str, params: &str) -> MapB {
 
 impl MapB {
     fn uuid(mut self, uuid: &str) -> Self {
-        self.0.uuid = Some(uuid.to_string());
+        self.0.uuid = Some(MapUuid::new(uuid));
         self
     }
     fn open(mut self, count: i32) -> Self {
@@ -93,7 +94,7 @@ impl MapB {
     }
     fn kind(mut self, kind: &str) -> Self {
         for t in &mut self.0.targets {
-            t.kind = kind.to_string();
+            *t = target(kind, t.length().0, t.params());
         }
         self
     }
@@ -152,7 +153,7 @@ fn mpatha() -> Fx {
         parent: ParentInfo {
             dev: dev(253, 3),
             ownership_uuid: Some(MPATH_UUID.to_string()),
-            dm_name: Some("mpatha".to_string()),
+            dm_name: Some(MapName::new("mpatha")),
         },
         naming: Naming::new("mpatha", Some("-part")),
         ..loop0()
@@ -189,7 +190,7 @@ impl Fx {
             parent: &self.parent,
             naming: &self.naming,
             slices: &self.slices,
-            device_sectors: self.device_sectors,
+            device_sectors: Sectors(self.device_sectors),
             existing: &self.existing,
             read_only: self.read_only,
         }
@@ -217,27 +218,27 @@ fn loop_uuid(n: usize) -> String {
 fn loop_spec(n: usize, start: u64, size: u64) -> MapSpec {
     MapSpec {
         number: n,
-        name: format!("loop0p{n}"),
-        display: format!("loop0p{n}"),
-        uuid: loop_uuid(n),
-        size,
+        name: MapName::new(format!("loop0p{n}")),
+        display: DisplayName::new(format!("loop0p{n}")),
+        uuid: MapUuid::new(loop_uuid(n)),
+        size: Sectors(size),
         parent: dev(7, 0),
-        start,
+        start: Sectors(start),
         read_only: false,
     }
 }
 
 fn remove(name: &str, flush: bool) -> Step {
     Step::Remove {
-        name: name.to_string(),
-        display: name.to_string(),
+        name: MapName::new(name),
+        display: DisplayName::new(name),
         flush,
     }
 }
 
 fn skip(display: &str, reason: SkipReason) -> Step {
     Step::Skip {
-        display: display.to_string(),
+        display: DisplayName::new(display),
         reason,
     }
 }
@@ -296,9 +297,9 @@ fn created_spec_has_reference_name_uuid_and_params() {
     let [Step::Create(spec)] = steps.as_slice() else {
         panic!("expected one Create, got {:?}", plan.steps());
     };
-    assert_eq!(spec.name, "loop0p1");
-    assert_eq!(spec.display, "loop0p1");
-    assert_eq!(spec.uuid, "part1-devnode_7:0_Wh5pYvM");
+    assert_eq!(spec.name.as_str(), "loop0p1");
+    assert_eq!(spec.display.as_str(), "loop0p1");
+    assert_eq!(spec.uuid.as_str(), "part1-devnode_7:0_Wh5pYvM");
     assert_eq!(spec.params(), "7:0 2048");
     assert_eq!(spec.parent, dev(7, 0));
     assert_eq!(spec.number, 1);
@@ -313,8 +314,8 @@ fn params_use_parent_major_minor_and_absolute_start() {
         panic!("expected one Create, got {:?}", plan.steps());
     };
     assert_eq!(spec.params(), "8:1 63");
-    assert_eq!(spec.name, "sda1p2");
-    assert_eq!(spec.uuid, "part2-devnode_8:1_Wh5pYvM");
+    assert_eq!(spec.name.as_str(), "sda1p2");
+    assert_eq!(spec.uuid.as_str(), "part2-devnode_8:1_Wh5pYvM");
 }
 
 #[test]
@@ -445,7 +446,7 @@ fn contained_slice_skips_are_not_counted() {
         skip(
             "loop0p2",
             SkipReason::PastEnd {
-                device_sectors: 1000
+                device_sectors: Sectors(1000)
             }
         )
     );
@@ -695,7 +696,7 @@ fn our_uuid_under_other_name_on_parent_is_renamed() {
     assert_eq!(
         fx.add().steps(),
         vec![Step::RenameReload {
-            from: "loop01".to_string(),
+            from: MapName::new("loop01"),
             spec: loop_spec(1, 2048, 300),
         }]
     );
@@ -718,15 +719,15 @@ fn multipath_delimiter_change_renames() {
     let Step::RenameReload { from, spec } = &plan.steps()[0] else {
         panic!("{:?}", plan.steps()[0]);
     };
-    assert_eq!(from, "mpatha1");
-    assert_eq!(spec.name, "mpatha-part1");
-    assert_eq!(spec.uuid, "part1-mpath-3600a0b8");
+    assert_eq!(from.as_str(), "mpatha1");
+    assert_eq!(spec.name.as_str(), "mpatha-part1");
+    assert_eq!(spec.uuid.as_str(), "part1-mpath-3600a0b8");
     assert_eq!(spec.params(), "253:3 2048");
     let Step::RenameReload { from, spec } = &plan.steps()[1] else {
         panic!("{:?}", plan.steps()[1]);
     };
-    assert_eq!(from, "mpathap2");
-    assert_eq!(spec.name, "mpatha-part2");
+    assert_eq!(from.as_str(), "mpathap2");
+    assert_eq!(spec.name.as_str(), "mpatha-part2");
 }
 
 #[test]
@@ -740,7 +741,7 @@ fn our_uuid_under_other_name_on_substring_device_is_created() {
     let [Step::Create(spec)] = steps.as_slice() else {
         panic!("expected Create, got {:?}", plan.steps());
     };
-    assert_eq!(spec.name, "sda1p1");
+    assert_eq!(spec.name.as_str(), "sda1p1");
     assert_eq!(spec.params(), "8:1 2048");
 }
 
@@ -827,7 +828,7 @@ fn slice_past_end_is_skipped_and_counted() {
             skip(
                 "loop0p2",
                 SkipReason::PastEnd {
-                    device_sectors: 4048
+                    device_sectors: Sectors(4048)
                 }
             ),
             Step::Create(loop_spec(3, 3048, 1000)),
@@ -853,7 +854,7 @@ fn slice_with_overflowing_end_is_past_end() {
         vec![skip(
             "loop0p1",
             SkipReason::PastEnd {
-                device_sectors: u64::MAX
+                device_sectors: Sectors(u64::MAX)
             }
         )]
     );
@@ -870,7 +871,7 @@ fn past_end_is_reported_even_when_name_is_taken() {
         vec![skip(
             "loop0p1",
             SkipReason::PastEnd {
-                device_sectors: 4096
+                device_sectors: Sectors(4096)
             }
         )]
     );
@@ -881,7 +882,12 @@ fn past_end_on_zero_sized_device() {
     let plan = loop0().slices(vec![slice(0, 1)]).sectors(0).add();
     assert_eq!(
         plan.steps(),
-        vec![skip("loop0p1", SkipReason::PastEnd { device_sectors: 0 })]
+        vec![skip(
+            "loop0p1",
+            SkipReason::PastEnd {
+                device_sectors: Sectors(0)
+            }
+        )]
     );
 }
 
@@ -893,7 +899,9 @@ fn name_too_long_is_bad_name() {
         .naming(Naming::new(&ok, None))
         .slices(vec![slice(0, 10)])
         .add();
-    assert!(matches!(plan.steps().as_slice(), [Step::Create(s)] if s.name.len() == DM_NAME_MAX));
+    assert!(
+        matches!(plan.steps().as_slice(), [Step::Create(s)] if s.name.as_str().len() == DM_NAME_MAX)
+    );
 
     let long = "a".repeat(DM_NAME_MAX - 2) + "0";
     let plan = loop0()
@@ -986,22 +994,22 @@ fn multipath_parent_names_and_uuids() {
         vec![
             Step::Create(MapSpec {
                 number: 1,
-                name: "mpatha-part1".to_string(),
-                display: "mpatha-part1".to_string(),
-                uuid: "part1-mpath-3600a0b8".to_string(),
-                size: 100,
+                name: MapName::new("mpatha-part1"),
+                display: DisplayName::new("mpatha-part1"),
+                uuid: MapUuid::new("part1-mpath-3600a0b8"),
+                size: Sectors(100),
                 parent: dev(253, 3),
-                start: 2048,
+                start: Sectors(2048),
                 read_only: false,
             }),
             Step::Create(MapSpec {
                 number: 2,
-                name: "mpatha-part2".to_string(),
-                display: "mpatha-part2".to_string(),
-                uuid: "part2-mpath-3600a0b8".to_string(),
-                size: 100,
+                name: MapName::new("mpatha-part2"),
+                display: DisplayName::new("mpatha-part2"),
+                uuid: MapUuid::new("part2-mpath-3600a0b8"),
+                size: Sectors(100),
                 parent: dev(253, 3),
-                start: 4096,
+                start: Sectors(4096),
                 read_only: false,
             }),
         ]
@@ -1017,7 +1025,9 @@ fn multipath_reload_of_own_partition() {
             .dev(dev(253, 3)),
         map("mpatha-part1", "253:3 2048").uuid("part1-mpath-3600a0b8"),
     ]);
-    assert!(matches!(fx.add().steps().as_slice(), [Step::Reload(s)] if s.name == "mpatha-part1"));
+    assert!(
+        matches!(fx.add().steps().as_slice(), [Step::Reload(s)] if s.name.as_str() == "mpatha-part1")
+    );
 }
 
 #[test]
@@ -1044,8 +1054,8 @@ fn names_with_spaces_are_mangled_in_name_only() {
     let [Step::Create(spec)] = steps.as_slice() else {
         panic!("{:?}", plan.steps());
     };
-    assert_eq!(spec.name, "my\\x20space1");
-    assert_eq!(spec.display, "my space1");
+    assert_eq!(spec.name.as_str(), "my\\x20space1");
+    assert_eq!(spec.display.as_str(), "my space1");
 }
 
 #[test]
@@ -1073,8 +1083,8 @@ fn slash_in_delimiter_becomes_bang_then_escaped() {
         .slices(vec![slice(0, 10)])
         .add();
     let spec = spec_of(&plan.entries[0].step).unwrap();
-    assert_eq!(spec.display, "loop0/1");
-    assert_eq!(spec.name, "loop0\\x211");
+    assert_eq!(spec.display.as_str(), "loop0/1");
+    assert_eq!(spec.name.as_str(), "loop0\\x211");
 }
 
 #[test]
@@ -1086,16 +1096,16 @@ fn mangled_names_are_unmangled_for_display_in_removals() {
     assert_eq!(
         fx.update().steps()[1],
         Step::Remove {
-            name: "my\\x20space2".to_string(),
-            display: "my space2".to_string(),
+            name: MapName::new("my\\x20space2"),
+            display: DisplayName::new("my space2"),
             flush: false,
         }
     );
     assert_eq!(
         fx.delete().steps(),
         vec![Step::Remove {
-            name: "my\\x20space2".to_string(),
-            display: "my space2".to_string(),
+            name: MapName::new("my\\x20space2"),
+            display: DisplayName::new("my space2"),
             flush: true,
         }]
     );
@@ -1267,7 +1277,7 @@ fn update_never_touches_the_dm_parent_itself() {
         parent: ParentInfo {
             dev: dev(253, 0),
             ownership_uuid: Some(parent_uuid.clone()),
-            dm_name: Some("loop0p1".to_string()),
+            dm_name: Some(MapName::new("loop0p1")),
         },
         naming: Naming::new("loop0p1", None),
         ..loop0()
@@ -1289,8 +1299,8 @@ fn update_never_touches_the_dm_parent_itself() {
     ]);
     let plan = fx.update();
     let reloaded = spec_of(&plan.entries[0].step).unwrap();
-    assert_eq!(reloaded.name, "loop0p1p1");
-    assert_eq!(reloaded.uuid, "part1-part1-devnode_7:0_Wh5pYvM");
+    assert_eq!(reloaded.name.as_str(), "loop0p1p1");
+    assert_eq!(reloaded.uuid.as_str(), "part1-part1-devnode_7:0_Wh5pYvM");
     assert_eq!(reloaded.params(), "253:0 63");
     assert_eq!(removed(&plan), vec!["loop0p1p2"]);
     assert_eq!(plan.steps().len(), 2);
@@ -1304,7 +1314,7 @@ fn update_skips_parent_by_name_even_if_it_looks_like_a_legacy_partition() {
         parent: ParentInfo {
             dev: dev(253, 5),
             ownership_uuid: Some("mpath-x".to_string()),
-            dm_name: Some("mp1".to_string()),
+            dm_name: Some(MapName::new("mp1")),
         },
         naming: Naming::new("mp", Some("")),
         ..loop0()
@@ -1371,7 +1381,7 @@ fn update_removes_map_of_partition_now_past_end() {
             skip(
                 "loop0p2",
                 SkipReason::PastEnd {
-                    device_sectors: 8192
+                    device_sectors: Sectors(8192)
                 }
             ),
             remove("loop0p2", false),
@@ -1390,7 +1400,7 @@ fn update_keeps_legacy_map_of_partition_now_past_end() {
         vec![skip(
             "loop0p1",
             SkipReason::PastEnd {
-                device_sectors: 8192
+                device_sectors: Sectors(8192)
             }
         ),]
     );
@@ -1410,7 +1420,7 @@ fn update_removes_vanished_maps_of_renamed_parent() {
     let plan = fx.update();
     assert_eq!(plan.steps().len(), 2);
     assert!(matches!(&plan.steps()[0], Step::RenameReload { from, spec }
-        if from == "mpatha1" && spec.name == "mpatha-part1"));
+        if from.as_str() == "mpatha1" && spec.name.as_str() == "mpatha-part1"));
     assert_eq!(plan.steps()[1], remove("mpatha2", false));
 }
 
@@ -1475,7 +1485,7 @@ fn non_utf8_names_fail_per_map() {
         else {
             panic!("{step:?}");
         };
-        assert!(display.starts_with("loop0\u{fffd}"), "{display}");
+        assert!(display.as_str().starts_with("loop0\u{fffd}"), "{display}");
         assert!(name.starts_with("\"loop0\\xE9"), "{name}");
         assert!(*counted);
     }
@@ -1634,7 +1644,7 @@ fn delete_skips_the_parent_itself() {
         parent: ParentInfo {
             dev: dev(253, 0),
             ownership_uuid: Some(parent_uuid.clone()),
-            dm_name: Some("loop0p1".to_string()),
+            dm_name: Some(MapName::new("loop0p1")),
         },
         naming: Naming::new("loop0p1", None),
         ..loop0()
@@ -1655,7 +1665,7 @@ fn delete_skips_parent_by_name_even_if_its_table_points_at_itself() {
         parent: ParentInfo {
             dev: dev(253, 5),
             ownership_uuid: None,
-            dm_name: Some("weird".to_string()),
+            dm_name: Some(MapName::new("weird")),
         },
         ..loop0()
     }
@@ -1799,7 +1809,7 @@ fn is_linear_on_requires_exact_device_and_single_linear_target() {
 fn map_spec_params_format() {
     let spec = MapSpec {
         parent: dev(253, 12),
-        start: 0,
+        start: Sectors(0),
         ..loop_spec(1, 0, 1)
     };
     assert_eq!(spec.params(), "253:12 0");
@@ -1877,8 +1887,8 @@ fn arb_existing() -> impl Strategy<Value = Vec<ExistingMap>> {
             .filter(|(name, ..)| seen.insert(name.clone()))
             .enumerate()
             .map(|(i, (name, uuid, targets, open_count))| ExistingMap {
-                name,
-                uuid,
+                name: MapName::new(name),
+                uuid: uuid.map(MapUuid::new),
                 dev: dev(253, i as u32),
                 open_count,
                 read_only: false,
@@ -1898,14 +1908,14 @@ fn prop_parent() -> ParentInfo {
 
 /// Ours by UUID, or a UUID-less linear map on the parent.
 fn may_touch(map: &ExistingMap, parent: DevNum) -> bool {
-    match map.uuid.as_deref() {
+    match map.uuid.as_ref().map(MapUuid::as_str) {
         Some(uuid) => naming::partition_number_of(uuid, PROP_OWNER).is_some(),
         None => map.is_linear_on(parent),
     }
 }
 
-fn find<'a>(existing: &'a [ExistingMap], name: &str) -> Option<&'a ExistingMap> {
-    existing.iter().find(|m| m.name == name)
+fn find<'a>(existing: &'a [ExistingMap], name: &MapName) -> Option<&'a ExistingMap> {
+    existing.iter().find(|m| m.name == *name)
 }
 
 proptest! {
@@ -1923,7 +1933,7 @@ proptest! {
             parent: &parent,
             naming: &naming,
             slices: &slices,
-            device_sectors,
+            device_sectors: Sectors(device_sectors),
             existing: &existing,
             read_only: false,
         };
@@ -1941,7 +1951,7 @@ proptest! {
                     let m = find(&existing, from);
                     prop_assert!(m.is_some(), "rename of a missing map {}", from);
                     let m = m.unwrap();
-                    prop_assert_eq!(m.uuid.as_deref(), Some(spec.uuid.as_str()));
+                    prop_assert_eq!(m.uuid.as_ref(), Some(&spec.uuid));
                     prop_assert!(m.is_linear_on(parent.dev) || m.targets.is_empty());
                     prop_assert!(find(&existing, &spec.name).is_none());
                 }
@@ -1985,7 +1995,7 @@ proptest! {
             parent: &parent,
             naming: &naming,
             slices: &slices,
-            device_sectors,
+            device_sectors: Sectors(device_sectors),
             existing: &existing,
             read_only,
         };
@@ -1993,13 +2003,13 @@ proptest! {
         let mut numbers = BTreeSet::new();
         for step in &plan.steps() {
             if let Some(spec) = spec_of(step) {
-                prop_assert!(spec.size > 0);
-                prop_assert!(spec.start + spec.size <= device_sectors, "{:?}", spec);
+                prop_assert!(spec.size > Sectors(0));
+                prop_assert!(spec.start.0 + spec.size.0 <= device_sectors, "{:?}", spec);
                 prop_assert_eq!(spec.read_only, read_only);
                 prop_assert_eq!(spec.parent, parent.dev);
                 let slice = &slices[spec.number - 1];
-                prop_assert_eq!((slice.start, slice.size), (spec.start, spec.size));
-                prop_assert_eq!(&spec.uuid, &format!("part{}-{PROP_OWNER}", spec.number));
+                prop_assert_eq!((slice.start, slice.size), (spec.start.0, spec.size.0));
+                prop_assert_eq!(spec.uuid.as_str(), format!("part{}-{PROP_OWNER}", spec.number));
                 prop_assert!(numbers.insert(spec.number), "partition {} twice", spec.number);
             }
         }
@@ -2039,14 +2049,15 @@ proptest! {
         // Steps follow existing order.
         let mut last = None;
         for step in &plan.steps() {
-            let name = match step {
-                Step::Remove { name, .. } => name.clone(),
-                Step::Skip { display, .. } => display.clone(),
+            let pos = match step {
+                Step::Remove { name, .. } => existing.iter().position(|m| m.name == *name),
+                Step::Skip { display, .. } => {
+                    existing.iter().position(|m| m.name.unmangled() == *display)
+                }
                 other => {
                     return Err(TestCaseError::fail(format!("-d planned {other:?}")));
                 }
             };
-            let pos = existing.iter().position(|m| m.name == name);
             prop_assert!(pos.is_some());
             prop_assert!(last < pos, "out of order");
             last = pos;

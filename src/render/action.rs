@@ -6,13 +6,13 @@
 use serde::Serialize;
 
 use crate::dm::model::ExistingMap;
+use crate::dm::types::{DisplayName, MapName, MapUuid};
 use crate::dm::{OpError, Settled, Stage};
 use crate::engine::Outcome;
 use crate::engine::outcome::{Record, StepResult};
 use crate::exit::Exit;
 use crate::plan::Step;
 use crate::render::step::{Tense, step_text};
-use kpartx_table::naming;
 
 /// Version of every JSON document this module (and [`crate::health`]) writes; bumped on any
 /// incompatible change.
@@ -306,21 +306,14 @@ pub fn action_report(action: ActionKind, outcome: &Outcome, exit: Exit) -> Actio
 }
 
 fn table_of(map: &ExistingMap) -> Option<String> {
-    let lines: Vec<String> = map
-        .targets
-        .iter()
-        .map(|t| format!("{} {} {} {}", t.start, t.length, t.kind, t.params))
-        .collect();
+    let lines: Vec<String> = map.targets.iter().map(|t| t.to_string()).collect();
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 fn map_report(record: &Record, before: &[ExistingMap]) -> MapReport {
-    let by_name = |name: &str| before.iter().find(|m| m.name == name);
-    let by_display = |display: &str| {
-        naming::to_dm_name(display)
-            .ok()
-            .and_then(|name| by_name(&name))
-    };
+    let by_name = |name: &MapName| before.iter().find(|m| m.name == *name);
+    let by_display =
+        |display: &DisplayName| display.to_map_name().ok().and_then(|name| by_name(&name));
     let (action, name, from, uuid, existing, table, reason) = match &record.step {
         Step::Create(s) | Step::Reload(s) => (
             if matches!(record.step, Step::Create(_)) {
@@ -328,18 +321,18 @@ fn map_report(record: &Record, before: &[ExistingMap]) -> MapReport {
             } else {
                 MapAction::Reload
             },
-            s.display.clone(),
+            s.display.to_string(),
             None,
-            Some(s.uuid.clone()),
+            Some(s.uuid.to_string()),
             by_name(&s.name),
             Some(format!("0 {} linear {}", s.size, s.params())),
             None,
         ),
         Step::RenameReload { from, spec } => (
             MapAction::Rename,
-            spec.display.clone(),
-            Some(naming::unmangle_dm_name(from)),
-            Some(spec.uuid.clone()),
+            spec.display.to_string(),
+            Some(from.unmangled().into_string()),
+            Some(spec.uuid.to_string()),
             by_name(from),
             Some(format!("0 {} linear {}", spec.size, spec.params())),
             None,
@@ -348,9 +341,9 @@ fn map_report(record: &Record, before: &[ExistingMap]) -> MapReport {
             let map = by_name(name);
             (
                 MapAction::Remove,
-                display.clone(),
+                display.to_string(),
                 None,
-                map.and_then(|m| m.uuid.clone()),
+                map.and_then(|m| m.uuid.as_ref()).map(MapUuid::to_string),
                 map,
                 map.and_then(table_of),
                 None,
@@ -360,9 +353,9 @@ fn map_report(record: &Record, before: &[ExistingMap]) -> MapReport {
             let map = by_display(display);
             (
                 MapAction::Skip,
-                display.clone(),
+                display.to_string(),
                 None,
-                map.and_then(|m| m.uuid.clone()),
+                map.and_then(|m| m.uuid.as_ref()).map(MapUuid::to_string),
                 map,
                 map.and_then(table_of),
                 Some(reason.to_string()),

@@ -1,9 +1,9 @@
 //! One step of a plan in words, as a dry run plans it or as helper mode did it: the one place
 //! that words a step (the CLI's `-v` lines are the reference's words, in `cli/maps.rs`).
 
+use crate::dm::types::DisplayName;
 use crate::engine::outcome::{Record, StepResult};
 use crate::plan::Step;
-use kpartx_table::naming;
 
 /// How a step is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,14 +45,14 @@ pub fn step_text(record: &Record, tense: Tense) -> String {
         ),
         (Step::RenameReload { from, spec }, _) if done => format!(
             "renamed {} to {}{dev}: 0 {} linear {}",
-            naming::unmangle_dm_name(from),
+            from.unmangled(),
             spec.display,
             spec.size,
             spec.params()
         ),
         (Step::RenameReload { from, spec }, _) => format!(
             "would rename {} to {} and reload: 0 {} linear {}",
-            naming::unmangle_dm_name(from),
+            from.unmangled(),
             spec.display,
             spec.size,
             spec.params()
@@ -65,7 +65,7 @@ pub fn step_text(record: &Record, tense: Tense) -> String {
 }
 
 /// The name a step is about (the map's name as the user gave it).
-pub fn step_name(step: &Step) -> &str {
+pub fn step_name(step: &Step) -> &DisplayName {
     match step {
         Step::Create(s) | Step::Reload(s) | Step::RenameReload { spec: s, .. } => &s.display,
         Step::Remove { display, .. } | Step::Skip { display, .. } => display,
@@ -77,18 +77,19 @@ mod tests {
     use super::*;
     use crate::device::DevNum;
     use crate::dm::model::MapSpec;
+    use crate::dm::types::{MapName, MapUuid, Sectors};
     use crate::dm::{OpError, Stage};
     use crate::plan::SkipReason;
 
     fn spec() -> MapSpec {
         MapSpec {
             number: 1,
-            name: "mpatha-part1".into(),
-            display: "mpatha-part1".into(),
-            uuid: "part1-mpath-3600".into(),
-            size: 1000,
+            name: MapName::new("mpatha-part1"),
+            display: DisplayName::new("mpatha-part1"),
+            uuid: MapUuid::new("part1-mpath-3600"),
+            size: Sectors(1000),
             parent: DevNum::new(254, 0),
-            start: 2048,
+            start: Sectors(2048),
             read_only: false,
         }
     }
@@ -118,7 +119,7 @@ mod tests {
             (
                 record(
                     Step::RenameReload {
-                        from: "mpatha1".into(),
+                        from: MapName::new("mpatha1"),
                         spec: spec(),
                     },
                     dev,
@@ -129,8 +130,8 @@ mod tests {
             (
                 record(
                     Step::Remove {
-                        name: "mpatha-part3".into(),
-                        display: "mpatha-part3".into(),
+                        name: MapName::new("mpatha-part3"),
+                        display: DisplayName::new("mpatha-part3"),
                         flush: true,
                     },
                     StepResult::Removed,
@@ -141,7 +142,7 @@ mod tests {
             (
                 record(
                     Step::Skip {
-                        display: "mpatha-part2".into(),
+                        display: DisplayName::new("mpatha-part2"),
                         reason: SkipReason::InUse { open_count: 1 },
                     },
                     StepResult::Skipped,

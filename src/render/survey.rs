@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::action::SCHEMA_VERSION;
+use crate::dm::types::MapUuid;
 use crate::health::{Observed, ParentRef, classify};
 use crate::plan::prune::{PruneAction, PruneStep};
 use kpartx_table::naming;
@@ -48,7 +49,12 @@ pub struct ParentStatus {
 /// The status entry of an observed map.
 pub fn map_status(o: &Observed) -> MapStatus {
     let health = classify(&o.map, o.number, o.parent.as_ref());
-    let uuid = o.map.uuid.clone().unwrap_or_default();
+    let uuid = o
+        .map
+        .uuid
+        .as_ref()
+        .map(MapUuid::to_string)
+        .unwrap_or_default();
     let parent_uuid = match naming::parse_uuid(&uuid) {
         naming::UuidForm::Partition { parent, .. } => parent.to_string(),
         _ => String::new(),
@@ -59,7 +65,7 @@ pub fn map_status(o: &Observed) -> MapStatus {
         (None, ParentRef::Dm(_)) => None,
     };
     MapStatus {
-        name: naming::unmangle_dm_name(&o.map.name),
+        name: o.map.name.unmangled().into_string(),
         uuid,
         dev: o.map.dev.to_string(),
         number: o.number,
@@ -68,11 +74,7 @@ pub fn map_status(o: &Observed) -> MapStatus {
             device,
             path: o.parent.as_ref().map(|p| p.path.display().to_string()),
         },
-        table: o
-            .map
-            .targets
-            .first()
-            .map(|t| format!("{} {} {} {}", t.start, t.length, t.kind, t.params)),
+        table: o.map.targets.first().map(|t| t.to_string()),
         open_count: o.map.open_count,
         holders: o.holders.clone(),
         state: health.keyword(),

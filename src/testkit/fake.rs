@@ -13,8 +13,9 @@ use crate::deadline::Deadline;
 use crate::device::DevNum;
 use crate::device::loopdev::{AttachError, LoopDevice};
 use crate::dm::kernel::{LookError, Looked};
-use crate::dm::model::{ExistingMap, MapSpec, TargetLine};
+use crate::dm::model::{ExistingMap, MapSpec, TargetKind, TargetLine};
 use crate::dm::readiness::{MapState, Readiness};
+use crate::dm::types::{MapName, MapUuid, Sectors};
 use crate::dm::{MapOps, MapQuery, OpError, Settled, Stage};
 use crate::engine::{Devices, System};
 use crate::probe::Found;
@@ -178,7 +179,7 @@ impl FakeSystem {
             .lock()
             .unwrap()
             .iter()
-            .map(|m| m.name.clone())
+            .map(|m| m.name.to_string())
             .collect();
         names.sort();
         names
@@ -188,19 +189,19 @@ impl FakeSystem {
     pub fn add_map(&self, name: &str, uuid: Option<&str>, params: Option<&str>, open_count: i32) {
         let dev = self.minor();
         self.maps.lock().unwrap().push(ExistingMap {
-            name: name.into(),
-            uuid: uuid.map(str::to_string),
+            name: MapName::new(name),
+            uuid: uuid.map(MapUuid::new),
             dev,
             open_count,
             read_only: false,
             targets: params
                 .map(|p| {
-                    vec![TargetLine {
-                        start: 0,
-                        length: 100,
-                        kind: "linear".into(),
-                        params: p.into(),
-                    }]
+                    vec![TargetLine::new(
+                        Sectors(0),
+                        Sectors(100),
+                        TargetKind::Linear,
+                        p.into(),
+                    )]
                 })
                 .unwrap_or_default(),
         });
@@ -382,9 +383,10 @@ impl Devices for FakeSystem {
 
     fn detach(&self, image: &ImageLoop, on_retry: &mut dyn FnMut()) -> io::Result<()> {
         let busy = self.maps.lock().unwrap().iter().any(|m| {
-            m.targets
-                .iter()
-                .any(|t| t.params.starts_with(&format!("7:{} ", image_minor(image))))
+            m.targets.iter().any(|t| {
+                t.params()
+                    .starts_with(&format!("7:{} ", image_minor(image)))
+            })
         });
         if busy {
             on_retry();
@@ -434,7 +436,7 @@ impl Devices for FakeSystem {
             .lock()
             .unwrap()
             .iter()
-            .filter(|m| m.targets.iter().any(|t| t.params.starts_with(&on)))
+            .filter(|m| m.targets.iter().any(|t| t.params().starts_with(&on)))
             .map(|m| format!("dm-{}", m.dev.minor))
             .collect()
     }
@@ -488,7 +490,7 @@ impl System for FakeSystem {
     fn snapshot(&self) -> Result<Vec<ExistingMap>, LookError> {
         let maps = self.maps.lock().unwrap().clone();
         for map in &maps {
-            self.look_error(Looked::Name(map.name.clone()), &map.name)?;
+            self.look_error(Looked::Name(map.name.clone()), map.name.as_str())?;
         }
         Ok(maps)
     }
@@ -497,10 +499,10 @@ impl System for FakeSystem {
     /// device; the result is sorted by name. Every look is logged.
     fn look(&self, query: &MapQuery) -> Result<Vec<ExistingMap>, LookError> {
         for name in &query.names {
-            self.look_error(Looked::Name(name.clone()), name)?;
+            self.look_error(Looked::Name(name.clone()), name.as_str())?;
         }
         for uuid in &query.uuids {
-            self.look_error(Looked::Uuid(uuid.clone()), uuid)?;
+            self.look_error(Looked::Uuid(uuid.clone()), uuid.as_str())?;
         }
         let looks = self.looks.fetch_add(1, Ordering::Relaxed) + 1;
         if self.close_after_looks.is_some_and(|n| looks > n) {
@@ -511,7 +513,7 @@ impl System for FakeSystem {
         let stacked = |m: &ExistingMap| {
             query.stacked_on.is_some_and(|dev| {
                 m.targets.iter().any(|t| {
-                    t.params
+                    t.params()
                         .split_whitespace()
                         .any(|w| DevNum::parse(w) == Some(dev))
                 })
@@ -540,6 +542,11 @@ impl System for FakeSystem {
     }
 }
 
+/// The table `spec` loads, as the kernel would give it back.
+fn linear_of(spec: &MapSpec) -> TargetLine {
+    TargetLine::new(Sectors(0), spec.size, TargetKind::Linear, spec.params())
+}
+
 fn image_minor(image: &ImageLoop) -> String {
     image
         .device
@@ -551,7 +558,7 @@ fn image_minor(image: &ImageLoop) -> String {
 
 impl MapOps for FakeSystem {
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
-        self.check(&spec.name, Stage::Load)?;
+        self.check(spec.name.as_str(), Stage::Load)?;
         if self
             .maps
             .lock()
@@ -569,59 +576,49 @@ impl MapOps for FakeSystem {
             dev,
             open_count: 0,
             read_only: spec.read_only,
-            targets: vec![TargetLine {
-                start: 0,
-                length: spec.size,
-                kind: "linear".into(),
-                params: spec.params(),
-            }],
+            targets: vec![linear_of(spec)],
         });
         Ok(dev)
     }
 
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError> {
-        self.check(&spec.name, Stage::Load)?;
+        self.check(spec.name.as_str(), Stage::Load)?;
         self.note(format!("reload {} {}", spec.name, spec.params()));
         let mut maps = self.maps.lock().unwrap();
         let map = maps
             .iter_mut()
             .find(|m| m.name == spec.name)
             .ok_or_else(|| OpError::new(Stage::Load, "No such device or address"))?;
-        map.targets = vec![TargetLine {
-            start: 0,
-            length: spec.size,
-            kind: "linear".into(),
-            params: spec.params(),
-        }];
+        map.targets = vec![linear_of(spec)];
         Ok(map.dev)
     }
 
-    fn rename(&self, from: &str, to: &str) -> Result<(), OpError> {
-        self.check(from, Stage::Rename)?;
+    fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError> {
+        self.check(from.as_str(), Stage::Rename)?;
         self.note(format!("rename {from} {to}"));
         let mut maps = self.maps.lock().unwrap();
         let map = maps
             .iter_mut()
-            .find(|m| m.name == from)
+            .find(|m| m.name == *from)
             .ok_or_else(|| OpError::new(Stage::Rename, "No such device or address"))?;
-        map.name = to.into();
+        map.name = to.clone();
         Ok(())
     }
 
     /// Refuses an open map with EBUSY, like device-mapper.
     /// One try: the fake's maps are not closed by anyone while a removal waits (a transient
     /// opener is [`FakeSystem::close_after_looks`], which the engine's look loop meets).
-    fn remove(&self, name: &str, _flush: bool, _deadline: Deadline) -> Result<(), OpError> {
-        self.check(name, Stage::Remove)?;
+    fn remove(&self, name: &MapName, _flush: bool, _deadline: Deadline) -> Result<(), OpError> {
+        self.check(name.as_str(), Stage::Remove)?;
         let mut maps = self.maps.lock().unwrap();
-        if maps.iter().any(|m| m.name == name && m.open_count > 0) {
+        if maps.iter().any(|m| m.name == *name && m.open_count > 0) {
             return Err(OpError::io(
                 Stage::Remove,
                 io::Error::from_raw_os_error(libc::EBUSY),
             ));
         }
         self.note(format!("remove {name}"));
-        maps.retain(|m| m.name != name);
+        maps.retain(|m| m.name != *name);
         Ok(())
     }
 
