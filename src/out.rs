@@ -313,7 +313,11 @@ mod tests {
 
         fn look_error() -> LookError {
             let err = enxio();
-            LookError::new(Looked::Name("sda1".into()), plain_cause(&err), err)
+            LookError::new(
+                Looked::Name(crate::dm::types::MapName::new("sda1")),
+                plain_cause(&err),
+                err,
+            )
         }
 
         #[track_caller]
