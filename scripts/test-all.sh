@@ -46,6 +46,9 @@ export KPARTX_TEST_REQUIRE_ALL=1
 
 stage "format" cargo fmt --all --check
 stage "clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+# The fuzz targets (fuzz/, outside the workspace: cargo-fuzz runs them on nightly) build on
+# stable against the current API.
+stage "fuzz targets build" bash -c 'cd fuzz && cargo fmt --check && cargo check --locked --bins'
 # Every relative link (and anchor) in README.md and docs/ resolves: a second or less.
 stage "doc links" python3 scripts/check-doc-links.py
 stage "cargo test" cargo test --workspace --locked --no-fail-fast
