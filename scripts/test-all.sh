@@ -1,8 +1,8 @@
 #!/bin/bash
 # scripts/test-all.sh — sets up a fresh machine and runs every test:
 #   1. host packages (scripts/setup-host.sh) and the VM kernel (tests/vm/prepare.sh)
-#   2. cargo fmt --check and cargo clippy -D warnings, over the workspace; the relative links
-#      of README.md and docs/ (scripts/check-doc-links.py)
+#   2. cargo fmt --check and cargo clippy -D warnings, over the workspace; the fuzz targets
+#      build; the relative links of README.md and docs/ (scripts/check-doc-links.py)
 #   3. cargo test --workspace: unit tests, property tests, doctests, and `kpartx -l` compared byte
 #      for byte with the reference binary on images made with sfdisk/sgdisk/parted; every test
 #      binary runs even when an earlier one fails (--no-fail-fast); then the kpartx-table
