@@ -11,8 +11,9 @@
 #               and by-id scsi-/wwn- -partN links; the skip_kpartx LUN has none
 #   path-fail   one path offline, then back: the partition maps are untouched (same dm minors,
 #               same tables)
-#   all-down    every path of a map offline (queue_if_no_path), then a change event: udev settles
-#               (nothing blocks on the queueing map), the maps are kept; paths back: the same maps
+#   all-down    every path of a map offline (queue_if_no_path), then a change event and a
+#               coldplug add event: udev settles (nothing blocks on the queueing map), the maps
+#               are kept; paths back: the same maps
 #   skip-kpartx a change event on the skip_kpartx map makes no partition maps
 #   rename      a new alias + `multipathd reconfigure`: the partition maps carry the new name
 #               (same minors), nodes and by-id links follow, nothing of the old name is left
@@ -199,6 +200,13 @@ run_impl() {
     timeout 30 udevadm trigger --action=change "/sys/block/$dm" || fail "udevadm trigger change $dm"
     settle_bounded "change event with all paths down"
     assert_eq "$(stuck_procs)" "" "processes in D state"
+    # The same for a coldplug add event (`udevadm trigger --action=add`, as at boot): under dm
+    # rules version 3 (Debian 13) multipath's rules skip their MPATH_DEVICE_READY check for it
+    # and leave DM_UDEV_DISABLE_OTHER_RULES_FLAG unset, so the kpartx rules run for the queueing
+    # map; under version 2 the flags come back from the udev database and they do not.
+    timeout 30 udevadm trigger --action=add "/sys/block/$dm" || fail "udevadm trigger add $dm"
+    settle_bounded "coldplug add event with all paths down"
+    assert_eq "$(stuck_procs)" "" "processes in D state after a coldplug add event"
     assert_map "$a0"
     assert_eq "$(mp_part_ids "$a0")" "$before" "partition maps of $a0 with every path down"
     for p in $(mp_path_devs "$a0"); do echo running >"/sys/block/$p/device/state"; done
