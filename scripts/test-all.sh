@@ -12,7 +12,10 @@
 #   5. the packages: Debian and RPM layout (packaging/test-packages.sh)
 #   6. device-mapper and udev scenarios in a QEMU VM with a real Debian kernel, this project's
 #      binary, rules and policy installed by `make install` next to the reference kpartx; one
-#      PASS/FAIL line per scenario as it ends
+#      PASS/FAIL line per scenario as it ends: every scenario on Debian 12 (bookworm: kernel 6.1,
+#      udev 252, dm rules version 2, multipath-tools 0.9.4), then the device-mapper, hotplug and
+#      multipath scenarios again on Debian 13 (trixie: kernel 6.12, udev 257, dm rules version 3,
+#      multipath-tools 0.11.1; tests/vm/README.md, "Two Debian stacks")
 # Ends with one line "all: N passed, N failed" counting the stages; each stage's line says how
 # long it took.
 set -uo pipefail
@@ -37,8 +40,13 @@ stage() {
 set -e
 scripts/setup-host.sh
 tests/vm/prepare.sh
+VM_STACK=13 tests/vm/prepare.sh
 set +e
 echo "=== setup: $SECONDS s"
+
+# The scenarios run on Debian 13 as well (the rest run on Debian 12 only; see tests/vm/README.md).
+VM13_SCENARIOS=(gpt update multipath mpath-stack hotplug-bad-policy hotplug-del-part-nodes
+    hotplug-dm-flags hotplug-dm-loop hotplug-identity hotplug-multipath hotplug-storm hotplug-timing)
 
 # CI runs as root with loop devices, the reference and the table tools: a test that would skip
 # for lack of them fails instead (testkit::host::skip).
@@ -64,7 +72,10 @@ stage "release build" cargo build --release --locked
 stage "packages" env DEB_BUILD_OPTIONS=nocheck RPM_NOCHECK=1 packaging/test-packages.sh
 vm_root=$(mktemp -d)
 stage "install into VM root" make install DESTDIR="$vm_root" BIN=target/release/kpartx
-stage "VM scenarios" tests/vm/run.sh --kpartx target/release/kpartx --overlay "$vm_root" all
+stage "VM scenarios (Debian 12)" tests/vm/run.sh --stack 12 --kpartx target/release/kpartx \
+    --overlay "$vm_root" all
+stage "VM scenarios (Debian 13)" tests/vm/run.sh --stack 13 --kpartx target/release/kpartx \
+    --overlay "$vm_root" "${VM13_SCENARIOS[@]}"
 rm -rf "$vm_root"
 
 echo "total time: $((SECONDS / 60)) min $((SECONDS % 60)) s"

@@ -36,9 +36,12 @@ pub struct UdevEvent {
     pub skip_kpartx: bool,
     /// `DM_UDEV_DISABLE_OTHER_RULES_FLAG`: foreign rules must leave the device alone.
     pub disable_other_rules: bool,
-    /// `DM_NOSCAN`: multipath map without usable paths.
+    /// `DM_NOSCAN`: multipath map without usable paths. Exported by the dm rules of version 2
+    /// only (Debian 12); version 3 (lvm2 >= 2.03.24, Debian 13) sets the private `.DM_NOSCAN`,
+    /// which udev does not pass to RUN programs, so `66-kpartx.rules` checks that one itself.
     pub no_scan: bool,
-    /// `DM_SUSPENDED`: the device is suspended.
+    /// `DM_SUSPENDED`: the device is suspended. Version 2 only, like `DM_NOSCAN`; version 3
+    /// sets `.DM_SUSPENDED` and `DM_UDEV_DISABLE_OTHER_RULES_FLAG` (and the rule checks both).
     pub suspended: bool,
     /// `MPATH_UNCHANGED`: a multipath reload that changed nothing.
     pub mpath_unchanged: bool,

@@ -9,12 +9,12 @@ KEEP=
 BENCH_MEM=${BENCH_MEM:-}
 
 # bench_arg ARGS...: takes the options every driver has from the front of ARGS (--overlay,
-# --kpartx, --smp, --mem, --keep-log, -h); sets BENCH_SHIFT to how many words it used. An
+# --kpartx, --smp, --stack, --mem, --keep-log, -h); sets BENCH_SHIFT to how many words it used. An
 # unknown option ends the run with status 2.
 # shellcheck disable=SC2034 # BENCH_SHIFT is read by the driver that sourced this file
 bench_arg() {
     case $1 in
-        --overlay|--kpartx|--smp) RUN_ARGS="$RUN_ARGS $1 $2"; BENCH_SHIFT=2 ;;
+        --overlay|--kpartx|--smp|--stack) RUN_ARGS="$RUN_ARGS $1 $2"; BENCH_SHIFT=2 ;;
         --mem) BENCH_MEM=$2; BENCH_SHIFT=2 ;;
         --keep-log) KEEP=$2; BENCH_SHIFT=2 ;;
         -h|--help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;

@@ -1,12 +1,14 @@
 #!/bin/sh
 # shellcheck shell=dash
 # tests/vm/bench-multipath.sh — benchmark (not a test) of the real multipath stack: Debian's
-# multipathd 0.9.4 over scsi_debug LUNs with two paths each (tests/vm/mpath-lib.sh), with Debian's
-# kpartx rules ("ref") and with this project's installed rules and helper ("rs"), in one boot.
+# multipathd (0.9.4 on Debian 12, 0.11.1 on Debian 13) over scsi_debug LUNs with two paths each
+# (tests/vm/mpath-lib.sh), with Debian's kpartx rules ("ref") and with this project's installed
+# rules and helper ("rs"), in one boot.
 #
 # On the host (needs the installed tree: make install DESTDIR=DIR):
 #   tests/vm/bench-multipath.sh --overlay DIR [--luns 16,48] [--reps 3] [--smp 2] [--mem MiB]
-#                               [--keep-log DIR]
+#                               [--keep-log DIR] [--stack 12|13]
+# (--stack, or VM_STACK in the environment, picks the Debian stack as for run.sh; default 12.)
 # Inside the VM, for each LUN count and each repetition (the order of ref and rs alternates), with
 # a 4-partition GPT on every LUN, find_multipaths no and the WWIDs registered, it times until
 # every map and partition map exists and `udevadm settle` has returned:
@@ -167,7 +169,7 @@ sum_of() { awk -v i="$1" -v k="$2" -v n="$3" -v f="$4" '$1 == i && $2 == k && $3
 
 {
     echo "@@TABLE-BEGIN"
-    echo "multipathd 0.9.4, scsi_debug LUNs x 2 paths x 4 partitions, $(nproc) vCPU (TCG); seconds until udev settled"
+    echo "Debian $VM_STACK, $(/usr/sbin/multipath -h 2>&1 | sed -n 's/^multipath-tools \(v[^ ]*\).*/multipathd \1/p' | head -n1), scsi_debug LUNs x 2 paths x 4 partitions, $(nproc) vCPU (TCG); seconds until udev settled"
     echo "best / median of $REPS runs (flush: 2 samples per run); rs/ref of the medians"
     printf '%-14s %15s %15s %7s  %-13s %s\n' case "ref best/med" "rs best/med" "rs/ref" "checks ref/rs" "udev failures ref/rs"
     for n in $(echo "$LUNS" | tr ',' ' '); do

@@ -130,7 +130,7 @@ rules_files() {
         rs) ;;
         ref)
             for r in $OURS; do ln -sf /dev/null "/etc/udev/rules.d/$r"; done
-            sed 's|/sbin/kpartx|/opt/ref/kpartx|' /opt/ref/udev/rules.d/60-kpartx.rules \
+            sed 's|"[^"]*/sbin/kpartx |"/opt/ref/kpartx |' /opt/ref/udev/rules.d/60-kpartx.rules \
                 >/etc/udev/rules.d/60-kpartx.rules
             cp /opt/ref/udev/rules.d/56-dm-parts.rules /etc/udev/rules.d/
             cp /opt/ref/udev/kpartx_id /usr/lib/udev/kpartx_id

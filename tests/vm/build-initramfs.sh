@@ -19,11 +19,22 @@
 #   2. a small *top* layer rebuilt every time: /init, the harness (/harness), the binary under
 #      test and the overlay.  So a rebuild after changing only the binary takes about a second.
 #
+# VM_STACK=13 builds the Debian 13 image: the base layer's programs, libraries, rules, kernel and
+# modules come from the trixie root prepare.sh made (tests/vm/cache/deb13/root), with libraries
+# resolved by that root's own loader (the host's ldd would find bookworm's); the top layer's ELF
+# files (the binary under test, built on bookworm) get their missing libraries from that root too.
+# Its cache lives in tests/vm/cache/deb13/.  VM_STACK=12 (the default) uses the host's programs.
+#
 # Needs tests/vm/prepare.sh to have run (it is idempotent; run.sh calls it).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CACHE=${VM_CACHE:-$HERE/cache}
+STACK=${VM_STACK:-12}
+case $STACK in
+    12) CACHE=${VM_CACHE:-$HERE/cache}; SYS= ;;
+    13) CACHE=${VM_CACHE:-$HERE/cache}/deb13; SYS=$CACHE/root ;;
+    *) printf 'build-initramfs: error: VM_STACK=%s: only 12 and 13 are known\n' "$STACK" >&2; exit 1 ;;
+esac
 
 KPARTX=
 OVERLAY=
@@ -76,6 +87,12 @@ REF_UDEV=(rules.d/56-dm-parts.rules rules.d/60-kpartx.rules rules.d/68-del-part-
 # enable them). Their other libraries come from the host, found by ldd with LD_LIBRARY_PATH.
 MPDIR=$CACHE/multipath-tools
 MP_RULES=(56-dm-mpath.rules 60-multipath.rules)
+if [ "$STACK" = 13 ]; then
+    # trixie: the same layout under /usr of the root; 0.11.1 adds 99-z-dm-mpath-late.rules
+    # (restores DM_UDEV_DISABLE_OTHER_RULES_FLAG saved under dm rules versions 1 and 2).
+    MPDIR=$SYS/usr
+    MP_RULES=(56-dm-mpath.rules 60-multipath.rules 99-z-dm-mpath-late.rules)
+fi
 # Kernel modules, loaded by /init in dependency order (dm-mod first).
 # dm-service-time is multipath's default path selector (multipathd's maps need it).
 MODULES=(dm-mod dm-multipath dm-round-robin dm-service-time loop md-mod raid1)
@@ -103,24 +120,43 @@ copy_file() {
     cp -L --preserve=mode "$src" "$root$dst"
 }
 
+# list_libs FILE: the absolute paths of FILE's shared libraries (and loader), as found on the
+# stack's system: the host's ldd for Debian 12; for Debian 13 the trixie root's own loader with
+# that root's library directories, the paths printed without the root's prefix.
+list_libs() {
+    # "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x..)"
+    if [ -z "$SYS" ]; then
+        ldd "$1" 2>/dev/null |
+            awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+    else
+        "$SYS/usr/lib64/ld-linux-x86-64.so.2" --list \
+            --library-path "$SYS/usr/lib/x86_64-linux-gnu:$SYS/usr/lib/x86_64-linux-gnu/systemd:$SYS/usr/lib" \
+            "$1" 2>/dev/null |
+            awk -v sys="$SYS" '
+                $2 == "=>" && $3 ~ /^\// { p = $3
+                    if (index(p, sys "/") != 1) { print "NOT-IN-ROOT:" p; next }
+                    print substr(p, length(sys) + 1) }
+                $2 == "=>" && $3 == "not" { print "NOT-IN-ROOT:" $1 }'
+    fi
+}
+
 is_elf() { [ "$(head -c4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
 
-# copy_libs ROOT FILE [SKIPROOT [SKIPDIR]]: copy the shared libraries ldd lists for FILE into ROOT,
-# except those already present under SKIPROOT (the base layer, when building the top one) and
-# those ldd finds under SKIPDIR (an unpacked package whose files are copied on their own).
+# copy_libs ROOT FILE [SKIPROOT [SKIPDIR]]: copy the shared libraries list_libs finds for FILE
+# into ROOT, except those already present under SKIPROOT (the base layer, when building the top
+# one) and those found under SKIPDIR (an unpacked package whose files are copied on their own).
 copy_libs() {
     local root=$1 file=$2 skip=${3:-} skipdir=${4:-} lib dst
     is_elf "$file" || return 0
-    # "libx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)" and "/lib64/ld-linux-x86-64.so.2 (0x..)"
     while read -r lib; do
         [ -n "$lib" ] || continue
+        case $lib in NOT-IN-ROOT:*) die "$file: ${lib#*:} is not in the Debian $STACK root" ;; esac
         [ -n "$skipdir" ] && case $lib in "$skipdir"/*) continue ;; esac
         dst=$(image_path "$lib")
         [ -e "$root$dst" ] && continue
         [ -n "$skip" ] && [ -e "$skip$dst" ] && continue
-        copy_file "$root" "$lib" "$dst"
-    done < <(ldd "$file" 2>/dev/null |
-             awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+        copy_file "$root" "$SYS$lib" "$dst"
+    done < <(list_libs "$file")
 }
 
 # Modules in load order: dependencies (from modules.dep, listed nearest-first) before dependents.
@@ -139,8 +175,10 @@ resolve_modules() {
     }
     local m path
     for m in "$@"; do
-        path=$(awk -F: -v n="/$m.ko" 'index($1, n) && substr($1, length($1) - length(n) + 1) == n \
-                                       { print $1; exit }' "$MODDIR/modules.dep")
+        # (Debian 13's modules are .ko.xz: the name is compared without the compression suffix.)
+        path=$(awk -F: -v n="/$m.ko" '{ p = $1; sub(/\.(xz|zst|gz)$/, "", p) }
+                   index(p, n) && substr(p, length(p) - length(n) + 1) == n { print $1; exit }' \
+                   "$MODDIR/modules.dep")
         [ -n "$path" ] || die "module $m not found in $MODDIR"
         add_mod "$path"
     done
@@ -177,8 +215,12 @@ BASE_CPIO=$CACHE/base.cpio.gz
 key=$( {
     sha256sum "$0"
     cat "$CACHE/kernel-package"
-    cat "$MPDIR/.unpacked" 2>/dev/null
-    dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" 2>/dev/null
+    if [ -z "$SYS" ]; then
+        cat "$MPDIR/.unpacked" 2>/dev/null
+        dpkg-query -W -f='${Package} ${Version}\n' "${PACKAGES[@]}" 2>/dev/null
+    else
+        cat "$SYS/.vmtest-debs"
+    fi
 } | sha256sum | cut -d' ' -f1)
 
 if [ "$FORCE" -eq 0 ] && [ -s "$BASE_CPIO" ] && [ "$(cat "$CACHE/base.key" 2>/dev/null)" = "$key" ]
@@ -195,31 +237,35 @@ else
     mkdir -p "$BASE/usr/lib/x86_64-linux-gnu"
 
     # busybox and its applet links (the real tools copied below replace some of them).
-    copy_file "$BASE" /bin/busybox /usr/bin/busybox
+    copy_file "$BASE" "$SYS/bin/busybox" /usr/bin/busybox
     while read -r applet; do
         [ -n "$applet" ] || continue
         dst=$(image_path "/$applet")
         [ -e "$BASE$dst" ] || [ -L "$BASE$dst" ] && continue
         mkdir -p "$BASE$(dirname "$dst")"
         ln -s /usr/bin/busybox "$BASE$dst"
-    done < <(/bin/busybox --list-full)
+    done < <("$SYS/bin/busybox" --list-full)
 
     for spec in "${PROGRAMS[@]}"; do
         src=${spec%%:*}
         dst=$(image_path "$src")
         [ "$spec" != "$src" ] && dst=${spec#*:}
-        [ -e "$src" ] || die "$src is missing on the host (run prepare.sh)"
-        copy_file "$BASE" "$src" "$dst"
-        copy_libs "$BASE" "$src"
+        [ -e "$SYS$src" ] || die "$SYS$src is missing (run prepare.sh)"
+        copy_file "$BASE" "$SYS$src" "$dst"
+        copy_libs "$BASE" "$SYS$src"
     done
     # multipath-tools (see MPDIR above).
-    [ -e "$MPDIR/.unpacked" ] || die "$MPDIR is missing (run prepare.sh)"
+    [ -n "$SYS" ] || [ -e "$MPDIR/.unpacked" ] || die "$MPDIR is missing (run prepare.sh)"
     for f in "$MPDIR"/sbin/multipathd "$MPDIR"/sbin/multipath "$MPDIR"/lib/lib*.so.* \
              "$MPDIR"/lib/multipath/*.so; do
         dst=/usr${f#"$MPDIR"}
         copy_file "$BASE" "$f" "$dst"
     done
     for f in "$MPDIR"/sbin/multipathd "$MPDIR"/sbin/multipath "$MPDIR"/lib/multipath/*.so; do
+        if [ -n "$SYS" ]; then
+            copy_libs "$BASE" "$f"   # everything is in the root (missing libraries: die)
+            continue
+        fi
         if LD_LIBRARY_PATH=$MPDIR/lib ldd "$f" | grep -q 'not found'; then
             die "$f: a shared library is missing on the host (run prepare.sh)"
         fi
@@ -234,15 +280,15 @@ else
     # udev rules and the reference's (inactive) udev files.
     mkdir -p "$BASE/usr/lib/udev/rules.d" "$BASE/etc/udev/rules.d" "$BASE/opt/ref/udev/rules.d"
     for r in "${RULES[@]}"; do
-        src=/lib/udev/rules.d/$r
-        [ -e "$src" ] || die "udev rule $src missing on the host"
+        src=$SYS/lib/udev/rules.d/$r
+        [ -e "$src" ] || die "udev rule $src missing"
         copy_file "$BASE" "$src" "/usr/lib/udev/rules.d/$r"
     done
     for f in "${REF_UDEV[@]}"; do
-        [ -e "/lib/udev/$f" ] && copy_file "$BASE" "/lib/udev/$f" "/opt/ref/udev/$f"
+        [ -e "$SYS/lib/udev/$f" ] && copy_file "$BASE" "$SYS/lib/udev/$f" "/opt/ref/udev/$f"
     done
-    [ -e /etc/udev/udev.conf ] && copy_file "$BASE" /etc/udev/udev.conf
-    [ -e /etc/mke2fs.conf ] && copy_file "$BASE" /etc/mke2fs.conf
+    [ -e "$SYS/etc/udev/udev.conf" ] && copy_file "$BASE" "$SYS/etc/udev/udev.conf" /etc/udev/udev.conf
+    [ -e "$SYS/etc/mke2fs.conf" ] && copy_file "$BASE" "$SYS/etc/mke2fs.conf" /etc/mke2fs.conf
 
     # Kernel modules, uncompressed, with their load order in /etc/vmtest/modules (loaded at
     # boot) and /etc/vmtest/modules-scsi (loaded by the scenarios that want an sd* disk).
@@ -250,9 +296,12 @@ else
     for list in modules:MODULES modules-scsi:MODULES_SCSI; do
         : >"$BASE/etc/vmtest/${list%%:*}"
         declare -n mods=${list#*:}
+        # (through a file: a module missing must stop the build, which a pipe would hide)
+        resolve_modules "${mods[@]}" >"$BASE/etc/vmtest/${list%%:*}.rel" || exit 1
         while read -r rel; do
             printf '%s\n' "$(install_module "$rel")" >>"$BASE/etc/vmtest/${list%%:*}"
-        done < <(resolve_modules "${mods[@]}")
+        done <"$BASE/etc/vmtest/${list%%:*}.rel"
+        rm -f "$BASE/etc/vmtest/${list%%:*}.rel"
         unset -n mods
     done
 
@@ -282,6 +331,8 @@ EOT
     : >"$BASE/etc/fstab"
     ln -s /proc/self/mounts "$BASE/etc/mtab"
     printf 'vmtest\n' >"$BASE/etc/hostname"
+    # Which stack this image is (lib.sh: VM_STACK), for the few stack-aware expectations.
+    printf '%s\n' "$STACK" >"$BASE/etc/vmtest/stack"
 
     make_cpio "$BASE" "$BASE_CPIO"
     printf '%s\n' "$key" >"$CACHE/base.key"

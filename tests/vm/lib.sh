@@ -13,8 +13,13 @@
 #   assert_eq / assert_ne / assert_contains / assert_map / assert_no_map / fail / die / log
 #   now_cs / fmt_cs / elapsed_cs    timing in centiseconds from /proc/uptime
 
-# Implementations.  REF is Debian's kpartx 0.9.4.  RS is the binary under test: /opt/rs/kpartx
-# (build-initramfs.sh --kpartx) or else the overlay's /usr/sbin/kpartx.
+# The Debian stack the image was built from (build-initramfs.sh, VM_STACK on the host): 12
+# (bookworm: udev 252, dm rules version 2, multipath-tools/kpartx 0.9.4) or 13 (trixie: udev 257,
+# dm rules version 3, 0.11.1).  Scenarios test it only where an expectation differs per stack.
+VM_STACK=$(cat /etc/vmtest/stack 2>/dev/null || echo 12)
+
+# Implementations.  REF is Debian's kpartx (0.9.4 on stack 12, 0.11.1 on 13).  RS is the binary
+# under test: /opt/rs/kpartx (build-initramfs.sh --kpartx) or else the overlay's /usr/sbin/kpartx.
 REF=/opt/ref/kpartx
 if [ -z "${RS:-}" ]; then
     if [ -x /opt/rs/kpartx ]; then RS=/opt/rs/kpartx; else RS=/usr/sbin/kpartx; fi

@@ -149,7 +149,7 @@ mp_rules() {
         for r in $ours; do ln -sf /dev/null "/etc/udev/rules.d/$r"; done
         # Debian's 68-del-part-nodes.rules replaces ours (same name): not through the mask link
         rm -f /etc/udev/rules.d/68-del-part-nodes.rules
-        sed 's|/sbin/kpartx|/opt/ref/kpartx|' /opt/ref/udev/rules.d/60-kpartx.rules \
+        sed 's|"[^"]*/sbin/kpartx |"/opt/ref/kpartx |' /opt/ref/udev/rules.d/60-kpartx.rules \
             >/etc/udev/rules.d/60-kpartx.rules
         cp /opt/ref/udev/rules.d/56-dm-parts.rules /opt/ref/udev/rules.d/68-del-part-nodes.rules \
             /etc/udev/rules.d/
