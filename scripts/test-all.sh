@@ -46,7 +46,8 @@ echo "=== setup: $SECONDS s"
 
 # The scenarios run on Debian 13 as well (the rest run on Debian 12 only; see tests/vm/README.md).
 VM13_SCENARIOS=(gpt update multipath mpath-stack hotplug-bad-policy hotplug-del-part-nodes
-    hotplug-dm-flags hotplug-dm-loop hotplug-identity hotplug-multipath hotplug-storm hotplug-timing)
+    hotplug-dm-flags hotplug-dm-loop hotplug-identity hotplug-multipath hotplug-storm hotplug-timing
+    foreign-ipc broken-udev)
 
 # CI runs as root with loop devices, the reference and the table tools: a test that would skip
 # for lack of them fails instead (testkit::host::skip).
