@@ -268,7 +268,7 @@ impl Kernel {
         let table_opts = DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE);
         let (info, table) = match self.dm.table_status(id, table_opts) {
             Ok(found) => found,
-            Err(e) if super::errno(&e) == Some(libc::ENXIO) => return Ok(None),
+            Err(e) if super::no_such_map(&e) => return Ok(None),
             Err(e) => return Err(LookError::dm(looked(), e)),
         };
         let dev = info.device();
@@ -439,7 +439,7 @@ impl Kernel {
         };
         match self.dm.device_info(&DevId::Name(dm_name)) {
             Ok(_) => Some(true),
-            Err(e) if super::errno(&e) == Some(libc::ENXIO) => Some(false),
+            Err(e) if super::no_such_map(&e) => Some(false),
             Err(_) => None,
         }
     }

@@ -141,8 +141,14 @@ pub fn plain_cause(err: &devicemapper::DmError) -> String {
     }
 }
 
+/// Whether device-mapper answered "no such device" (ENXIO): the only answer that means a map
+/// is absent.
+pub fn no_such_map(err: &devicemapper::DmError) -> bool {
+    errno(err) == Some(libc::ENXIO)
+}
+
 /// The errno of a failed device-mapper ioctl, `None` for the crate's other errors.
-pub fn errno(err: &devicemapper::DmError) -> Option<i32> {
+fn errno(err: &devicemapper::DmError) -> Option<i32> {
     use devicemapper::{DmError, errors::Error};
     match err {
         DmError::Core(Error::Ioctl(.., errno)) => Some(**errno as i32),

@@ -302,7 +302,10 @@ pub fn device_facts<D: Devices>(
     property: impl Fn(&str) -> Option<String>,
 ) -> DeviceFacts {
     let mut facts = DeviceFacts::from_udev_env(property);
-    let known = devices.device_by_number(dev);
+    // udev's properties usually have them all: the devices are asked only for what they lack.
+    let lacking =
+        facts.kernel_name.is_empty() || facts.dm_name.is_none() || facts.dm_uuid.is_none();
+    let known = lacking.then(|| devices.device_by_number(dev)).flatten();
     if facts.kernel_name.is_empty()
         && let Some(name) = known.as_ref().and_then(|d| d.path.file_name())
     {
