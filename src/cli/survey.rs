@@ -64,9 +64,11 @@ fn prune<S: System>(
         Ok(_) => {}
     }
     let steps = pruned.steps;
-    let left = steps
-        .iter()
-        .any(|s| s.action == PruneAction::Skip || s.result == "failed");
+    // A udev wait that failed (timed out: the nodes may be wrong) fails the run, as for -d.
+    let left = pruned.udev.is_err()
+        || steps
+            .iter()
+            .any(|s| s.action == PruneAction::Skip || s.result == "failed");
     for s in steps.iter().filter(|s| s.action == PruneAction::Skip) {
         let held = if s.holders.is_empty() {
             "a mount or a process (no device holds it)".to_string()

@@ -355,3 +355,27 @@ fn a_failed_look_up_names_the_map_and_fails_the_run() {
     let doc = json(&p.stdout());
     assert_eq!(doc["error"]["kind"], "device-mapper", "{doc}");
 }
+
+#[test]
+fn prune_fails_when_udev_does_not_finish() {
+    let mut sys = FakeSystem::new(vec![disk(
+        "/dev/loop3",
+        DevNum::new(7, 3),
+        None,
+        Some(vec![Slice::new(2048, 1000)]),
+    )]);
+    sys.add_map(
+        "loop3p3",
+        Some("part3-devnode_7:3_Wh5pYvM"),
+        Some("7:3 8192"),
+        0,
+    );
+    sys.settle_error = Some(crate::dm::OpError::new(
+        crate::dm::Stage::Udev,
+        "udev did not finish",
+    ));
+    let (p, exit) = run(&sys, &["--prune"]);
+    assert_eq!(exit, Exit::Failed, "{}", p.stderr);
+    assert!(p.stderr.contains("udev did not finish"), "{}", p.stderr);
+    assert!(sys.map_names().is_empty(), "the map is still removed");
+}
