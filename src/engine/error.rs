@@ -54,7 +54,7 @@ impl fmt::Display for EngineError {
                 Some(detail) => write!(f, "{detail}"),
                 None => write!(f, "{e}"),
             },
-            EngineError::Lock(what, e) => write!(f, "cannot lock {what}: {e}"),
+            EngineError::Lock(what, e) => write!(f, "cannot lock {what}: {}", strerror(e)),
             EngineError::Read(path, e) => {
                 write!(f, "{}: {}", path.display(), strerror(e))
             }

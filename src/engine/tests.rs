@@ -735,3 +735,12 @@ fn a_dry_run_never_waits_for_an_opener() {
     map(&sys, &req).unwrap();
     assert_eq!(sys.looks.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+#[test]
+fn a_lock_error_reads_like_strerror() {
+    let e = EngineError::Lock(
+        "/dev/loop3".into(),
+        std::io::Error::from_raw_os_error(libc::EACCES),
+    );
+    assert_eq!(e.to_string(), "cannot lock /dev/loop3: Permission denied");
+}
