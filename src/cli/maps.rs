@@ -15,6 +15,7 @@ use crate::lock;
 use crate::out::Printer;
 use crate::plan::{SkipReason, Step, WhenBusy};
 use crate::render::action::{self as report, ActionKind};
+use crate::render::step::step_name;
 use crate::resolve::ResolveError;
 
 /// `-a` (`update == false`) or `-u`: returns the exit status (number of failures, at most 255).
@@ -254,26 +255,22 @@ fn report_skip(
 }
 
 fn report_failure(opts: &Options, step: &Step, err: &OpError, p: &mut dyn Printer) {
-    let (display, from) = match step {
-        Step::Create(s) | Step::Reload(s) => (s.display.as_str(), None),
-        Step::RenameReload { from, spec } => (spec.display.as_str(), Some(from.as_str())),
-        Step::Remove { display, .. } | Step::Skip { display, .. } => (display.as_str(), None),
-    };
-    match (err.stage, step) {
-        (Stage::Load, _) => crate::perr!(p, "create/reload failed on {display}"),
-        (Stage::Resume, _) => crate::perr!(p, "resume failed on {display}"),
-        (Stage::Rename, _) => {
-            if opts.verbose > 0 {
-                crate::perr!(p, "renaming {}->{} failed", from.unwrap_or("?"), display);
+    let display = step_name(step);
+    match err.stage {
+        Stage::Load => crate::perr!(p, "create/reload failed on {display}"),
+        Stage::Resume => crate::perr!(p, "resume failed on {display}"),
+        Stage::Rename => {
+            if let (true, Step::RenameReload { from, .. }) = (opts.verbose > 0, step) {
+                crate::perr!(p, "renaming {from}->{display} failed");
             }
         }
-        (Stage::Remove, _) => {
+        Stage::Remove => {
             if opts.verbose > 0 && matches!(step, Step::Remove { flush: true, .. }) {
                 crate::pout!(p, "{display}: failed to remove");
             }
             crate::perr!(p, "failed to remove {display}");
         }
-        (Stage::Udev, _) => {}
+        Stage::Udev => {}
     }
     crate::perr!(p, "kpartx: {display}: {err}");
 }
