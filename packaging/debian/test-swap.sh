@@ -128,7 +128,7 @@ ran() {
             test "$gen" -le 1 -a "$trig" -le 1
     fi
 }
-lines() { wc -l <"$R/var/log/dpkg.log" 2>/dev/null || echo 0; }
+lines() { if [ -f "$R/var/log/dpkg.log" ]; then wc -l <"$R/var/log/dpkg.log"; else echo 0; fi; }
 list_img() { run lsinitramfs -l "$IMG" >"$SCRATCH/$1.list" 2>/dev/null; }
 inimg() { # inimg LIST PATH: the image has PATH (or usr/PATH)
     awk -v p="$2" '$NF == p || $NF == "usr/" p { f = 1 } END { exit !f }' "$SCRATCH/$1.list"
