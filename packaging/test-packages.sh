@@ -193,8 +193,10 @@ if [ -f "$DEB" ]; then
     check "deb Replaces: kpartx" bash -c '[[ "$1" =~ (^|,\ *)kpartx(\ |,|$) ]]' _ "$(field Replaces)"
     check "deb Depends has libc6 and dmsetup" \
         bash -c '[[ "$1" == *libc6* && "$1" == *dmsetup* ]]' _ "$(field Depends)"
-    check "deb Provides satisfies multipath-tools' kpartx (>= 0.9.4-3+deb12u2)" \
-        dpkg --compare-versions "$(field Provides | sed -n 's/.*kpartx (= \([^)]*\)).*/\1/p')" ge 0.9.4-3+deb12u2
+    for v in 0.9.4-3+deb12u2 0.11.1-2; do # Debian 12's and 13's multipath-tools
+        check "deb Provides satisfies multipath-tools' kpartx (>= $v)" \
+            dpkg --compare-versions "$(field Provides | sed -n 's/.*kpartx (= \([^)]*\)).*/\1/p')" ge "$v"
+    done
     dpkg-deb --info "$DEB" conffiles >"$SCRATCH/conffiles" 2>/dev/null
     check "deb conffiles lists /etc/kpartx/kpartx.toml" grep -qx /etc/kpartx/kpartx.toml "$SCRATCH/conffiles"
     for s in preinst postinst postrm; do
