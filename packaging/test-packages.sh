@@ -34,8 +34,9 @@
 #     dpkg-buildpackage in a trixie root with trixie's Build-Depends, the host's Rust
 #     toolchain), check it with trixie's lintian --pedantic and run the Debian 13 swap with it
 #     too. With --stack 13 that .deb is the one all the checks look at and the host builds
-#     nothing. Adds a build of 2-3 min, and once about 4 min to make the trixie build root
-#     (1.3 GB, cached in tests/vm/cache/pkg-roots). CI runs with --build;
+#     nothing. Adds about 4 min on a loaded host (unpacking the root, the build, lintian), and
+#     once about 4 min to make the trixie build root (1.3 GB, cached in
+#     tests/vm/cache/pkg-roots). CI runs with --build;
 #   * --repro: a second .deb build in another directory is byte-identical to the first (adds
 #     one more full build, a few minutes).
 # Ends with "packages: N passed, N failed"; exits non-zero when anything failed.
