@@ -48,7 +48,7 @@ stack_sources() { # stack_sources SUITE: the one-line apt sources mmdebstrap get
 pkg_root_tar() {
     local name=$1 suite=$2 variant=$3 pkgs=$4 hook=$5 key tar sources
     tar=$PKG_ROOT_CACHE/$name.tar
-    local tmp=$PKG_ROOT_CACHE/$name.new.tar
+    local tmp=$PKG_ROOT_CACHE/$name.new.$$.tar # two runs at once (worktrees share the cache)
     key="$suite $variant $pkgs $(printf '%s' "$hook" | sha256sum | cut -c1-16)"
     if [ "${PKG_ROOT_REFRESH:-0}" != 1 ] && [ -s "$tar" ] && [ "$(cat "$PKG_ROOT_CACHE/$name.key" 2>/dev/null)" = "$key" ]; then
         echo "$tar"
