@@ -2,7 +2,7 @@
 # shellcheck disable=SC2016,SC2317  # bash -c snippets take $1; helpers are called through check
 # packaging/test-packages.sh — build the Debian and RPM packages from source and check them.
 #
-#   packaging/test-packages.sh [--repro]
+#   packaging/test-packages.sh [--stack 12|13]... [--build] [--repro]
 #
 # Installs what it needs with apt-get (debhelper, lintian, rpm, rpmlint, the Build-Depends),
 # then:
@@ -21,6 +21,22 @@
 #   * the swap with Debian's real kpartx package (apt-get download kpartx) in a scratch
 #     merged-/usr dpkg root: kpartx, then kpartx-rs over it, then kpartx-rs removed and kpartx
 #     back, with `dpkg --verify` clean and every rule and helper in place after each step;
+#   * the admin's swap on a real root of each Debian stack (packaging/debian/test-swap.sh; the
+#     roots are cached in tests/vm/cache/pkg-roots): in a bookworm and a trixie root with
+#     initramfs-tools, multipath-tools-boot and Debian's kpartx (0.9.4 and 0.11.1), dpkg -i of
+#     the .deb, apt-get install kpartx back, dpkg --purge kpartx-rs: every rule and kpartx_id in
+#     place and working, dpkg --verify clean, update-initramfs run exactly once per transaction
+#     (about 20 s a stack once the roots exist, a minute more to make each root);
+#   * --stack 12|13 (may be repeated; default both): only that Debian stack. --stack 13 leaves
+#     out what is Debian 12's (the RPM, the scratch-root swap with the host's kpartx, the
+#     initramfs and dracut images);
+#   * --build: also build the .deb on Debian 13 (packaging/debian/build-deb.sh with STACK=13:
+#     dpkg-buildpackage in a trixie root with trixie's Build-Depends, the host's Rust
+#     toolchain), check it with trixie's lintian --pedantic and run the Debian 13 swap with it
+#     too. With --stack 13 that .deb is the one all the checks look at and the host builds
+#     nothing. Adds about 4 min on a loaded host (unpacking the root, the build, lintian), and
+#     once about 4 min to make the trixie build root (1.3 GB, cached in
+#     tests/vm/cache/pkg-roots). CI runs with --build;
 #   * --repro: a second .deb build in another directory is byte-identical to the first (adds
 #     one more full build, a few minutes).
 # Ends with "packages: N passed, N failed"; exits non-zero when anything failed.
@@ -46,12 +62,21 @@ finish() {
 }
 
 REPRO=0
-for arg in "$@"; do
-    case $arg in
+BUILD13=0
+STACKS=()
+while [ $# -gt 0 ]; do
+    case $1 in
         --repro) REPRO=1 ;;
-        *) echo "usage: $0 [--repro]" >&2; exit 2 ;;
+        --build) BUILD13=1 ;;
+        --stack)
+            case ${2:-} in 12 | 13) STACKS+=("$2") ;; *) echo "$0: --stack 12 or --stack 13" >&2; exit 2 ;; esac
+            shift ;;
+        *) echo "usage: $0 [--stack 12|13]... [--build] [--repro]" >&2; exit 2 ;;
     esac
+    shift
 done
+[ ${#STACKS[@]} -gt 0 ] || STACKS=(12 13)
+has_stack() { [[ " ${STACKS[*]} " == *" $1 "* ]]; }
 
 # --- tools -------------------------------------------------------------------------------------
 need=()
@@ -89,12 +114,38 @@ trap 'rm -rf "$SCRATCH"' EXIT
 
 ARCH=$(dpkg --print-architecture)
 rm -f "$OUT"/kpartx-rs_*.deb "$OUT"/kpartx-rs-dbgsym_*.deb "$OUT"/kpartx-rs-*.rpm "$OUT"/kpartx-rs_*.changes
-start=$SECONDS
-DEB=$(OUT=$OUT packaging/debian/build-deb.sh | tail -n 1)
-if [ -f "$DEB" ]; then ok "dpkg-buildpackage -b (${DEB#"$TOP"/}, $((SECONDS - start)) s)"; else bad "build .deb"; fi
-start=$SECONDS
-RPM=$(OUT=$OUT packaging/rpm/build-rpm.sh | tail -n 1)
-if [ -f "$RPM" ]; then ok "rpmbuild -ba (${RPM#"$TOP"/}, $((SECONDS - start)) s)"; else bad "build .rpm"; fi
+rm -rf "$OUT/deb13"
+DEB="" RPM="" DEB13=""
+HOSTDEB=0
+if has_stack 12 || [ "$BUILD13" = 0 ]; then
+    HOSTDEB=1
+    start=$SECONDS
+    DEB=$(OUT=$OUT packaging/debian/build-deb.sh | tail -n 1)
+    if [ -f "$DEB" ]; then ok "dpkg-buildpackage -b (${DEB#"$TOP"/}, $((SECONDS - start)) s)"; else bad "build .deb"; fi
+fi
+if has_stack 12; then
+    start=$SECONDS
+    RPM=$(OUT=$OUT packaging/rpm/build-rpm.sh | tail -n 1)
+    if [ -f "$RPM" ]; then ok "rpmbuild -ba (${RPM#"$TOP"/}, $((SECONDS - start)) s)"; else bad "build .rpm"; fi
+fi
+if [ "$BUILD13" = 1 ]; then
+    # The same sources, built on Debian 13 with its Build-Depends and linted by its lintian.
+    start=$SECONDS
+    OUT13=$OUT/deb13
+    DEB13=$(env OUT="$OUT13" SOURCES="$OUT/sources" STACK=13 LINTIAN_LOG="$OUT13/lintian.log" \
+        packaging/debian/build-deb.sh | tail -n 1)
+    if [ -f "$DEB13" ]; then
+        ok "dpkg-buildpackage -b in a Debian 13 root (${DEB13#"$TOP"/}, $((SECONDS - start)) s)"
+        check "Debian 13 lintian --pedantic: no errors or warnings" grep -qx 'lintian exit status: 0' "$OUT13/lintian.log"
+        sed 's/^/    lintian (Debian 13): /' "$OUT13/lintian.log"
+        check "Debian 13 .deb: Depends has libc6 and dmsetup" bash -c \
+            '[[ "$1" == *libc6* && "$1" == *dmsetup* ]]' _ "$(dpkg-deb --field "$DEB13" Depends)"
+        echo "    Debian 13 .deb Depends: $(dpkg-deb --field "$DEB13" Depends)"
+        [ -n "$DEB" ] || DEB=$DEB13
+    else
+        bad "dpkg-buildpackage -b in a Debian 13 root ($((SECONDS - start)) s)"
+    fi
+fi
 
 PATHS=(
     /usr/sbin/kpartx
@@ -143,8 +194,10 @@ if [ -f "$DEB" ]; then
     check "deb Replaces: kpartx" bash -c '[[ "$1" =~ (^|,\ *)kpartx(\ |,|$) ]]' _ "$(field Replaces)"
     check "deb Depends has libc6 and dmsetup" \
         bash -c '[[ "$1" == *libc6* && "$1" == *dmsetup* ]]' _ "$(field Depends)"
-    check "deb Provides satisfies multipath-tools' kpartx (>= 0.9.4-3+deb12u2)" \
-        dpkg --compare-versions "$(field Provides | sed -n 's/.*kpartx (= \([^)]*\)).*/\1/p')" ge 0.9.4-3+deb12u2
+    for v in 0.9.4-3+deb12u2 0.11.1-2; do # Debian 12's and 13's multipath-tools
+        check "deb Provides satisfies multipath-tools' kpartx (>= $v)" \
+            dpkg --compare-versions "$(field Provides | sed -n 's/.*kpartx (= \([^)]*\)).*/\1/p')" ge "$v"
+    done
     dpkg-deb --info "$DEB" conffiles >"$SCRATCH/conffiles" 2>/dev/null
     check "deb conffiles lists /etc/kpartx/kpartx.toml" grep -qx /etc/kpartx/kpartx.toml "$SCRATCH/conffiles"
     for s in preinst postinst postrm; do
@@ -174,10 +227,35 @@ if [ -f "$DEB" ]; then
     check "packaged policy passes kpartx --check-config" \
         "$R/usr/sbin/kpartx" --check-config "$R/etc/kpartx/kpartx.toml"
 
-    check "lintian --pedantic: no errors or warnings" bash -c \
-        'lintian --pedantic --fail-on error,warning "$1" >"$2" 2>&1' \
-        _ "${DEB%_*}_${ARCH}.changes" "$SCRATCH/lintian.log"
-    sed 's/^/    lintian: /' "$SCRATCH/lintian.log"
+    if [ "$HOSTDEB" = 1 ]; then
+        check "lintian --pedantic: no errors or warnings" bash -c \
+            'lintian --pedantic --fail-on error,warning "$1" >"$2" 2>&1' \
+            _ "${DEB%_*}_${ARCH}.changes" "$SCRATCH/lintian.log"
+        sed 's/^/    lintian: /' "$SCRATCH/lintian.log"
+    fi
+
+    # The admin's swap on a real root of each stack, the same script for both.
+    swap() { # swap STACK DEB [LABEL]: its ok/FAIL lines count here
+        local out=$SCRATCH/swap.out f0=$failed rc
+        "$HERE/debian/test-swap.sh" --stack "$1" ${3:+--label "$3"} "$2" 2>&1 | tee "$out"
+        rc=${PIPESTATUS[0]}
+        passed=$((passed + $(grep -c '^ok ' "$out")))
+        failed=$((failed + $(grep -c '^FAIL ' "$out")))
+        if [ "$rc" -ne 0 ] && [ "$failed" -eq "$f0" ]; then bad "swap (Debian $1): test-swap.sh exited with $rc"; fi
+    }
+    for st in "${STACKS[@]}"; do
+        if [ -n "$DEB13" ] && [ "$DEB" = "$DEB13" ]; then swap "$st" "$DEB" "Debian 13 build"
+        elif [ -n "$DEB13" ]; then swap "$st" "$DEB" "host (Debian 12) build"
+        else swap "$st" "$DEB"
+        fi
+    done
+    if [ -n "$DEB13" ] && [ "$DEB" != "$DEB13" ] && has_stack 13; then
+        swap 13 "$DEB13" "Debian 13 build"
+    fi
+
+    if ! has_stack 12; then
+        echo "    (--stack 13: the scratch-root swap with the host's kpartx and the initramfs and dracut images are Debian 12's, left out)"
+    else # (not indented: the Debian 12 checks below)
 
     # The swap with Debian's real kpartx in a scratch merged-/usr dpkg root (the host's own
     # kpartx is never touched): kpartx ships /sbin/kpartx, /lib/udev/kpartx_id and
@@ -342,7 +420,9 @@ HOOK
         check "dracut: lsinitrd lists $f" inimg dracut "$f"
     done
 
-    if [ "$REPRO" = 1 ]; then
+    fi # has_stack 12
+
+    if [ "$REPRO" = 1 ] && [ "$HOSTDEB" = 1 ]; then
         # A second build in another directory (a different path, later time) must give the
         # same bytes: SOURCE_DATE_EPOCH from debian/changelog, --remap-path-prefix.
         start=$SECONDS
