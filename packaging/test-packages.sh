@@ -36,7 +36,7 @@
 #     too. With --stack 13 that .deb is the one all the checks look at and the host builds
 #     nothing. Adds about 4 min on a loaded host (unpacking the root, the build, lintian), and
 #     once about 4 min to make the trixie build root (1.3 GB, cached in
-#     tests/vm/cache/pkg-roots). CI runs with --build;
+#     tests/vm/cache/pkg-roots). CI leaves it out (run it by hand after changing debian/);
 #   * --repro: a second .deb build in another directory is byte-identical to the first (adds
 #     one more full build, a few minutes).
 # Ends with "packages: N passed, N failed"; exits non-zero when anything failed.

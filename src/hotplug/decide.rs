@@ -34,8 +34,13 @@ pub enum Decision {
 
 /// Decides from the event and the policy. (The legacy `no_partitions` feature of a multipath
 /// table is the engine's to see, under the device lock: [`crate::engine::MapRequest`]'s
-/// `no_partitions_feature`.)
-pub fn decide(event: &UdevEvent, policy: PolicyVerdict) -> Decision {
+/// `no_partitions_feature`.) `stacked` tells whether anything is stacked on the device (sysfs
+/// `holders/`); it is asked only for an unchanged multipath reload.
+pub fn decide(
+    event: &UdevEvent,
+    policy: PolicyVerdict,
+    stacked: impl FnOnce() -> bool,
+) -> Decision {
     let ignore = |why: &str| Decision::Ignore(why.to_string());
     if event.devtype.as_deref() == Some("partition") {
         return ignore("kernel partitions are not partitioned further");
@@ -62,7 +67,11 @@ pub fn decide(event: &UdevEvent, policy: PolicyVerdict) -> Decision {
     if event.no_scan {
         return ignore("DM_NOSCAN is set (multipath map without usable paths)");
     }
-    if event.mpath_unchanged {
+    // An unchanged reload says nothing new, unless the map's partitions were never mapped:
+    // nothing stacked on it (the map had no usable path or was suspended when its earlier
+    // events came, as in an initramfs where `multipath -r` reloads every map unchanged), and
+    // no other event may come to map them.
+    if event.mpath_unchanged && stacked() {
         return ignore("multipath reports the map unchanged");
     }
     if let Some(fs) = event
@@ -128,14 +137,14 @@ mod tests {
 
     #[test]
     fn multipath_add_and_change_map() {
-        assert_eq!(decide(&event(Action::Add), ON), Decision::Map);
-        assert_eq!(decide(&event(Action::Change), ON), Decision::Map);
+        assert_eq!(decide(&event(Action::Add), ON, || true), Decision::Map);
+        assert_eq!(decide(&event(Action::Change), ON, || true), Decision::Map);
     }
 
     #[test]
     fn remove_tears_down_without_flush() {
         assert!(matches!(
-            decide(&event(Action::Remove), OFF),
+            decide(&event(Action::Remove), OFF, || true),
             Decision::Unmap { flush: false, .. }
         ));
     }
@@ -144,12 +153,36 @@ mod tests {
     fn partition_maps_and_kernel_partitions_are_never_parents() {
         let mut e = event(Action::Add);
         e.dm_uuid = Some("part1-mpath-3600".into());
-        assert!(matches!(decide(&e, ON), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, ON, || true), Decision::Ignore(_)));
         e.action = Action::Remove;
-        assert!(matches!(decide(&e, ON), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, ON, || true), Decision::Ignore(_)));
         let mut e = event(Action::Add);
         e.devtype = Some("partition".into());
-        assert!(matches!(decide(&e, ON), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, ON, || true), Decision::Ignore(_)));
+    }
+
+    #[test]
+    fn an_unchanged_reload_maps_only_a_map_nothing_is_stacked_on() {
+        let mut e = event(Action::Change);
+        e.mpath_unchanged = true;
+        assert!(matches!(decide(&e, ON, || true), Decision::Ignore(_)));
+        assert_eq!(decide(&e, ON, || false), Decision::Map);
+        // the other bail-outs and the policy still come first / still apply
+        e.disable_other_rules = true;
+        assert!(matches!(decide(&e, ON, || false), Decision::Ignore(_)));
+        e.disable_other_rules = false;
+        e.skip_kpartx = true;
+        assert!(matches!(decide(&e, ON, || false), Decision::Unmap { .. }));
+    }
+
+    #[test]
+    fn holders_are_only_asked_for_an_unchanged_reload() {
+        let asked = std::cell::Cell::new(false);
+        decide(&event(Action::Change), ON, || {
+            asked.set(true);
+            true
+        });
+        assert!(!asked.get());
     }
 
     #[test]
@@ -164,11 +197,14 @@ mod tests {
         for set in cases {
             let mut e = event(Action::Change);
             set(&mut e);
-            assert!(matches!(decide(&e, ON), Decision::Ignore(_)), "{e:?}");
+            assert!(
+                matches!(decide(&e, ON, || true), Decision::Ignore(_)),
+                "{e:?}"
+            );
         }
         let mut e = event(Action::Change);
         e.fs_type = Some("ext4".into());
-        assert_eq!(decide(&e, ON), Decision::Map);
+        assert_eq!(decide(&e, ON, || true), Decision::Map);
     }
 
     #[test]
@@ -176,16 +212,16 @@ mod tests {
         let mut e = event(Action::Change);
         e.skip_kpartx = true;
         assert!(matches!(
-            decide(&e, ON),
+            decide(&e, ON, || true),
             Decision::Unmap { flush: true, .. }
         ));
         let e = event(Action::Change);
-        assert!(matches!(decide(&e, OFF), Decision::Unmap { .. }));
+        assert!(matches!(decide(&e, OFF, || true), Decision::Unmap { .. }));
         let keep = PolicyVerdict {
             partitions_enabled: false,
             remove_on_change: false,
         };
-        assert!(matches!(decide(&e, keep), Decision::Ignore(_)));
+        assert!(matches!(decide(&e, keep, || true), Decision::Ignore(_)));
     }
 
     #[test]
@@ -193,6 +229,6 @@ mod tests {
         let mut e = event(Action::Change);
         e.dm_uuid = Some("LVM-abc".into());
         e.skip_kpartx = true;
-        assert_eq!(decide(&e, ON), Decision::Map);
+        assert_eq!(decide(&e, ON, || true), Decision::Map);
     }
 }

@@ -118,7 +118,9 @@ pub fn handle(
     preview: Preview,
     p: &mut dyn Printer,
 ) -> Exit {
-    let decision = decide::decide(event, verdict(policy));
+    let decision = decide::decide(event, verdict(policy), || {
+        !RealDevices.holders(event.dev).is_empty()
+    });
     if let Decision::Ignore(why) = &decision {
         // Decided from the event and the policy alone: device-mapper is not even opened.
         return ignored(event, why, preview, p);
@@ -675,7 +677,7 @@ mod tests {
         );
         sys.add_map("vg-lv", Some("LVM-x"), Some("254:0 4096"), 0);
         let e = event("remove", "/dev/dm-0");
-        let decision = decide::decide(&e, verdict(&policy()));
+        let decision = decide::decide(&e, verdict(&policy()), || true);
         assert!(matches!(decision, Decision::Unmap { .. }));
         let status = act(
             &sys,

@@ -2,7 +2,8 @@
 # vm: udev=any hotplug
 # hotplug-multipath: a multipath map over a loop with a GPT gets NAME-partN maps and by-id links
 # from the installed rules alone; repartition + change updates them; skip_kpartx and a policy
-# no_partitions remove them; a replayed remove event tears them down so the map can go, and no
+# no_partitions remove them; an unchanged reload (MPATH_UNCHANGED=1) maps the map only when nothing
+# is stacked on it; a replayed remove event tears them down so the map can go, and no
 # other remove event starts the helper.
 . "$HARNESS/hotplug-lib.sh"
 
@@ -40,6 +41,27 @@ scenario() {
     assert_eq "$(hp_maps mpatha-)" "" "skip_kpartx removed the partition maps"
     hp_change mpatha
     assert_eq "$(hp_maps mpatha-)" "mpatha-part1 mpatha-part3" "maps back after a normal change"
+
+    # An unchanged multipath reload (MPATH_UNCHANGED=1, from multipath's reload flag) leaves a
+    # mapped map alone, and maps one that nothing is stacked on (its earlier events came while
+    # it could not be read; in an initramfs, no other event may come). Called the way the
+    # rule calls it, with that event environment.
+    unchanged() {
+        env -i ACTION=change MAJOR="$(map_field mpatha major)" MINOR="$(map_field mpatha minor)" \
+            DEVNAME="/dev/$(hp_dm_kernel mpatha)" DM_NAME=mpatha DM_UUID="mpath-$WWID" \
+            MPATH_UNCHANGED=1 DM_ACTIVATION=0 /usr/sbin/kpartx --udev
+    }
+    before=$(dmsetup info -c --noheadings -o name,minor | grep '^mpatha-' | sort)
+    unchanged
+    assert_eq "$?" 0 "helper exit status for an unchanged reload"
+    assert_eq "$(dmsetup info -c --noheadings -o name,minor | grep '^mpatha-' | sort)" "$before" \
+        "partition maps untouched by an unchanged reload"
+    dmsetup remove mpatha-part3 && dmsetup remove mpatha-part1 || fail "dmsetup remove mpatha-part*"
+    udev_settle
+    unchanged
+    assert_eq "$?" 0 "helper exit status for an unchanged reload of an unmapped map"
+    assert_eq "$(hp_maps mpatha-)" "mpatha-part1 mpatha-part3" "an unchanged reload maps a map nothing is stacked on"
+    udev_settle
 
     # Policy no_partitions for this WWID: the next change removes the maps.
     hp_policy 50-quorum "[[device]]
