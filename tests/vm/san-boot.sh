@@ -24,8 +24,9 @@
 #      over Debian's kpartx (Conflicts/Replaces: kpartx, as an admin would swap it);
 #   3. the initramfs, built inside the root (chroot): `update-initramfs -u`, or
 #      `dracut -f --no-hostonly` (generic) or `dracut -f --hostonly --add "multipath
-#      [kpartx-rs]"` (host-only: in a chroot dracut sees the build host's devices, not the
-#      VM's, so its own detection cannot pick multipath; the first boot of a host-only root
+#      [kpartx-rs]" --add-drivers "virtio_scsi sd_mod"` (host-only: in a chroot dracut sees
+#      the build host's devices and drivers, not the VM's, so its own detection cannot pick
+#      multipath or the SCSI disk driver; the first boot of a host-only root
 #      then runs `dracut --hostonly --no-kernel` on its real root, and the modules of that
 #      image show what the detection picks there).
 #      lsinitramfs/lsinitrd must list the binary, the rules, kpartx_id and (rs) the policy,
@@ -278,7 +279,7 @@ echo "SAN-BOOT: kpartx package: $(dpkg-query -W -f='${Package} ${Version} ${db:S
 # What the initramfs's udev rules recorded for the root's partition map (the udev database
 # and /dev came along from the initramfs).
 echo "SAN-BOOT: udev properties of the root map: $(udevadm info -q property "/dev/block/$majmin" 2>/dev/null | grep -E '^(DM_PART|DM_MPATH|DM_WWN|DM_SERIAL|DM_TYPE)=' | tr '\n' ' ')"
-echo "SAN-BOOT: by-id links of the root map: $(for l in /dev/disk/by-id/*; do [ "$(readlink -f "$l")" = "$(readlink -f "/dev/block/$majmin")" ] && printf '%s ' "${l##*/}"; done)"
+echo "SAN-BOOT: by-id links of the root map: $(udevadm info -q symlink "/dev/block/$majmin" 2>/dev/null | tr ' ' '\n' | sed -n 's|^disk/by-id/||p' | tr '\n' ' ')"
 check "root-is-mpatha-part2" [ "$name" = mpatha-part2 ]
 check "root-uuid-part2-of-the-multipath-map" [ "$uuid" = "part2-$puuid" ]
 check "parent-is-a-multipath-map" [ "${puuid#mpath-}" != "$puuid" ]
@@ -464,10 +465,12 @@ EOF
         initramfs-tools/*) cmd=(update-initramfs -u -k "$kver") ;;
         dracut/generic) cmd=(dracut -f --no-hostonly "/boot/initrd.img-$kver" "$kver") ;;
         dracut/hostonly)
-            # In this chroot dracut's host-only detection sees the build host's devices, not
-            # the VM's multipath root: name the modules the VM's root needs.
+            # In this chroot dracut's host-only detection sees the build host's devices and
+            # drivers (a virtio-blk disk), not the VM's multipath root on virtio-scsi: name the
+            # dracut modules and the disk drivers the VM's root needs.
             if [ "$kind" = rs ]; then add="multipath kpartx-rs"; else add=multipath; fi
-            cmd=(dracut -f --hostonly --add "$add" "/boot/initrd.img-$kver" "$kver") ;;
+            cmd=(dracut -f --hostonly --add "$add" --add-drivers "virtio_scsi sd_mod"
+                "/boot/initrd.img-$kver" "$kver") ;;
     esac
     BUILD_CMD[$impl]="${cmd[*]}"
     ILOG=$WORK/initramfs-$CONF-$impl.log
@@ -646,7 +649,7 @@ boot_one() { # boot_one IMPL REP
         fi
         break
     done
-    tu=$(sed -n 's/^SAN-BOOT: init-start uptime=//p' "$BOOTLOG" | tail -n 1)
+    tu=$(sed -n 's/.*SAN-BOOT: init-start uptime=//p' "$BOOTLOG" | tail -n 1)
     T_BOOT[$impl]+="${T_BOOT[$impl]:+ }$tb"
     T_INIT[$impl]+="${T_INIT[$impl]:+ }$ti"
     T_UPTIME[$impl]+="${T_UPTIME[$impl]:+ }${tu:-none}"
