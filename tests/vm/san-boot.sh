@@ -111,6 +111,10 @@ case $STACK in 12) SUITE=bookworm ;; 13) SUITE=trixie ;; esac
 # What this run is, in the summary and the file names of its logs.
 CONF="debian$STACK-$BUILDER"
 [ "$BUILDER" = dracut ] && CONF="$CONF-$DRACUT_MODE"
+# ... and in the names of its roots, disks and logs, so that runs with and without --luns can
+# run side by side.
+TAG=$CONF
+[ "$LUNS" = 0 ] || TAG="$CONF-luns$LUNS"
 
 log() { printf 'san-boot: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -379,7 +383,7 @@ claim_rules() { grep -lE 'multipath -u|DM_MULTIPATH_DEVICE_PATH\}=?"1"' "$@" 2>/
 declare -A T_INITRD T_BOOT T_INIT T_UPTIME RESULT MAPS UFAIL KERNEL INITRD DISK BUILD_CMD RETRIES
 for impl in $IMPLS; do
     kind=${impl%-rules}
-    R=$WORK/root-$CONF-$impl
+    R=$WORK/root-$TAG-$impl
     log "[$impl] root copy ($CONF)"
     rm -rf "$R"
     cp -a "$BASE" "$R"
@@ -435,8 +439,8 @@ EOF
     if [ "$kind" = rs ]; then
         cp "$DEB" "$R/tmp/kpartx-rs.deb"
         log "[$impl] dpkg -i ${DEB##*/} (replaces kpartx)"
-        in_root "$R" dpkg -i /tmp/kpartx-rs.deb >"$WORK/dpkg-$CONF-$impl.log" 2>&1 ||
-            { cat "$WORK/dpkg-$CONF-$impl.log" >&2; die "dpkg -i kpartx-rs failed"; }
+        in_root "$R" dpkg -i /tmp/kpartx-rs.deb >"$WORK/dpkg-$TAG-$impl.log" 2>&1 ||
+            { cat "$WORK/dpkg-$TAG-$impl.log" >&2; die "dpkg -i kpartx-rs failed"; }
         rm -f "$R/tmp/kpartx-rs.deb"
         # shellcheck disable=SC2016  # dpkg-query's own ${...} format
         if in_root "$R" dpkg-query -W -f='${Status}\n' kpartx 2>/dev/null | grep -q '^install ok installed'; then
@@ -445,7 +449,7 @@ EOF
             ok "[$impl] kpartx-rs replaced Debian's kpartx (multipath-tools' dependency satisfied)"
         fi
         if [ "$BUILDER" = initramfs-tools ]; then
-            if grep -q 'update-initramfs' "$WORK/dpkg-$CONF-$impl.log"; then
+            if grep -q 'update-initramfs' "$WORK/dpkg-$TAG-$impl.log"; then
                 ok "[$impl] dpkg -i ran the update-initramfs trigger"
             else
                 bad "[$impl] dpkg -i did not trigger update-initramfs"
@@ -473,7 +477,7 @@ EOF
                 "/boot/initrd.img-$kver" "$kver") ;;
     esac
     BUILD_CMD[$impl]="${cmd[*]}"
-    ILOG=$WORK/initramfs-$CONF-$impl.log
+    ILOG=$WORK/initramfs-$TAG-$impl.log
     t0=$SECONDS
     in_root "$R" "${cmd[@]}" >"$ILOG" 2>&1 || { cat "$ILOG" >&2; die "[$impl] ${cmd[*]} failed"; }
     T_INITRD[$impl]=$((SECONDS - t0))
@@ -481,17 +485,17 @@ EOF
     grep -E '^(W|E):|dracut\[[WE]\]|(^| )(warning|error)' "$ILOG" | sed "s/^/    [$impl] ${cmd[0]}: /" || :
 
     # What the image holds: the builder's own lister, and the unpacked image.
-    LIST=$WORK/list-$CONF-$impl.txt
-    X=$WORK/unpacked-$CONF-$impl
+    LIST=$WORK/list-$TAG-$impl.txt
+    X=$WORK/unpacked-$TAG-$impl
     rm -rf "$X" "$R/tmp/unpacked"
     mkdir -p "$X"
     if [ "$BUILDER" = initramfs-tools ]; then
         in_root "$R" lsinitramfs "/boot/initrd.img-$kver" | sed 's|^\./||' >"$LIST"
         in_root "$R" unmkinitramfs "/boot/initrd.img-$kver" /tmp/unpacked >/dev/null 2>&1 || :
     else
-        in_root "$R" lsinitrd "/boot/initrd.img-$kver" >"$WORK/lsinitrd-$CONF-$impl.txt"
-        grep -E '^[-dlcbps][-rwxsStT]{9} ' "$WORK/lsinitrd-$CONF-$impl.txt" | awk '{ sub(/^\.\//, "", $9); print $9 }' >"$LIST"
-        mods=$(sed -n '/^dracut modules:/,/^=====/p' "$WORK/lsinitrd-$CONF-$impl.txt" | sed '1d;$d' | tr '\n' ' ')
+        in_root "$R" lsinitrd "/boot/initrd.img-$kver" >"$WORK/lsinitrd-$TAG-$impl.txt"
+        grep -E '^[-dlcbps][-rwxsStT]{9} ' "$WORK/lsinitrd-$TAG-$impl.txt" | awk '{ sub(/^\.\//, "", $9); print $9 }' >"$LIST"
+        mods=$(sed -n '/^dracut modules:/,/^=====/p' "$WORK/lsinitrd-$TAG-$impl.txt" | sed '1d;$d' | tr '\n' ' ')
         log "[$impl] dracut modules: $mods"
         for m in multipath $([ "$kind" = rs ] && echo kpartx-rs); do
             if [[ " $mods " == *" $m "* ]]; then ok "[$impl] lsinitrd: dracut module $m included"; else bad "[$impl] lsinitrd: dracut module $m missing"; fi
@@ -581,8 +585,8 @@ EOF
     log "[$impl] initramfs: $(du -h "${INITRD[$impl]}" | cut -f1), ${T_INITRD[$impl]} s"
 
     # The disk: GPT, partition 1 (8 MiB, unused), partition 2 the root file system.
-    DISK[$impl]=$WORK/disk-$CONF-$impl.img
-    PART=$WORK/part2-$CONF-$impl.img
+    DISK[$impl]=$WORK/disk-$TAG-$impl.img
+    PART=$WORK/part2-$TAG-$impl.img
     used_mb=$(du -sm "$R" | cut -f1)
     size_mb=$((used_mb * 13 / 10 + 128))
     rm -f "${DISK[$impl]}" "$PART"
@@ -601,7 +605,7 @@ done
 UDEV_FAIL_RE='Worker \[[0-9]+\].*(killed|taking a long time|terminated by signal|failed)|Spawned process.*(timed out|taking longer)|Process .*(failed with exit code|terminated by signal)|kpartx.*(error|failed)'
 boot_one() { # boot_one IMPL REP
     local impl=$1 rep=$2 extra='' tb ti tu t0 i w
-    local BOOTLOG=$WORK/boot-$CONF-$impl-$rep.log
+    local BOOTLOG=$WORK/boot-$TAG-$impl-$rep.log
     [ "$impl" = rs ] && [ "$AUTOPKGTEST" = 1 ] && [ "$rep" = 1 ] && extra+=" san.autopkgtest=1"
     [ "$BUILDER/$DRACUT_MODE" = dracut/hostonly ] && [ "$rep" = 1 ] && [ "$LUNS" = 0 ] && extra+=" san.hostonly_check=1"
     # dracut waits for the root without a limit by default: give up after 3 minutes, power off.
