@@ -47,8 +47,9 @@
 #      runs debian/tests/map-unmap there (udevd started), since the host kernel has no
 #      device-mapper.
 #   The console log is checked for udev workers killed or timed out and for failed RUN
-#   programs (--udev-log boots with udev.log_level=info and printk.devkmsg=on, so that udevd's
-#   messages reach the console unthrottled).
+#   programs, and for `udevadm settle` timing out (--udev-log boots with udev.log_level=info
+#   and printk.devkmsg=on, and with dracut systemd.log_target=kmsg, so that udevd's messages
+#   reach the console unthrottled).
 #   --reps N boots each image N times, the implementations interleaved (timings: medians).
 #   --rules-only (Debian 12 with initramfs-tools only) adds a second root of each
 #   implementation ("rs-rules", "ref-rules") whose initramfs has multipath-tools-boot's
@@ -601,8 +602,8 @@ done
 
 # --- 5. boots: the same image twice, same serial and WWN: two paths to one LUN -------------------
 # Messages of udevd (252 and 257) about workers and RUN programs that failed or took too long,
-# and of kpartx itself.
-UDEV_FAIL_RE='Worker \[[0-9]+\].*(killed|taking a long time|terminated by signal|failed)|Spawned process.*(timed out|taking longer)|Process .*(failed with exit code|terminated by signal)|kpartx.*(error|failed)'
+# of `udevadm settle` giving up on a queue that did not empty, and of kpartx itself.
+UDEV_FAIL_RE='Worker \[[0-9]+\].*(killed|taking a long time|terminated by signal|failed)|Spawned process.*(timed out|taking longer)|Process .*(failed with exit code|terminated by signal)|Timed out while waiting for udev queue|kpartx.*(error|failed)'
 boot_one() { # boot_one IMPL REP
     local impl=$1 rep=$2 extra='' tb ti tu t0 i w
     local BOOTLOG=$WORK/boot-$TAG-$impl-$rep.log
@@ -611,6 +612,8 @@ boot_one() { # boot_one IMPL REP
     # dracut waits for the root without a limit by default: give up after 3 minutes, power off.
     [ "$BUILDER" = dracut ] && extra+=" rd.timeout=180 rd.shell=0 rd.emergency=poweroff"
     [ "$UDEV_LOG" = 1 ] && extra+=" udev.log_level=info printk.devkmsg=on"
+    # dracut's systemd runs udevd as a service that logs to the journal: send it to kmsg.
+    [ "$UDEV_LOG" = 1 ] && [ "$BUILDER" = dracut ] && extra+=" systemd.log_target=kmsg"
     # shellcheck disable=SC2054  # commas inside QEMU's option values
     local args=(-accel tcg -smp 2 -m "$MEM" -nographic -no-reboot
         -kernel "${KERNEL[$impl]}" -initrd "${INITRD[$impl]}"
