@@ -8,7 +8,7 @@
 #                        [--dracut hostonly|generic] [--deb PATH] [--work DIR]
 #                        [--impl both|rs|ref] [--fresh-base] [--base-only] [--timeout SEC]
 #                        [--run-autopkgtest] [--rules-only] [--reps N] [--luns N]
-#                        [--mem MiB] [--udev-log] [--keep-logs]
+#                        [--mem MiB] [--udev-log] [--keep-logs] [--cmdline ARGS]
 #
 # --stack picks Debian 12 (bookworm, the default) or 13 (trixie; the host's mirror with suite
 # trixie, VM_MIRROR_13 overrides it); --builder the initramfs builder (default
@@ -51,6 +51,8 @@
 #   and printk.devkmsg=on, and with dracut systemd.log_target=kmsg, so that udevd's messages
 #   reach the console unthrottled).
 #   --reps N boots each image N times, the implementations interleaved (timings: medians).
+#   --cmdline ARGS adds ARGS to every boot's kernel command line (e.g. rootdelay=900, which
+#   initramfs-tools' wait for the root device needs with many LUNs under TCG).
 #   --rules-only (Debian 12 with initramfs-tools only) adds a second root of each
 #   implementation ("rs-rules", "ref-rules") whose initramfs has multipath-tools-boot's
 #   local-top script without its `kpartx -a -p -part` call, so that only the udev rules copied
@@ -84,6 +86,7 @@ LUNS=0
 MEM=1024
 UDEV_LOG=0
 KEEP_LOGS=0
+CMDLINE=
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -103,6 +106,7 @@ while [ $# -gt 0 ]; do
         --mem) MEM=$2; shift 2 ;;
         --udev-log) UDEV_LOG=1; shift ;;
         --keep-logs) KEEP_LOGS=1; shift ;;
+        --cmdline) CMDLINE=$2; shift 2 ;;
         *) usage ;;
     esac
 done
@@ -609,11 +613,13 @@ boot_one() { # boot_one IMPL REP
     local BOOTLOG=$WORK/boot-$TAG-$impl-$rep.log
     [ "$impl" = rs ] && [ "$AUTOPKGTEST" = 1 ] && [ "$rep" = 1 ] && extra+=" san.autopkgtest=1"
     [ "$BUILDER/$DRACUT_MODE" = dracut/hostonly ] && [ "$rep" = 1 ] && [ "$LUNS" = 0 ] && extra+=" san.hostonly_check=1"
-    # dracut waits for the root without a limit by default: give up after 3 minutes, power off.
-    [ "$BUILDER" = dracut ] && extra+=" rd.timeout=180 rd.shell=0 rd.emergency=poweroff"
+    # dracut waits for the root without a limit by default: give up after 3 minutes (and 3 s
+    # more per LUN of --luns), power off.
+    [ "$BUILDER" = dracut ] && extra+=" rd.timeout=$((180 + 3 * LUNS)) rd.shell=0 rd.emergency=poweroff"
     [ "$UDEV_LOG" = 1 ] && extra+=" udev.log_level=info printk.devkmsg=on"
     # dracut's systemd runs udevd as a service that logs to the journal: send it to kmsg.
     [ "$UDEV_LOG" = 1 ] && [ "$BUILDER" = dracut ] && extra+=" systemd.log_target=kmsg"
+    [ -z "$CMDLINE" ] || extra+=" $CMDLINE"
     # shellcheck disable=SC2054  # commas inside QEMU's option values
     local args=(-accel tcg -smp 2 -m "$MEM" -nographic -no-reboot
         -kernel "${KERNEL[$impl]}" -initrd "${INITRD[$impl]}"
@@ -728,7 +734,7 @@ for impl in $IMPLS; do
         "$(tr ' ' '\n' <<<"${MAPS[$impl]}" | sort -n | head -n 1)/$EXPECT_PARTS" "${UFAIL[$impl]}" "${RETRIES[$impl]:-0}" "${RESULT[$impl]}"
 done
 for impl in $IMPLS; do
-    echo "san-boot-summary: conf=$CONF impl=$impl luns=$LUNS init=$(median <<<"${T_INIT[$impl]}") uptime=$(median <<<"${T_UPTIME[$impl]}") init_all=${T_INIT[$impl]// /,} maps_min=$(tr ' ' '\n' <<<"${MAPS[$impl]}" | sort -n | head -n 1) maps_expected=$EXPECT_PARTS udev_fail=${UFAIL[$impl]} oops_retries=${RETRIES[$impl]:-0} result=${RESULT[$impl]} initramfs_cmd='${BUILD_CMD[$impl]}'"
+    echo "san-boot-summary: conf=$CONF impl=$impl luns=$LUNS init=$(median <<<"${T_INIT[$impl]}") uptime=$(median <<<"${T_UPTIME[$impl]}") init_all=${T_INIT[$impl]// /,} maps_min=$(tr ' ' '\n' <<<"${MAPS[$impl]}" | sort -n | head -n 1) maps_expected=$EXPECT_PARTS udev_fail=${UFAIL[$impl]} oops_retries=${RETRIES[$impl]:-0} result=${RESULT[$impl]} cmdline='$CMDLINE' initramfs_cmd='${BUILD_CMD[$impl]}'"
 done
 echo "san-boot: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
