@@ -606,8 +606,9 @@ done
 
 # --- 5. boots: the same image twice, same serial and WWN: two paths to one LUN -------------------
 # Messages of udevd (252 and 257) about workers and RUN programs that failed or took too long,
-# of `udevadm settle` giving up on a queue that did not empty, and of kpartx itself.
-UDEV_FAIL_RE='Worker \[[0-9]+\].*(killed|taking a long time|terminated by signal|failed)|Spawned process.*(timed out|taking longer)|Process .*(failed with exit code|terminated by signal)|Timed out while waiting for udev queue|kpartx.*(error|failed)'
+# of `udevadm settle` giving up on a queue that did not empty (257's and 252's wording), and
+# of kpartx itself.
+UDEV_FAIL_RE='Worker \[[0-9]+\].*(killed|taking a long time|terminated by signal|failed)|Spawned process.*(timed out|taking longer)|Process .*(failed with exit code|terminated by signal)|Timed out (while waiting for udev queue|for waiting the udev queue)|kpartx.*(error|failed)'
 boot_one() { # boot_one IMPL REP
     local impl=$1 rep=$2 extra='' tb ti tu t0 i w
     local BOOTLOG=$WORK/boot-$TAG-$impl-$rep.log
