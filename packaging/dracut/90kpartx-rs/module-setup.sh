@@ -1,13 +1,20 @@
 #!/bin/bash
 # dracut module of kpartx-rs: puts kpartx, its udev rules, kpartx_id and the policy
 # (/etc/kpartx/kpartx.toml, /etc/kpartx/kpartx.d/*.toml) into the initramfs, so that the
-# partition maps of a multipath map (root=/dev/mapper/mpatha-part2) appear there exactly as
-# on the running system.
+# partition maps of a multipath map (root=/dev/mapper/mpatha-part2) appear there as on the
+# running system.
 #
-# dracut's own multipath module installs the kpartx binary and a rules file named
-# 66-kpartx.rules, which is this package's helper rule; it does not know
-# 56-kpartx-parts.rules, 68-del-part-nodes.rules or the policy. This module adds them. Both
-# install the same files to the same paths, so every rule is in the image once.
+# dracut's own multipath module installs the kpartx binary and the rules under upstream
+# multipath-tools' names (11-dm-mpath, 62-multipath, 66-kpartx, ...), skipping those the
+# system lacks. 66-kpartx.rules is this package's helper rule (installed here too, to the same
+# path, so it is in the image once); 56-kpartx-parts.rules, 68-del-part-nodes.rules and the
+# policy only this module installs. Debian names multipath-tools' rules differently
+# (56-dm-mpath.rules, 60-multipath.rules, 99-z-dm-mpath-late.rules): there dracut's module
+# finds none of its names, no rule in the image claims the paths (DM_MULTIPATH_DEVICE_PATH)
+# and 68-del-part-nodes.rules could not remove the paths' kernel partitions. So when the
+# multipath module is in the image and the system has a rule under Debian's name but not
+# under upstream's, this module installs it under the system's name: each rule is in the
+# image once, whichever module runs first.
 #
 # Included: in a host-only image when the root (or another device the host needs to mount)
 # sits on a multipath map or a kpartx partition map, or when the admin has policy drop-ins
@@ -35,6 +42,30 @@ kpartx_has_dropins() {
     return 1
 }
 
+# kpartx_has_rule NAME: the system has udev rule NAME where dracut's inst_rules looks.
+# shellcheck disable=SC2154  # udevdir and dracutsysrootdir are dracut's
+kpartx_has_rule() {
+    local d
+    for d in "${dracutsysrootdir-}$udevdir/rules.d" "${dracutsysrootdir-}/etc/udev/rules.d"; do
+        [ -e "$d/$1" ] && return 0
+    done
+    return 1
+}
+
+# The system's multipath rules that dracut's multipath module misses: "system name:upstream
+# name" (the late rule restores what the dm-mpath rule saved; upstream's set has it under
+# the same name, which dracut's module does not install either).
+kpartx_mpath_rules() {
+    local pair
+    dracut_module_included multipath || return 0
+    for pair in 56-dm-mpath.rules:11-dm-mpath.rules 60-multipath.rules:62-multipath.rules \
+        99-z-dm-mpath-late.rules:11-dm-mpath.rules; do
+        kpartx_has_rule "${pair%%:*}" || continue
+        kpartx_has_rule "${pair#*:}" && continue
+        inst_rules "${pair%%:*}"
+    done
+}
+
 # called by dracut
 check() {
     [ -x "$KPARTX" ] || return 1
@@ -59,6 +90,7 @@ install() {
     local f
     inst_binary "$KPARTX" "$KPARTX"
     inst_rules 56-kpartx-parts.rules 66-kpartx.rules 68-del-part-nodes.rules
+    kpartx_mpath_rules
     [ -e "$KPARTX_UDEV/kpartx_id" ] && inst_simple "$KPARTX_UDEV/kpartx_id" "$KPARTX_UDEV/kpartx_id"
     # The helper reads its policy from /etc/kpartx wherever the package keeps it.
     [ -f "$KPARTX_POLICY/kpartx.toml" ] && inst_simple "$KPARTX_POLICY/kpartx.toml" /etc/kpartx/kpartx.toml
