@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         partitions_enabled: bits & 1 != 0,
         remove_on_change: bits & 2 != 0,
     };
-    let decision = decide(&event, verdict);
+    let decision = decide(&event, verdict, || bits & 4 != 0);
     if event.devtype.as_deref() == Some("partition") {
         assert!(matches!(decision, Decision::Ignore(_)), "{decision:?}");
     }
