@@ -69,8 +69,8 @@ pub fn decide(
     }
     // An unchanged reload says nothing new, unless the map's partitions were never mapped:
     // nothing stacked on it (the map had no usable path or was suspended when its earlier
-    // events came, as in an initramfs where `multipath -r` reloads every map unchanged), and
-    // no other event may come to map them.
+    // events came), and no other event may come to map them (in an initramfs an unchanged
+    // reload may be the map's last event).
     if event.mpath_unchanged && stacked() {
         return ignore("multipath reports the map unchanged");
     }
