@@ -74,6 +74,15 @@ pub enum Step {
     Create(MapSpec),
     /// Load a new table into an existing map and resume it.
     Reload(MapSpec),
+    /// Leave an existing map of this partition alone: it already is `spec`, live (the
+    /// reference would reload and resume it, changing nothing but costing a suspend, a resume
+    /// and a uevent for udev to process).
+    Keep {
+        /// The map it is.
+        spec: MapSpec,
+        /// Its device number.
+        dev: DevNum,
+    },
     /// Rename an existing map of this partition (found by UUID), then reload it.
     RenameReload {
         /// Its current name.
@@ -203,6 +212,7 @@ fn plan_slice(input: &AddInput<'_>, owner: &str, number: usize, slice: &Slice) -
     };
     if let Some(map) = input.existing.iter().find(|m| m.name == spec.name) {
         return match claim(map, owner, input.parent.dev) {
+            Ok(()) if map.is_live(&spec) => Step::Keep { spec, dev: map.dev },
             Ok(()) => Step::Reload(spec),
             Err(why) => Step::Skip {
                 display,
@@ -261,7 +271,7 @@ fn claim(map: &ExistingMap, owner: &str, parent: DevNum) -> Result<(), &'static 
 /// The existing map a step takes over, if any.
 fn claimed_map(step: &Step) -> Option<&MapName> {
     match step {
-        Step::Reload(spec) => Some(&spec.name),
+        Step::Reload(spec) | Step::Keep { spec, .. } => Some(&spec.name),
         Step::RenameReload { from, .. } => Some(from),
         _ => None,
     }

@@ -192,9 +192,10 @@ fn report(opts: &Options, records: &[Record], device: &Path, p: &mut dyn Printer
     for record in records {
         match (&record.step, &record.result) {
             (Step::Create(s) | Step::Reload(s), StepResult::Mapped(dev))
-            | (Step::RenameReload { spec: s, .. }, StepResult::Mapped(dev))
-                if verbose =>
-            {
+            | (
+                Step::RenameReload { spec: s, .. } | Step::Keep { spec: s, .. },
+                StepResult::Mapped(dev),
+            ) if verbose => {
                 crate::pout!(
                     p,
                     "add map {} ({}:{}): 0 {} linear {}",

@@ -286,6 +286,9 @@ impl Kernel {
             dev: DevNum::new(dev.major, dev.minor),
             open_count: info.open_count(),
             read_only: info.flags().contains(DmFlags::DM_READONLY),
+            pending: info
+                .flags()
+                .intersects(DmFlags::DM_SUSPEND | DmFlags::DM_INACTIVE_PRESENT),
             targets: table
                 .into_iter()
                 .map(|(start, length, kind, params)| {

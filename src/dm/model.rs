@@ -132,6 +132,9 @@ pub struct ExistingMap {
     pub read_only: bool,
     /// Its live table.
     pub targets: Vec<TargetLine>,
+    /// Whether something is pending on it: it is suspended, or has an inactive table loaded
+    /// (a reload that was never resumed).
+    pub pending: bool,
 }
 
 /// A table that is one `linear` target.
@@ -168,6 +171,22 @@ impl ExistingMap {
     pub fn is_linear_on(&self, parent: DevNum) -> bool {
         matches!(self.targets.as_slice(),
             [t] if t.kind == TargetKind::Linear && t.device == Some(parent))
+    }
+
+    /// Whether it already is exactly `spec`, live: its UUID, mode and single `linear` target
+    /// are the ones `spec` would load, and nothing is pending on it. Loading `spec` again
+    /// would change nothing but cost a suspend, a resume and a uevent.
+    pub fn is_live(&self, spec: &MapSpec) -> bool {
+        !self.pending
+            && self.uuid.as_ref() == Some(&spec.uuid)
+            && self.read_only == spec.read_only
+            && self.linear()
+                == Some(LinearTarget {
+                    start: Sectors(0),
+                    length: spec.size,
+                    device: spec.parent,
+                    offset: spec.start,
+                })
     }
 
     /// Whether its single target, of any type, points at exactly `parent`.

@@ -117,7 +117,10 @@ impl Outcome {
                 StepResult::Mapped(_) => true,
                 StepResult::Planned => matches!(
                     r.step,
-                    Step::Create(_) | Step::Reload(_) | Step::RenameReload { .. }
+                    Step::Create(_)
+                        | Step::Reload(_)
+                        | Step::Keep { .. }
+                        | Step::RenameReload { .. }
                 ),
                 _ => false,
             })

@@ -18,6 +18,7 @@ fn map(name: &str, uuid: &str, params: Option<&str>, length: u64, open: i32) -> 
         dev: DevNum::new(253, name.len() as u32),
         open_count: open,
         read_only: false,
+        pending: false,
         targets: params
             .map(|p| {
                 vec![TargetLine::new(

@@ -385,7 +385,9 @@ fn log_record<S: System>(sys: &S, record: &Record, before: &[ExistingMap], p: &m
     let text = step_text(record, Tense::Done);
     match (&record.step, &record.result) {
         (_, StepResult::Failed(_)) => hlog!(p, ERROR, None, "{text}"),
-        (Step::Skip { .. }, _) if !record.failed() => hlog!(p, DEBUG, None, "{text}"),
+        (Step::Skip { .. } | Step::Keep { .. }, _) if !record.failed() => {
+            hlog!(p, DEBUG, None, "{text}")
+        }
         (
             Step::Skip {
                 display,

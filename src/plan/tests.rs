@@ -75,6 +75,7 @@ fn map(name: &str, params: &str) -> MapB {
         dev: dev(253, 0),
         open_count: 0,
         read_only: false,
+        pending: false,
         targets: vec![linear(100, params)],
     })
 }
@@ -96,6 +97,14 @@ impl MapB {
         for t in &mut self.0.targets {
             *t = target(kind, t.length().0, t.params());
         }
+        self
+    }
+    fn pending(mut self) -> Self {
+        self.0.pending = true;
+        self
+    }
+    fn read_only(mut self) -> Self {
+        self.0.read_only = true;
         self
     }
     fn targets(mut self, targets: Vec<TargetLine>) -> Self {
@@ -259,10 +268,21 @@ fn removed(plan: &Plan) -> Vec<&str> {
         .collect()
 }
 
-/// The spec of a Create, Reload or RenameReload.
+/// A map of the default fixture (device 253:0) that already is `spec`.
+fn kept(spec: MapSpec) -> Step {
+    Step::Keep {
+        spec,
+        dev: dev(253, 0),
+    }
+}
+
+/// The spec of a Create, Reload, Keep or RenameReload.
 fn spec_of(step: &Step) -> Option<&MapSpec> {
     match step {
-        Step::Create(s) | Step::Reload(s) | Step::RenameReload { spec: s, .. } => Some(s),
+        Step::Create(s)
+        | Step::Reload(s)
+        | Step::Keep { spec: s, .. }
+        | Step::RenameReload { spec: s, .. } => Some(s),
         _ => None,
     }
 }
@@ -479,6 +499,40 @@ fn same_name_with_our_uuid_is_reloaded() {
         fx.add().steps(),
         vec![Step::Reload(loop_spec(1, 2048, 300))]
     );
+}
+
+#[test]
+fn a_map_that_already_is_the_partition_is_kept() {
+    let live = map("loop0p1", "7:0 2048")
+        .uuid(&loop_uuid(1))
+        .targets(vec![linear(300, "7:0 2048")])
+        .dev(dev(253, 5));
+    let fx = loop0().slices(vec![slice(2048, 300)]);
+    assert_eq!(
+        fx.clone().existing(vec![live.clone()]).add().steps(),
+        vec![Step::Keep {
+            spec: loop_spec(1, 2048, 300),
+            dev: dev(253, 5)
+        }]
+    );
+    // Anything that a reload would change (or resume) makes it a reload.
+    let reloaded = [
+        live.clone().pending(),
+        live.clone().read_only(),
+        live.clone().targets(vec![linear(299, "7:0 2048")]),
+        live.clone().targets(vec![linear(300, "7:0 2049")]),
+        live.clone().targets(vec![linear(300, "7:1 2048")]),
+        live.clone().uuid(&loop_uuid(7)),
+        map("loop0p1", "7:0 2048").targets(vec![linear(300, "7:0 2048")]),
+    ];
+    for existing in reloaded {
+        let shown = format!("{:?}", existing.clone().build());
+        assert_eq!(
+            fx.clone().existing(vec![existing]).add().steps(),
+            vec![Step::Reload(loop_spec(1, 2048, 300))],
+            "{shown}"
+        );
+    }
 }
 
 #[test]
@@ -1018,7 +1072,8 @@ fn multipath_parent_names_and_uuids() {
 
 #[test]
 fn multipath_reload_of_own_partition() {
-    let fx = mpatha().slices(vec![slice(2048, 100)]).existing(vec![
+    // The partition grew from 100 to 200 sectors.
+    let fx = mpatha().slices(vec![slice(2048, 200)]).existing(vec![
         map("mpatha", "")
             .uuid(MPATH_UUID)
             .kind("multipath")
@@ -1130,13 +1185,13 @@ fn shrunk() -> Fx {
 }
 
 #[test]
-fn update_removes_vanished_partitions_and_reloads_live_ones() {
+fn update_removes_vanished_partitions_and_keeps_live_ones() {
     let plan = shrunk().update();
     assert_eq!(
         plan.steps(),
         vec![
-            Step::Reload(loop_spec(1, 2048, 100)),
-            Step::Reload(loop_spec(2, 4096, 100)),
+            kept(loop_spec(1, 2048, 100)),
+            kept(loop_spec(2, 4096, 100)),
             remove("loop0p3", false),
             remove("loop0p4", false),
         ]
@@ -1207,10 +1262,7 @@ fn update_keeps_live_partitions_in_empty_slots_table() {
         ]);
     let plan = fx.update();
     assert_eq!(removed(&plan), vec!["loop0p2"]);
-    assert!(
-        plan.steps()
-            .contains(&Step::Reload(loop_spec(3, 8192, 100)))
-    );
+    assert!(plan.steps().contains(&kept(loop_spec(3, 8192, 100))));
 }
 
 #[test]
@@ -1377,7 +1429,7 @@ fn update_removes_map_of_partition_now_past_end() {
     assert_eq!(
         plan.steps(),
         vec![
-            Step::Reload(loop_spec(1, 2048, 100)),
+            kept(loop_spec(1, 2048, 100)),
             skip(
                 "loop0p2",
                 SkipReason::PastEnd {
@@ -1881,19 +1933,23 @@ fn arb_targets() -> impl Strategy<Value = Vec<TargetLine>> {
 }
 
 fn arb_existing() -> impl Strategy<Value = Vec<ExistingMap>> {
-    prop::collection::vec((arb_name(), arb_uuid(), arb_targets(), 0i32..2), 0..10).prop_map(|raw| {
+    let flags = (0i32..2, any::<bool>(), any::<bool>());
+    prop::collection::vec((arb_name(), arb_uuid(), arb_targets(), flags), 0..10).prop_map(|raw| {
         let mut seen = BTreeSet::new();
         raw.into_iter()
             .filter(|(name, ..)| seen.insert(name.clone()))
             .enumerate()
-            .map(|(i, (name, uuid, targets, open_count))| ExistingMap {
-                name: MapName::new(name),
-                uuid: uuid.map(MapUuid::new),
-                dev: dev(253, i as u32),
-                open_count,
-                read_only: false,
-                targets,
-            })
+            .map(
+                |(i, (name, uuid, targets, (open_count, read_only, pending)))| ExistingMap {
+                    name: MapName::new(name),
+                    uuid: uuid.map(MapUuid::new),
+                    dev: dev(253, i as u32),
+                    open_count,
+                    read_only,
+                    pending,
+                    targets,
+                },
+            )
             .collect()
     })
 }
@@ -1946,6 +2002,14 @@ proptest! {
                     let m = find(&existing, &spec.name);
                     prop_assert!(m.is_some(), "reload of a missing map {:?}", spec);
                     prop_assert!(may_touch(m.unwrap(), parent.dev), "reload of {:?}", m);
+                }
+                Step::Keep { spec, dev } => {
+                    let m = find(&existing, &spec.name);
+                    prop_assert!(m.is_some(), "keep of a missing map {:?}", spec);
+                    let m = m.unwrap();
+                    prop_assert!(may_touch(m, parent.dev), "keep of {:?}", m);
+                    prop_assert!(m.is_live(spec), "kept {:?}, which is not {:?}", m, spec);
+                    prop_assert_eq!(*dev, m.dev);
                 }
                 Step::RenameReload { from, spec } => {
                     let m = find(&existing, from);

@@ -87,6 +87,8 @@ pub enum MapAction {
     Create,
     /// A new table for an existing map.
     Reload,
+    /// An existing map that already is what would be loaded, left alone.
+    Keep,
     /// An existing map of the partition under another name: renamed, then reloaded.
     Rename,
     /// The map is removed.
@@ -326,6 +328,15 @@ fn map_report(record: &Record, before: &[ExistingMap]) -> MapReport {
             Some(s.uuid.to_string()),
             by_name(&s.name),
             Some(format!("0 {} linear {}", s.size, s.params())),
+            None,
+        ),
+        Step::Keep { spec, .. } => (
+            MapAction::Keep,
+            spec.display.to_string(),
+            None,
+            Some(spec.uuid.to_string()),
+            by_name(&spec.name),
+            Some(format!("0 {} linear {}", spec.size, spec.params())),
             None,
         ),
         Step::RenameReload { from, spec } => (

@@ -43,6 +43,13 @@ pub fn step_text(record: &Record, tense: Tense) -> String {
             s.size,
             s.params()
         ),
+        (Step::Keep { spec, dev }, _) => format!(
+            "{} {} ({dev}): 0 {} linear {} (already live)",
+            if done { "kept" } else { "would keep" },
+            spec.display,
+            spec.size,
+            spec.params()
+        ),
         (Step::RenameReload { from, spec }, _) if done => format!(
             "renamed {} to {}{dev}: 0 {} linear {}",
             from.unmangled(),
@@ -67,7 +74,10 @@ pub fn step_text(record: &Record, tense: Tense) -> String {
 /// The name a step is about (the map's name as the user gave it).
 pub fn step_name(step: &Step) -> &DisplayName {
     match step {
-        Step::Create(s) | Step::Reload(s) | Step::RenameReload { spec: s, .. } => &s.display,
+        Step::Create(s)
+        | Step::Reload(s)
+        | Step::Keep { spec: s, .. }
+        | Step::RenameReload { spec: s, .. } => &s.display,
         Step::Remove { display, .. } | Step::Skip { display, .. } => display,
     }
 }
@@ -115,6 +125,17 @@ mod tests {
                 record(Step::Reload(spec()), dev.clone()),
                 "would reload mpatha-part1: 0 1000 linear 254:0 2048",
                 "reloaded mpatha-part1 (253:4): 0 1000 linear 254:0 2048",
+            ),
+            (
+                record(
+                    Step::Keep {
+                        spec: spec(),
+                        dev: DevNum::new(253, 4),
+                    },
+                    dev.clone(),
+                ),
+                "would keep mpatha-part1 (253:4): 0 1000 linear 254:0 2048 (already live)",
+                "kept mpatha-part1 (253:4): 0 1000 linear 254:0 2048 (already live)",
             ),
             (
                 record(

@@ -194,6 +194,7 @@ impl FakeSystem {
             dev,
             open_count,
             read_only: false,
+            pending: false,
             targets: params
                 .map(|p| {
                     vec![TargetLine::new(
@@ -576,6 +577,7 @@ impl MapOps for FakeSystem {
             dev,
             open_count: 0,
             read_only: spec.read_only,
+            pending: false,
             targets: vec![linear_of(spec)],
         });
         Ok(dev)
@@ -590,6 +592,7 @@ impl MapOps for FakeSystem {
             .find(|m| m.name == spec.name)
             .ok_or_else(|| OpError::new(Stage::Load, "No such device or address"))?;
         map.targets = vec![linear_of(spec)];
+        map.read_only = spec.read_only;
         Ok(map.dev)
     }
 

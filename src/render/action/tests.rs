@@ -125,7 +125,7 @@ fn a_dry_run_add_predicts_the_loop_and_the_real_run_does_the_same_steps() {
     );
     assert!(
         plan_text(&engine::map(&sys, &add_req(false, true)).unwrap())
-            .contains("would reload loop0p1")
+            .contains("would keep loop0p1")
     );
 }
 
@@ -157,7 +157,7 @@ fn update_and_busy_delete_match_their_dry_runs() {
     let actions: Vec<MapAction> = done.maps.iter().map(|m| m.action).collect();
     assert_eq!(
         actions,
-        [MapAction::Reload, MapAction::Skip, MapAction::Remove]
+        [MapAction::Keep, MapAction::Skip, MapAction::Remove]
     );
     assert_eq!(done.maps[1].result, MapResult::Failed);
     assert_eq!(
