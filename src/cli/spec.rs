@@ -203,6 +203,10 @@ A map that already exists under the same name and belongs to
 is reloaded with the new geometry, so running
 .B \-a
 again picks up resized partitions.
+A map that already is exactly what would be loaded (same table, same mode, this
+partition's UUID, not suspended and no inactive table) is left alone: it is not
+suspended, reloaded or resumed, and udev gets no event for it; it is still reported
+like a reloaded map.
 A map of the same partition that exists under another name (made with another
 delimiter) is renamed and reloaded.
 If any name is taken by a map that does not belong to
