@@ -56,7 +56,7 @@ dry_run_body() {
     compare_dry_real 0 -a "$img"
     assert_contains "$(cat "$VT/dry.json")" '"loop":{"path":"/dev/loop0","attached":true,"detached":false,"predicted":true}' "predicted loop"
     kp -x 0 --dry-run -a "$img"
-    assert_contains "$(cat "$KP_OUT")" "would reload loop0p1" "dry run text after -a"
+    assert_contains "$(cat "$KP_OUT")" "would keep loop0p1" "dry run text after -a"
     dev=$(devno "$(loop_of "$img")")
     assert_map loop0p3 "0 16384 linear $dev 34816"
     # repartition: p1 shrinks, p3 goes
