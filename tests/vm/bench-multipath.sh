@@ -13,8 +13,13 @@
 # a 4-partition GPT on every LUN, find_multipaths no and the WWIDs registered, it times until
 # every map and partition map exists and `udevadm settle` has returned:
 #   storm     multipathd -d -s started with every path present
-#   flush     `multipath -F` (after the storm and after the re-create: two samples per run)
+#   flush     `multipath -F` (after the storm, the re-create and initrd-a: three samples per run)
 #   recreate  `multipathd reconfigure` after the flush
+#   initrd    Debian 12's initramfs (local-top/multipath): multipathd stopped, `multipath -v0`
+#             makes every map, one at a time, each waiting for udev (and so for the kpartx that
+#             udev runs for it)
+#   initrd-a  then that script's `dmsetup ls --target multipath --exec "kpartx -a -p -part"`
+#             (Debian's kpartx for ref, this package's for rs) over the mapped maps
 # checks every partition map, /dev/mapper node and by-id -partN link after the storm and the
 # re-create (and that nothing is left after each flush), and counts udevd log lines about failed
 # or timed-out programs. Prints one table: best and median of the runs, rs/ref of the medians.
@@ -141,6 +146,18 @@ run_one() { # run_one IMPL N
     flush "$1" "$2"
     mp_daemon_stop
     udev_settle
+    log0=$(wc -l <"$VT/udevd.log")
+    t0=$(now_cs)
+    /usr/sbin/multipath -v0 >"$VT/mp.out" 2>&1 || log "multipath -v0: $(cat "$VT/mp.out")"
+    timed_until_made "$1" initrd "$2" "$t0" "$log0"
+    if [ "$1" = ref ]; then kbin=/opt/ref/kpartx; else kbin=/usr/sbin/kpartx; fi
+    log0=$(wc -l <"$VT/udevd.log")
+    t0=$(now_cs)
+    dmsetup ls --target multipath --exec "$kbin -a -p -part" >/dev/null 2>"$VT/mp.out" ||
+        log "kpartx -a loop: $(cat "$VT/mp.out")"
+    timed_until_made "$1" initrd-a "$2" "$t0" "$log0"
+    flush "$1" "$2"
+    udev_settle
 }
 
 for n in $(echo "$LUNS" | tr ',' ' '); do
@@ -170,10 +187,10 @@ sum_of() { awk -v i="$1" -v k="$2" -v n="$3" -v f="$4" '$1 == i && $2 == k && $3
 {
     echo "@@TABLE-BEGIN"
     echo "Debian $VM_STACK, $(/usr/sbin/multipath -h 2>&1 | sed -n 's/^multipath-tools \(v[^ ]*\).*/multipathd \1/p' | head -n1), scsi_debug LUNs x 2 paths x 4 partitions, $(nproc) vCPU (TCG); seconds until udev settled"
-    echo "best / median of $REPS runs (flush: 2 samples per run); rs/ref of the medians"
+    echo "best / median of $REPS runs (flush: 3 samples per run); rs/ref of the medians"
     printf '%-14s %15s %15s %7s  %-13s %s\n' case "ref best/med" "rs best/med" "rs/ref" "checks ref/rs" "udev failures ref/rs"
     for n in $(echo "$LUNS" | tr ',' ' '); do
-        for kind in storm recreate flush; do
+        for kind in storm recreate initrd initrd-a flush; do
             rm=$(stat_of ref "$kind" "$n" 4 median); sm=$(stat_of rs "$kind" "$n" 4 median)
             if [ "$kind" = flush ]; then
                 chk="left $(sum_of ref "$kind" "$n" 5)/$(sum_of rs "$kind" "$n" 5)"
