@@ -4,7 +4,7 @@
 # with this project's package ("rs") and Debian's kpartx ("ref"), through tests/vm/san-boot.sh.
 #
 #   tests/vm/bench-boot.sh [--luns N] [--reps N] [--configs LIST] [--deb PATH] [--work DIR]
-#                          [--mem MiB] [--timeout SEC] [--cmdline ARGS]
+#                          [--mem MiB] [--timeout SEC] [--cmdline ARGS] [--settle SEC]
 #
 # LIST is comma-separated, from 12-initramfs-tools, 13-initramfs-tools, 13-dracut-generic,
 # 13-dracut-hostonly, 12-dracut-generic, 12-dracut-hostonly (default: the first three).
@@ -17,7 +17,10 @@
 # switch to the root (the fewest over the boots, of 2 + 4N), the console lines about udev
 # workers killed or timed out, failed RUN programs or kpartx errors (udev.log_level=info),
 # san-boot's result, and rs/ref of the host-clock medians (the criterion: <= 0.8).
-# --cmdline ARGS is passed on (extra kernel arguments for every boot, e.g. rootdelay=900).
+# --cmdline ARGS is passed on (extra kernel arguments for every boot; not rootdelay=N, which
+# initramfs-tools sleeps in full before looking for the root), and so is --settle SEC (an
+# initramfs-tools local-top `udevadm settle --timeout=SEC`: the longer wait that Debian 13 with
+# many LUNs needs under TCG, without a fixed sleep; see san-boot.sh).
 # Each san-boot.sh run's whole output is kept in WORK/bench-boot-CONFIG.log and its boot
 # consoles in WORK/boot-*.log. Nothing is tuned here: the figures are what the boots took.
 set -euo pipefail
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
         --work) WORK=$2; pass+=(--work "$2"); shift 2 ;;
         --deb) pass+=(--deb "$2"); shift 2 ;;
         --cmdline) pass+=(--cmdline "$2"); shift 2 ;;
+        --settle) pass+=(--settle "$2"); shift 2 ;;
         *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done

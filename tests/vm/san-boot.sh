@@ -9,6 +9,7 @@
 #                        [--impl both|rs|ref] [--fresh-base] [--base-only] [--timeout SEC]
 #                        [--run-autopkgtest] [--rules-only] [--reps N] [--luns N]
 #                        [--mem MiB] [--udev-log] [--keep-logs] [--cmdline ARGS]
+#                        [--settle SEC]
 #
 # --stack picks Debian 12 (bookworm, the default) or 13 (trixie; the host's mirror with suite
 # trixie, VM_MIRROR_13 overrides it); --builder the initramfs builder (default
@@ -51,8 +52,15 @@
 #   and printk.devkmsg=on, and with dracut systemd.log_target=kmsg, so that udevd's messages
 #   reach the console unthrottled).
 #   --reps N boots each image N times, the implementations interleaved (timings: medians).
-#   --cmdline ARGS adds ARGS to every boot's kernel command line (e.g. rootdelay=900, which
-#   initramfs-tools' wait for the root device needs with many LUNs under TCG).
+#   --cmdline ARGS adds ARGS to every boot's kernel command line. Not rootdelay=N to let
+#   initramfs-tools wait longer for the root: its init runs `sleep "$ROOTDELAY"` unconditionally
+#   (after init-top's `udevadm settle`, before init-premount; Debian 12 and 13 alike), so
+#   rootdelay=900 adds 900 s to every boot however soon the root is there.
+#   --settle SEC (initramfs-tools only) gives the initramfs a local-top script that runs
+#   `udevadm settle --timeout=SEC` and prints the guest's uptime before and after: the wait that
+#   many LUNs under TCG need (Debian 13 with 64 LUNs: udev's queue empties after about 220-330 s,
+#   past init-top's 120 s settle, local-premount's 121 s and the 30 s root wait), without a
+#   fixed sleep, so the boot times stay the time the work took.
 #   --rules-only (Debian 12 with initramfs-tools only) adds a second root of each
 #   implementation ("rs-rules", "ref-rules") whose initramfs has multipath-tools-boot's
 #   local-top script without its `kpartx -a -p -part` call, so that only the udev rules copied
@@ -87,6 +95,7 @@ MEM=1024
 UDEV_LOG=0
 KEEP_LOGS=0
 CMDLINE=
+SETTLE=0
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -107,11 +116,13 @@ while [ $# -gt 0 ]; do
         --udev-log) UDEV_LOG=1; shift ;;
         --keep-logs) KEEP_LOGS=1; shift ;;
         --cmdline) CMDLINE=$2; shift 2 ;;
+        --settle) SETTLE=$2; shift 2 ;;
         *) usage ;;
     esac
 done
 if ! [[ $LUNS =~ ^[0-9]+$ ]] || [ "$LUNS" -gt 1000 ]; then echo "--luns 0..1000" >&2; exit 2; fi
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || { echo "--reps N (N >= 1)" >&2; exit 2; }
+[[ $SETTLE =~ ^[0-9]+$ ]] || { echo "--settle SEC" >&2; exit 2; }
 case $STACK in 12) SUITE=bookworm ;; 13) SUITE=trixie ;; esac
 # What this run is, in the summary and the file names of its logs.
 CONF="debian$STACK-$BUILDER"
@@ -466,6 +477,24 @@ EOF
         fi
     fi
 
+    # --settle: wait for udev's queue in local-top (before local-premount's settle and
+    # `multipath -r`, and before the wait for the root device), with no fixed sleep.
+    if [ "$SETTLE" != 0 ] && [ "$BUILDER" = initramfs-tools ]; then
+        mkdir -p "$R/etc/initramfs-tools/scripts/local-top"
+        cat >"$R/etc/initramfs-tools/scripts/local-top/san-settle" <<EOF
+#!/bin/sh
+[ "\$1" = prereqs ] && exit 0
+read -r up _ </proc/uptime
+echo
+echo "SAN-BOOT: settle-start uptime=\$up"
+udevadm settle --timeout=$SETTLE; rc=\$?
+read -r up _ </proc/uptime
+echo "SAN-BOOT: settle-end rc=\$rc uptime=\$up"
+exit 0
+EOF
+        chmod 0755 "$R/etc/initramfs-tools/scripts/local-top/san-settle"
+    fi
+
     # The initramfs, by Debian's tools inside the root.
     kver=$(basename "$(find "$R/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n 1)")
     INITRD[$impl]=$R/boot/initrd.img-$kver
@@ -735,7 +764,7 @@ for impl in $IMPLS; do
         "$(tr ' ' '\n' <<<"${MAPS[$impl]}" | sort -n | head -n 1)/$EXPECT_PARTS" "${UFAIL[$impl]}" "${RETRIES[$impl]:-0}" "${RESULT[$impl]}"
 done
 for impl in $IMPLS; do
-    echo "san-boot-summary: conf=$CONF impl=$impl luns=$LUNS init=$(median <<<"${T_INIT[$impl]}") uptime=$(median <<<"${T_UPTIME[$impl]}") init_all=${T_INIT[$impl]// /,} maps_min=$(tr ' ' '\n' <<<"${MAPS[$impl]}" | sort -n | head -n 1) maps_expected=$EXPECT_PARTS udev_fail=${UFAIL[$impl]} oops_retries=${RETRIES[$impl]:-0} result=${RESULT[$impl]} cmdline='$CMDLINE' initramfs_cmd='${BUILD_CMD[$impl]}'"
+    echo "san-boot-summary: conf=$CONF impl=$impl luns=$LUNS init=$(median <<<"${T_INIT[$impl]}") uptime=$(median <<<"${T_UPTIME[$impl]}") init_all=${T_INIT[$impl]// /,} maps_min=$(tr ' ' '\n' <<<"${MAPS[$impl]}" | sort -n | head -n 1) maps_expected=$EXPECT_PARTS udev_fail=${UFAIL[$impl]} oops_retries=${RETRIES[$impl]:-0} result=${RESULT[$impl]} cmdline='$CMDLINE' settle=$SETTLE initramfs_cmd='${BUILD_CMD[$impl]}'"
 done
 echo "san-boot: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
