@@ -56,11 +56,12 @@
 #   initramfs-tools wait longer for the root: its init runs `sleep "$ROOTDELAY"` unconditionally
 #   (after init-top's `udevadm settle`, before init-premount; Debian 12 and 13 alike), so
 #   rootdelay=900 adds 900 s to every boot however soon the root is there.
-#   --settle SEC (initramfs-tools only) gives the initramfs a local-top script that runs
+#   --settle SEC gives an initramfs-tools image a local-top script that runs
 #   `udevadm settle --timeout=SEC` and prints the guest's uptime before and after: the wait that
 #   many LUNs under TCG need (Debian 13 with 64 LUNs: udev's queue empties after about 220-330 s,
 #   past init-top's 120 s settle, local-premount's 121 s and the 30 s root wait), without a
-#   fixed sleep, so the boot times stay the time the work took.
+#   fixed sleep, so the boot times stay the time the work took. A dracut boot gets
+#   rd.timeout=SEC instead (systemd's wait for the root device, which ends when it appears).
 #   --rules-only (Debian 12 with initramfs-tools only) adds a second root of each
 #   implementation ("rs-rules", "ref-rules") whose initramfs has multipath-tools-boot's
 #   local-top script without its `kpartx -a -p -part` call, so that only the udev rules copied
@@ -644,8 +645,10 @@ boot_one() { # boot_one IMPL REP
     [ "$impl" = rs ] && [ "$AUTOPKGTEST" = 1 ] && [ "$rep" = 1 ] && extra+=" san.autopkgtest=1"
     [ "$BUILDER/$DRACUT_MODE" = dracut/hostonly ] && [ "$rep" = 1 ] && [ "$LUNS" = 0 ] && extra+=" san.hostonly_check=1"
     # dracut waits for the root without a limit by default: give up after 3 minutes (and 3 s
-    # more per LUN of --luns), power off.
-    [ "$BUILDER" = dracut ] && extra+=" rd.timeout=$((180 + 3 * LUNS)) rd.shell=0 rd.emergency=poweroff"
+    # more per LUN of --luns), or after --settle SEC, power off.
+    local rd_timeout=$((180 + 3 * LUNS))
+    [ "$SETTLE" = 0 ] || rd_timeout=$SETTLE
+    [ "$BUILDER" = dracut ] && extra+=" rd.timeout=$rd_timeout rd.shell=0 rd.emergency=poweroff"
     [ "$UDEV_LOG" = 1 ] && extra+=" udev.log_level=info printk.devkmsg=on"
     # dracut's systemd runs udevd as a service that logs to the journal: send it to kmsg.
     [ "$UDEV_LOG" = 1 ] && [ "$BUILDER" = dracut ] && extra+=" systemd.log_target=kmsg"
