@@ -317,26 +317,17 @@ fn map_report(record: &Record, before: &[ExistingMap]) -> MapReport {
     let by_display =
         |display: &DisplayName| display.to_map_name().ok().and_then(|name| by_name(&name));
     let (action, name, from, uuid, existing, table, reason) = match &record.step {
-        Step::Create(s) | Step::Reload(s) => (
-            if matches!(record.step, Step::Create(_)) {
-                MapAction::Create
-            } else {
-                MapAction::Reload
+        Step::Create(s) | Step::Reload(s) | Step::Keep { spec: s, .. } => (
+            match record.step {
+                Step::Create(_) => MapAction::Create,
+                Step::Reload(_) => MapAction::Reload,
+                _ => MapAction::Keep,
             },
             s.display.to_string(),
             None,
             Some(s.uuid.to_string()),
             by_name(&s.name),
             Some(format!("0 {} linear {}", s.size, s.params())),
-            None,
-        ),
-        Step::Keep { spec, .. } => (
-            MapAction::Keep,
-            spec.display.to_string(),
-            None,
-            Some(spec.uuid.to_string()),
-            by_name(&spec.name),
-            Some(format!("0 {} linear {}", spec.size, spec.params())),
             None,
         ),
         Step::RenameReload { from, spec } => (
