@@ -76,7 +76,9 @@ pub enum Step {
     Reload(MapSpec),
     /// Leave an existing map of this partition alone: it already is `spec`, live (the
     /// reference would reload and resume it, changing nothing but costing a suspend, a resume
-    /// and a uevent for udev to process).
+    /// and a uevent for udev to process). Its node is still seen to ([`MapOps::keep`]).
+    ///
+    /// [`MapOps::keep`]: crate::dm::MapOps::keep
     Keep {
         /// The map it is.
         spec: MapSpec,

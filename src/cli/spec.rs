@@ -205,8 +205,8 @@ is reloaded with the new geometry, so running
 again picks up resized partitions.
 A map that already is exactly what would be loaded (same table, same mode, this
 partition's UUID, not suspended and no inactive table) is left alone: it is not
-suspended, reloaded or resumed, and udev gets no event for it; it is still reported
-like a reloaded map.
+suspended, reloaded or resumed, and udev gets no event for it (unless its
+/dev/mapper node is missing); it is still reported like a reloaded map.
 A map of the same partition that exists under another name (made with another
 delimiter) is renamed and reloaded.
 If any name is taken by a map that does not belong to

@@ -509,6 +509,20 @@ impl MapOps for Kernel {
         Ok(dev)
     }
 
+    fn keep(&self, spec: &MapSpec, dev: DevNum) -> Result<DevNum, OpError> {
+        match self.mode {
+            UdevMode::NoUdev => {
+                self.make_node(&spec.name, dev);
+                Ok(dev)
+            }
+            _ if nodes::node_exists(spec.name.as_str(), dev) => Ok(dev),
+            _ => {
+                tracing::info!("reloading {}: its node is missing", spec.name);
+                self.reload(spec)
+            }
+        }
+    }
+
     fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError> {
         let fd = self.dm.file().as_raw_fd();
         let dev = self.info_for_udev(from, Stage::Rename).map(|i| device(&i));

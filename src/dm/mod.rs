@@ -222,6 +222,11 @@ pub trait MapOps {
     fn create(&self, spec: &MapSpec) -> Result<DevNum, OpError>;
     /// Loads a new table into an existing map and resumes it.
     fn reload(&self, spec: &MapSpec) -> Result<DevNum, OpError>;
+    /// Keeps existing map `dev`, which already is `spec`: loads nothing, but sees that its
+    /// `/dev/mapper` node is there (made here without udev; where udev makes the nodes and it
+    /// is missing or wrong, the map is reloaded after all, so that udev gets an event to make
+    /// it from).
+    fn keep(&self, spec: &MapSpec, dev: DevNum) -> Result<DevNum, OpError>;
     /// Renames a map (stored names).
     fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError>;
     /// Removes a map (stored name); while it is open (EBUSY), tries again until `deadline`.

@@ -41,7 +41,7 @@ fn run_step(step: &Step, ops: &dyn MapOps, deadline: Deadline) -> StepResult {
     let result = match step {
         Step::Create(spec) => ops.create(spec).map(StepResult::Mapped),
         Step::Reload(spec) => ops.reload(spec).map(StepResult::Mapped),
-        Step::Keep { dev, .. } => Ok(StepResult::Mapped(*dev)),
+        Step::Keep { spec, dev } => ops.keep(spec, *dev).map(StepResult::Mapped),
         Step::RenameReload { from, spec } => ops
             .rename(from, &spec.name)
             .and_then(|()| ops.reload(spec))

@@ -596,6 +596,12 @@ impl MapOps for FakeSystem {
         Ok(map.dev)
     }
 
+    fn keep(&self, spec: &MapSpec, dev: DevNum) -> Result<DevNum, OpError> {
+        self.check(spec.name.as_str(), Stage::Load)?;
+        self.note(format!("keep {}", spec.name));
+        Ok(dev)
+    }
+
     fn rename(&self, from: &MapName, to: &MapName) -> Result<(), OpError> {
         self.check(from.as_str(), Stage::Rename)?;
         self.note(format!("rename {from} {to}"));
