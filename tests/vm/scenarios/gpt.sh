@@ -37,6 +37,11 @@ gpt_body() {
         assert_eq "$changes" 2 "change uevents of the maps during a second -a (reference)"
     fi
     assert_eq "$(count_maps)" 2 "number of maps after a second -a"
+    # a map that is right but whose /dev/mapper entry went missing gets it back from -a
+    rm -f /dev/mapper/loop0p1
+    kp -x 0 -a "$img"
+    udev_settle
+    assert_node loop0p1
     snap "after second -a"
     kp -x 0 -dv "$img"
     assert_no_map loop0p1

@@ -17,6 +17,10 @@ noudev_gpt_body() {
     assert_node loop0p1
     assert_node loop0p2
     snap "after -a"
+    # a map that is right but whose node went missing gets it back from -a
+    rm -f /dev/mapper/loop0p2
+    kp -x 0 -a "$lp"
+    assert_node loop0p2
     kp -x 0 -l "$lp"
     # repartition and update
     sgdisk -o -n 1:2048:+24M "$img" >/dev/null || die "sgdisk failed"
